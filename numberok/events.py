@@ -1,0 +1,150 @@
+"""
+The value types that travel through numberok: a raw L{PlateRead} going in,
+a L{PlateEvent} (Detected / Updated / Lost) coming out, and the mapping of an
+event to the NumberOk key/value pairs of the wire protocol.
+
+No I/O here: these are plain frozen values, safe to share between the
+reactor thread and the screenshot threads.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Optional
+
+BBox = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class PlateRead:
+    """
+    One plate read off one frame by a recognizer, as a source received it.
+
+    @ivar plate: the text as recognized (control characters already removed).
+    @ivar confidence: 0.0 .. 1.0.
+    @ivar time_ms: UTC frame time, ms since the epoch.
+    @ivar bbox: C{(x, y, w, h)} of the plate in the frame, when known; the
+        analytics derive the movement direction from it.
+    @ivar jpeg: the frame as JPEG bytes, when the source has one.
+    @ivar process_time_ms: time the recognizer spent on that frame.
+    @ivar source: which source made the read (C{"ingest"}, C{"demo"}, ...),
+        for logs and counters.
+    """
+
+    plate: str
+    time_ms: int
+    channel: int = 0
+    zone: int = 0
+    confidence: float = 1.0
+    bbox: Optional[BBox] = None
+    jpeg: Optional[bytes] = None
+    process_time_ms: int = 0
+    checkpoint: int = 0
+    source: str = ""
+
+
+class EventState(enum.Enum):
+    """The phase of a vehicle track, as sent in C{State}."""
+
+    DETECTED = "Detected"
+    UPDATED = "Updated"
+    LOST = "Lost"
+
+
+class MovementType(enum.Enum):
+    """
+    The direction of a track: C{MovementType} text and C{uMovementType} code.
+    """
+
+    UNDETERMINED = ("Undetermined", 0)
+    TRY_IN = ("TryIn", 1)
+    IN = ("In", 2)
+    TRY_OUT = ("TryOut", 4)
+    OUT = ("Out", 8)
+
+    @property
+    def wireName(self) -> str:
+        return self.value[0]
+
+    @property
+    def code(self) -> int:
+        return self.value[1]
+
+
+@dataclass(frozen=True, slots=True)
+class PlateEvent:
+    """
+    One event of one vehicle track.
+
+    @ivar runtime_id: the track's id, the same for all its events.
+    @ivar plate: the track's best plate after the plate rules
+        (C{PlateNumber}).
+    @ivar raw_plate: the best read as the recognizer gave it
+        (C{RawPlateNumber}).
+    @ivar frame_time_ms: the frame time of the read this event reports.
+    @ivar confidence: the confidence of the best plate, 0.0 .. 1.0.
+    @ivar reads: how many reads the track has had so far.
+    @ivar frame: the source JPEG of the track's best read, not yet
+        re-encoded; the publisher turns it into the attached screenshot only
+        when a subscriber wants one.
+    """
+
+    state: EventState
+    runtime_id: int
+    channel: int
+    zone: int
+    plate: str
+    raw_plate: str
+    frame_time_ms: int
+    process_time_ms: int = 0
+    movement: MovementType = MovementType.UNDETERMINED
+    checkpoint: int = 0
+    confidence: float = 1.0
+    reads: int = 1
+    frame: Optional[bytes] = None
+
+
+def unicodePlateNumber(text: str) -> str:
+    """
+    Spell C{text} as UTF-16 code units, four upper-case hex digits each, as
+    the C{UnicodePlateNumber} key wants it (surrogate pairs stay two units).
+    """
+    data = text.encode("utf-16-le")
+    return "".join(
+        "%02X%02X" % (data[i + 1], data[i]) for i in range(0, len(data), 2))
+
+
+def eventPairs(event: PlateEvent, systemId: int,
+               testMode: bool = False) -> list[tuple[str, str]]:
+    """
+    The NumberOk C{Key=Value} pairs of an LPR event, in the order the
+    original server sends them.  Besides the protocol's keys we add two of
+    our own, documented in docs/protocol.rst: C{Confidence} (0..100, the best
+    plate's confidence) and C{ReadCount} (reads in the track so far).
+    """
+    pairs = [
+        ("SystemId", str(systemId)),
+        ("Status", "IAService.LPR"),
+        ("State", event.state.value),
+        ("RuntimeID", str(event.runtime_id)),
+        ("MovementType", event.movement.wireName),
+        ("uMovementType", str(event.movement.code)),
+        ("FrameTimeStampMs", str(event.frame_time_ms)),
+        ("ProcessTimeMs", str(event.process_time_ms)),
+    ]
+    if testMode:
+        pairs.append(("TestMode", "Enabled"))
+    pairs += [
+        ("PlateNumber", event.plate),
+        ("Plate", event.plate),
+        ("RawPlateNumber", event.raw_plate),
+        ("UnicodePlateNumber", unicodePlateNumber(event.plate)),
+        ("ZoneIndex", str(event.zone)),
+        ("ChannelIndex", str(event.channel)),
+        ("Checkpoint", str(event.checkpoint)),
+        ("KPP", str(event.checkpoint)),
+        ("Confidence", str(round(event.confidence * 100))),
+        ("ReadCount", str(event.reads)),
+    ]
+    return pairs

@@ -1,0 +1,105 @@
+"""
+The contracts between numberok's parts.
+
+Data flows one way (see docs/architecture): sources push L{PlateRead}s into an
+L{IPlateReadSink}; the analytics turn them into L{PlateEvent}s and hand them
+to an L{IEventPublisher}; the publisher writes encoded packets to
+L{IEventSubscriber}s.  Each implementer declares itself with C{@implementer}
+and has a C{verifyObject} test.
+"""
+
+from zope.interface import Attribute, Interface
+
+
+class IPlateReadSink(Interface):
+    """
+    Something that takes raw plate reads: the analytics, or a test's list.
+    Every source (demo, ingest, replay, HTTP, folder watch) feeds one of
+    these and nothing else.
+    """
+
+    def addRead(read):
+        """
+        Take one raw read.
+
+        @param read: the read, already validated by the source that made it.
+        @type read: L{numberok.events.PlateRead}
+        @return: L{None}.  Never raises for a valid read.
+        """
+
+
+class IEventSink(Interface):
+    """
+    Something that takes vehicle events as the analytics emit them.
+    """
+
+    def publish(event):
+        """
+        Take one event.
+
+        @type event: L{numberok.events.PlateEvent}
+        @return: L{None}.
+        """
+
+
+class IEventPublisher(IEventSink):
+    """
+    Fans events out to subscribers: encodes each event once, queues the shared
+    packet per subscriber and writes at most twice per second to each.
+    """
+
+    def subscribe(subscriber):
+        """
+        Start delivering events to C{subscriber}.
+
+        @type subscriber: L{IEventSubscriber}
+        @return: a subscription handle with the counters C{eventsSent},
+            C{bytesSent}, C{queued} and C{dropped}.
+        """
+
+    def unsubscribe(subscriber):
+        """
+        Stop delivering to C{subscriber} and forget its queue.  Unknown
+        subscribers are ignored.
+        """
+
+
+class IEventSubscriber(Interface):
+    """
+    One receiver of encoded event packets, usually a TCP connection.
+    """
+
+    wantsScreenshots = Attribute(
+        "True when packets for this subscriber should carry the JPEG.")
+    lostOnly = Attribute("True when this subscriber takes only Lost events.")
+
+    def writePackets(data):
+        """
+        Write one or more whole packets, already concatenated, in one write.
+
+        @type data: L{bytes}
+        """
+
+    def isWritable():
+        """
+        @return: C{False} while the peer's transport has asked us to pause
+            (it stopped reading); the publisher then keeps the packets queued.
+        """
+
+
+class IScreenshotEncoder(Interface):
+    """
+    Re-encodes a frame to the JPEG that travels with an event.
+    """
+
+    def encode(jpeg, quality, maxBytes):
+        """
+        Re-encode C{jpeg} at C{quality}, scaled down until it fits.
+
+        @param jpeg: the source frame.
+        @type jpeg: L{bytes}
+        @param quality: JPEG quality, 10..100.
+        @param maxBytes: the largest result allowed.
+        @return: a L{Deferred} firing with the JPEG L{bytes}, or with L{None}
+            when the frame is not a usable image.  It never fails.
+        """
