@@ -1,0 +1,334 @@
+"""
+The deferred aggregator: groups the noisy per-frame reads of one vehicle
+into one track per channel and zone, and emits its Detected / Updated / Lost
+events (docs/analytics.rst has the rules and their numbers).
+
+- A read joins the active track of its zone whose plate -- the track's best
+  plate or any of its distinct reads so far -- is nearest by Levenshtein
+  distance, when that distance is within C{LevenshteinDistance} (soft
+  comparison) or zero (soft comparison off).  Ties go to the track read
+  most recently, then to the older track.
+- The first C{SkipFirstResults} reads of a track are held back; Detected
+  comes with the next read.  A track lost before that was noise: it ends
+  without any event and is counted in C{noiseTracks}.
+- Updated: on every read with C{UseRawResults}, otherwise only when the
+  voted plate or the movement type changes.
+- Lost: C{LossIntervalSec} of the zone after the track's last read.  Each
+  track has a Deferred, C{track.lost}, that fires then.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Iterator, Optional
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from numberok.events import (BBox, EventState, MovementType, PlateEvent,
+                             PlateRead)
+from numberok.interfaces import IEventSink, IPlateReadSink
+from numberok.plates import PlateRules, PlateVote, distance
+from numberok.settings import SettingsStore
+
+MAX_DISTINCT_PLATES = 64
+"""Distinct read texts a track remembers for matching; beyond this a track
+matches on the texts it has, which are plenty for one vehicle."""
+
+# Movement thresholds, in plate widths travelled along the zone's
+# in-direction between a track's first and latest box (docs/analytics.rst).
+CLEAR_PASS_PLATE_WIDTHS = 1.5
+SHORT_MOVE_PLATE_WIDTHS = 0.3
+
+
+def movementOf(first: BBox, last: BBox, inDirection: str) -> MovementType:
+    """
+    The direction of travel from the first box to the last one.
+
+    The distance is measured in plate widths (the mean of both boxes) so that
+    it does not depend on the camera's resolution or distance: a move of at
+    least L{CLEAR_PASS_PLATE_WIDTHS} is a clear pass (In / Out), one of at
+    least L{SHORT_MOVE_PLATE_WIDTHS} an attempt (TryIn / TryOut), anything
+    smaller L{MovementType.UNDETERMINED}.
+    """
+    (x0, y0, w0, h0), (x1, y1, w1, h1) = first, last
+    dx = (x1 + w1 / 2) - (x0 + w0 / 2)
+    dy = (y1 + h1 / 2) - (y0 + h0 / 2)
+    along = {"down": dy, "up": -dy, "right": dx, "left": -dx}[inDirection]
+    unit = max((w0 + w1) / 2, 1.0)
+    travelled = along / unit
+    if travelled >= CLEAR_PASS_PLATE_WIDTHS:
+        return MovementType.IN
+    if travelled >= SHORT_MOVE_PLATE_WIDTHS:
+        return MovementType.TRY_IN
+    if travelled <= -CLEAR_PASS_PLATE_WIDTHS:
+        return MovementType.OUT
+    if travelled <= -SHORT_MOVE_PLATE_WIDTHS:
+        return MovementType.TRY_OUT
+    return MovementType.UNDETERMINED
+
+
+class Track:
+    """
+    One vehicle in one zone: its vote, the reads it keeps for the picture
+    and the movement, and its loss timer.
+
+    @ivar lost: fires with the Lost L{PlateEvent} when the track ends, or
+        with L{None} when it ends as noise (never announced).
+    """
+
+    def __init__(self, runtimeId: int, channel: int, zone: int) -> None:
+        self.runtimeId = runtimeId
+        self.channel = channel
+        self.zone = zone
+        self.vote = PlateVote()
+        self.distinct: set[str] = set()
+        self.bestReadOf: dict[str, PlateRead] = {}
+        self.reads = 0
+        self.announced = False
+        self.firstBox: Optional[BBox] = None
+        self.lastBox: Optional[BBox] = None
+        self.movement = MovementType.UNDETERMINED
+        self.lastRead: Optional[PlateRead] = None
+        self.lastReadAt = 0.0
+        self.timer = None
+        self.lost: Deferred = Deferred()
+
+    def add(self, read: PlateRead, processed: str, now: float) -> None:
+        self.reads += 1
+        self.lastRead = read
+        self.lastReadAt = now
+        self.vote.add(processed, read.plate, read.confidence)
+        if processed in self.distinct or len(self.distinct) < MAX_DISTINCT_PLATES:
+            self.distinct.add(processed)
+            kept = self.bestReadOf.get(processed)
+            if kept is None or read.confidence > kept.confidence or (
+                    read.jpeg is not None and kept.jpeg is None):
+                self.bestReadOf[processed] = read
+        if read.bbox is not None:
+            if self.firstBox is None:
+                self.firstBox = read.bbox
+            self.lastBox = read.bbox
+
+    def distanceTo(self, processed: str, limit: int) -> Optional[int]:
+        """The smallest distance from C{processed} to this track, if ≤ limit."""
+        if processed in self.distinct:
+            return 0
+        best = None
+        for known in itertools.chain((self.vote.best()[0],), self.distinct):
+            d = distance(processed, known)
+            if d <= limit and (best is None or d < best):
+                best = d
+        return best
+
+    def bestRead(self, plate: str) -> PlateRead:
+        """
+        The read whose frame goes with the track's events: the most
+        confident read of the voted plate, or, when that one came without a
+        frame, the most confident read that has one.
+        """
+        read = self.bestReadOf.get(plate) or self.lastRead
+        if read.jpeg is None:
+            framed = [r for r in self.bestReadOf.values() if r.jpeg]
+            if framed:
+                return max(framed, key=lambda r: r.confidence)
+        return read
+
+
+class ZoneAggregator:
+    """
+    The tracks of one channel/zone.  Reads arrive in order; settings are
+    read from the store on each read, so a saved change applies to the next
+    event.
+    """
+
+    log = Logger()
+
+    def __init__(self, channel: int, zone: int, analytics: "Analytics") -> None:
+        self.channel = channel
+        self.zone = zone
+        self.analytics = analytics
+        self.tracks: dict[int, Track] = {}
+
+    def addRead(self, read: PlateRead, processed: str) -> None:
+        analytics = self.analytics
+        settings = analytics.store.current
+        now = analytics.reactor.seconds()
+        track = self._match(processed, settings)
+        if track is None:
+            track = Track(next(analytics.runtimeIds), self.channel, self.zone)
+            self.tracks[track.runtimeId] = track
+            analytics.tracksOpened += 1
+        before = (track.vote.best()[0] if track.reads else None, track.movement)
+        track.add(read, processed, now)
+        zone = settings.zone(self.channel, self.zone)
+        if track.firstBox is not None and track.lastBox is not None:
+            track.movement = movementOf(track.firstBox, track.lastBox,
+                                        zone.inDirection)
+        self._restartTimer(track, zone.lossInterval)
+        if not track.announced:
+            if track.reads > settings["Analytics.SkipFirstResults"]:
+                track.announced = True
+                analytics.emit(self._event(track, EventState.DETECTED, read))
+            return
+        after = (track.vote.best()[0], track.movement)
+        if settings["Analytics.UseRawResults"] or after != before:
+            analytics.emit(self._event(track, EventState.UPDATED, read))
+
+    def _match(self, processed: str, settings) -> Optional[Track]:
+        limit = (settings["Analytics.LevenshteinDistance"]
+                 if settings["Analytics.SoftComparison"] else 0)
+        best: Optional[Track] = None
+        bestKey = None
+        for track in self.tracks.values():
+            d = track.distanceTo(processed, limit)
+            if d is None:
+                continue
+            key = (d, -track.lastReadAt, track.runtimeId)
+            if bestKey is None or key < bestKey:
+                best, bestKey = track, key
+        return best
+
+    def _restartTimer(self, track: Track, interval: float) -> None:
+        if track.timer is not None and track.timer.active():
+            track.timer.reset(interval)
+        else:
+            track.timer = self.analytics.reactor.callLater(
+                interval, self.endTrack, track)
+
+    def endTrack(self, track: Track) -> None:
+        """
+        End C{track} now: Lost if it was announced, silently (counted as
+        noise) if not.  Fires C{track.lost} either way.
+        """
+        if self.tracks.pop(track.runtimeId, None) is None:
+            return
+        if track.timer is not None and track.timer.active():
+            track.timer.cancel()
+        if not track.announced:
+            self.analytics.noiseTracks += 1
+            track.lost.callback(None)
+            return
+        event = self._event(track, EventState.LOST, None)
+        self.analytics.emit(event)
+        track.lost.callback(event)
+
+    def _event(self, track: Track, state: EventState,
+               current: Optional[PlateRead]) -> PlateEvent:
+        plate, raw, confidence = track.vote.best()
+        best = track.bestRead(plate)
+        timed = current if current is not None else best
+        return PlateEvent(
+            state=state, runtime_id=track.runtimeId, channel=track.channel,
+            zone=track.zone, plate=plate, raw_plate=raw,
+            frame_time_ms=timed.time_ms,
+            process_time_ms=timed.process_time_ms,
+            movement=track.movement, checkpoint=timed.checkpoint,
+            confidence=confidence, reads=track.reads,
+            frame=best.jpeg)
+
+
+@implementer(IPlateReadSink)
+class Analytics(Service):
+    """
+    The L{IPlateReadSink} of the server: one L{ZoneAggregator} per
+    (channel, zone), events out to one L{IEventSink}.
+
+    Stopping the service ends every active track (announced ones as Lost),
+    so a vehicle that was seen is always reported, also at shutdown.
+
+    @ivar runtimeIds: RuntimeID source.  IDs start at the start time in ms
+        times 1000, so they keep growing across restarts and fit an int64.
+    """
+
+    log = Logger()
+
+    def __init__(self, store: SettingsStore, sink: IEventSink,
+                 reactor=None) -> None:
+        if reactor is None:
+            from twisted.internet import reactor
+        self.store = store
+        self.sink = sink
+        self.reactor = reactor
+        self.runtimeIds: Iterator[int] = itertools.count(
+            int(reactor.seconds() * 1000) * 1000 + 1)
+        self._zones: dict[tuple[int, int], ZoneAggregator] = {}
+        self._rules: Optional[PlateRules] = None
+        self._rulesFrom = None
+        self.reads = 0
+        self.emptyPlates = 0
+        self.tracksOpened = 0
+        self.noiseTracks = 0
+        self.events = 0
+
+    @property
+    def rules(self) -> PlateRules:
+        settings = self.store.current
+        if self._rulesFrom is not settings:
+            self._rules = PlateRules.fromSettings(settings)
+            self._rulesFrom = settings
+        return self._rules
+
+    def addRead(self, read: PlateRead) -> None:
+        self.reads += 1
+        processed = self.rules.normalize(read.plate)
+        if not processed:
+            self.emptyPlates += 1
+            return
+        key = (read.channel, read.zone)
+        aggregator = self._zones.get(key)
+        if aggregator is None:
+            aggregator = self._zones[key] = ZoneAggregator(
+                read.channel, read.zone, self)
+        aggregator.addRead(read, processed)
+
+    def emit(self, event: PlateEvent) -> None:
+        self.events += 1
+        try:
+            self.sink.publish(event)
+        except Exception:
+            self.log.failure("event sink failed on {runtimeId}",
+                             runtimeId=event.runtime_id)
+
+    def activeTracks(self) -> list[Track]:
+        return [t for z in self._zones.values() for t in z.tracks.values()]
+
+    def closeAll(self) -> int:
+        """End every active track now.  @return: how many were announced."""
+        announced = 0
+        for aggregator in list(self._zones.values()):
+            for track in list(aggregator.tracks.values()):
+                announced += track.announced
+                aggregator.endTrack(track)
+        return announced
+
+    def stopService(self):
+        Service.stopService(self)
+        closed = self.closeAll()
+        if closed:
+            self.log.info("shutdown: {count} active tracks sent as Lost",
+                          count=closed)
+
+
+@implementer(IEventSink)
+class EventFanout:
+    """
+    An L{IEventSink} that hands each event to several sinks (publisher,
+    journal, recent-events list), isolating them: one failing sink is
+    logged and the others still get the event.
+    """
+
+    log = Logger()
+
+    def __init__(self, *sinks: IEventSink) -> None:
+        self.sinks = list(sinks)
+
+    def publish(self, event: PlateEvent) -> None:
+        for sink in self.sinks:
+            try:
+                sink.publish(event)
+            except Exception:
+                self.log.failure("event sink {sink!r} failed", sink=sink)
+

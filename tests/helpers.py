@@ -1,0 +1,42 @@
+"""
+Shared test helpers: in-memory connections to our real protocols, and an
+event factory.  No test double here stands in for numberok code; the peers
+and transports are Twisted's own testing transports.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+
+from numberok.events import EventState, PlateEvent
+
+
+def connect(factory, host: str = "127.0.0.1", port: int = 50000):
+    """
+    Connect a protocol from C{factory} to an in-memory transport, as a TCP
+    port would.  @return: C{(protocol, transport)}, or C{(None, None)} when
+    the factory refuses the peer.
+    """
+    address = IPv4Address("TCP", host, port)
+    protocol = factory.buildProtocol(address)
+    if protocol is None:
+        return None, None
+    transport = StringTransport(peerAddress=address)
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
+def disconnect(protocol, transport) -> None:
+    """Finish a close the protocol asked its transport for."""
+    from twisted.internet.error import ConnectionDone
+    from twisted.python.failure import Failure
+    protocol.connectionLost(Failure(ConnectionDone()))
+
+
+def makeEvent(state: EventState = EventState.DETECTED, runtimeId: int = 1,
+              plate: str = "A123BC77", frame: bytes | None = None,
+              **kwargs) -> PlateEvent:
+    return PlateEvent(state=state, runtime_id=runtimeId, channel=0, zone=0,
+                      plate=plate, raw_plate=plate,
+                      frame_time_ms=1764000000000, frame=frame, **kwargs)
