@@ -290,12 +290,14 @@ class ListeningService(Service):
 
     log = Logger()
 
-    def __init__(self, description: str, factory, reactor=None) -> None:
+    def __init__(self, description: str, factory, reactor=None,
+                 enabled: bool = True) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.description = description
         self.factory = factory
         self.reactor = reactor
+        self.enabled = enabled
         self.port = None
 
     def _listen(self, description: str) -> defer.Deferred:
@@ -308,6 +310,8 @@ class ListeningService(Service):
         of running deaf.
         """
         Service.startService(self)
+        if not self.enabled:
+            return
         outcome: list = []
         self._listen(self.description).addBoth(outcome.append)
         if outcome and isinstance(outcome[0], Failure):
@@ -323,9 +327,10 @@ class ListeningService(Service):
     def rebind(self, description: str) -> defer.Deferred:
         """
         Listen on C{description} instead.  Fails (and keeps the old port)
-        when the new endpoint cannot be bound.
+        when the new endpoint cannot be bound.  When the service is not
+        listening (stopped or disabled) it only records the endpoint.
         """
-        if not self.running:
+        if not self.running or self.port is None:
             self.description = description
             return defer.succeed(None)
         d = self._listen(description)
@@ -340,9 +345,32 @@ class ListeningService(Service):
 
     def stopService(self):
         Service.stopService(self)
+        return self._close()
+
+    def _close(self) -> defer.Deferred:
         port, self.port = self.port, None
-        if port is not None:
-            return port.stopListening()
+        if port is None:
+            return defer.succeed(None)
+        return defer.maybeDeferred(port.stopListening)
+
+    def setEnabled(self, enabled: bool) -> defer.Deferred:
+        """
+        Listen or stop listening while the service keeps running, for the
+        C{[NetServer] Enable} switch.  Live connections are not touched.
+        """
+        self.enabled = enabled
+        if not self.running:
+            return defer.succeed(None)
+        if not enabled:
+            return self._close()
+        if self.port is not None:
+            return defer.succeed(None)
+        d = self._listen(self.description)
+
+        def listening(port):
+            self.port = port
+            self.log.info("listening on {endpoint}", endpoint=self.description)
+        return d.addCallback(listening)
 
     @property
     def boundPort(self) -> Optional[int]:
@@ -350,3 +378,21 @@ class ListeningService(Service):
         if self.port is None:
             return None
         return self.port.getHost().port
+
+
+def endpointWithPort(description: str, port: int) -> str:
+    """
+    C{description} with its port replaced: C{"tcp:7700:interface=::1"} and
+    8000 give C{"tcp:8000:interface=::1"}; other options (TLS keys, the
+    interface) stay, so changing the port on the admin page keeps them.
+    """
+    head, _, rest = description.partition(":")
+    parts = rest.split(":") if rest else []
+    for i, part in enumerate(parts):
+        if part.isdigit():
+            parts[i] = str(port)
+            return ":".join([head] + parts)
+        if part.startswith("port="):
+            parts[i] = "port=%d" % (port,)
+            return ":".join([head] + parts)
+    return "%s:%d%s" % (head, port, (":" + rest) if rest else "")

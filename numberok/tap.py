@@ -102,10 +102,10 @@ def makeService(options: Options) -> MultiService:
 
     publisher = EventPublisher(store, screenshots)
     factory = NumberOkFactory(store, publisher)
-    events = ListeningService(options.eventEndpoint(), factory)
+    events = ListeningService(options.eventEndpoint(), factory,
+                              enabled=options.settings["NetServer.Enable"])
     events.setName("events")
-    if options.settings["NetServer.Enable"]:
-        events.setServiceParent(root)
+    events.setServiceParent(root)
     publisher.setServiceParent(root)
 
     analytics = Analytics(store, EventFanout(publisher))
