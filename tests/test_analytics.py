@@ -1,0 +1,288 @@
+"""
+The aggregator's rules, driven by a Clock: grouping reads into tracks,
+skip-first-X, Updated policy, loss timers, soft comparison, voting,
+movement, shutdown, and the invariant clients rely on (every Detected ends
+in exactly one Lost, and nothing follows it).
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings as hsettings, strategies as st
+from twisted.internet.task import Clock
+from zope.interface.verify import verifyObject
+
+from numberok.analytics import Analytics, movementOf
+from numberok.events import EventState, MovementType, PlateRead
+from numberok.interfaces import IPlateReadSink
+from numberok.settings import Settings, SettingsStore
+
+
+class EventList(list):
+    """The sink side: collects what the analytics emit."""
+
+    def publish(self, event):
+        self.append(event)
+
+    def phases(self):
+        return [(e.state.value, e.plate) for e in self]
+
+
+def makeAnalytics(**changes):
+    clock = Clock()
+    clock.advance(1000)
+    store = SettingsStore(Settings().withChanges(changes))
+    events = EventList()
+    return Analytics(store, events, reactor=clock), clock, events
+
+
+def read(plate, clock, channel=0, zone=0, confidence=0.9, bbox=None,
+         jpeg=None):
+    return PlateRead(plate=plate, time_ms=int(clock.seconds() * 1000),
+                     channel=channel, zone=zone, confidence=confidence,
+                     bbox=bbox, jpeg=jpeg)
+
+
+def feed(analytics, clock, plates, every=0.1, **kwargs):
+    for plate in plates:
+        analytics.addRead(read(plate, clock, **kwargs))
+        clock.advance(every)
+
+
+def test_analytics_provides_plate_read_sink():
+    analytics, _, _ = makeAnalytics()
+    assert verifyObject(IPlateReadSink, analytics)
+
+
+def test_detected_comes_with_the_read_after_the_skipped_ones():
+    analytics, clock, events = makeAnalytics(
+        **{"Analytics.SkipFirstResults": "3"})
+    feed(analytics, clock, ["A123BC77"] * 3)
+    assert events == []
+    feed(analytics, clock, ["A123BC77"])
+    assert events.phases() == [("Detected", "A123BC77")]
+    assert events[0].reads == 4
+
+
+def test_skip_zero_announces_the_first_read():
+    analytics, clock, events = makeAnalytics(
+        **{"Analytics.SkipFirstResults": "0"})
+    feed(analytics, clock, ["A123BC77"])
+    assert events.phases() == [("Detected", "A123BC77")]
+
+
+def test_track_that_never_passes_skip_is_noise_without_events():
+    analytics, clock, events = makeAnalytics(
+        **{"Analytics.SkipFirstResults": "3"})
+    feed(analytics, clock, ["A123BC77"] * 3)
+    clock.advance(10)
+    assert events == []
+    assert analytics.noiseTracks == 1
+    assert analytics.activeTracks() == []
+
+
+def test_lost_follows_the_zone_loss_interval_after_the_last_read():
+    analytics, clock, events = makeAnalytics(
+        **{"Zone:0:1.LossIntervalSec": "2"})
+    feed(analytics, clock, ["A123BC77"] * 3, zone=1, every=1.5)
+    # Reads at 0, 1.5, 3.0: each restarts the timer.
+    clock.advance(2 - 1.5 - 0.01)
+    assert [e.state for e in events] == [EventState.DETECTED]
+    clock.advance(0.02)
+    assert [e.state for e in events] == [EventState.DETECTED, EventState.LOST]
+
+
+def test_zone_not_listed_uses_five_seconds():
+    analytics, clock, events = makeAnalytics()
+    feed(analytics, clock, ["A123BC77"] * 2, zone=3, every=0)
+    clock.advance(4.99)
+    assert len(events) == 1
+    clock.advance(0.02)
+    assert events[-1].state is EventState.LOST
+
+
+def test_without_raw_results_updated_only_when_the_plate_changes():
+    analytics, clock, events = makeAnalytics(
+        **{"Analytics.SkipFirstResults": "0"})
+    feed(analytics, clock, ["A123BC777"], confidence=0.5)
+    feed(analytics, clock, ["A123BC77"] * 2, confidence=0.9)
+    feed(analytics, clock, ["A123BC77"] * 5)
+    assert events.phases() == [("Detected", "A123BC777"),
+                               ("Updated", "A123BC77")]
+
+
+def test_with_raw_results_every_read_after_detected_gives_updated():
+    analytics, clock, events = makeAnalytics(
+        **{"Analytics.UseRawResults": "1"})
+    feed(analytics, clock, ["A123BC77"] * 5)
+    assert [e.state.value for e in events] == ["Detected"] + ["Updated"] * 3
+
+
+def test_latin_longer_and_cyrillic_reads_are_one_vehicle():
+    analytics, clock, events = makeAnalytics()
+    feed(analytics, clock, ["A123BC77", "A123BC777", "А123ВС77"])
+    clock.advance(10)
+    lost = [e for e in events if e.state is EventState.LOST]
+    assert len(lost) == 1
+    assert lost[0].plate == "A123BC77"
+    assert lost[0].reads == 3
+
+
+def test_two_different_cars_close_together_stay_two_tracks():
+    analytics, clock, events = makeAnalytics()
+    feed(analytics, clock, ["A123BC77", "K456MH99"] * 4)
+    clock.advance(10)
+    lost = sorted(e.plate for e in events if e.state is EventState.LOST)
+    assert lost == ["A123BC77", "K456MH99"]
+
+
+def test_soft_comparison_off_opens_a_track_per_distinct_text():
+    analytics, clock, events = makeAnalytics(
+        **{"Analytics.SoftComparison": "0",
+           "Analytics.SkipFirstResults": "0"})
+    feed(analytics, clock, ["A123BC77", "A123BC78"])
+    clock.advance(10)
+    assert len([e for e in events if e.state is EventState.LOST]) == 2
+
+
+def test_distance_setting_bounds_soft_comparison():
+    analytics, clock, events = makeAnalytics(
+        **{"Analytics.LevenshteinDistance": "1",
+           "Analytics.SkipFirstResults": "0"})
+    feed(analytics, clock, ["A123BC77", "A123BC99"])   # distance 2
+    clock.advance(10)
+    assert len([e for e in events if e.state is EventState.LOST]) == 2
+
+
+def test_read_close_to_two_tracks_joins_the_closest():
+    analytics, clock, events = makeAnalytics(
+        **{"Analytics.SoftComparison": "0", "Analytics.SkipFirstResults": "0"})
+    feed(analytics, clock, ["A123BC77", "A123BC99"])    # two tracks
+    analytics.store.update({"Analytics.SoftComparison": "1",
+                            "Analytics.LevenshteinDistance": "2"})
+    feed(analytics, clock, ["A123BC97"])   # 1 from the second, 2 from first
+    tracks = sorted(analytics.activeTracks(), key=lambda t: t.runtimeId)
+    assert [t.reads for t in tracks] == [1, 2]
+
+
+def test_tie_between_two_tracks_goes_to_the_one_read_most_recently():
+    analytics, clock, events = makeAnalytics(
+        **{"Analytics.SoftComparison": "0", "Analytics.SkipFirstResults": "0"})
+    feed(analytics, clock, ["A123BC77", "A123BC99"])
+    analytics.store.update({"Analytics.SoftComparison": "1"})
+    feed(analytics, clock, ["A123BC88"])   # 2 from both
+    tracks = sorted(analytics.activeTracks(), key=lambda t: t.runtimeId)
+    assert [t.reads for t in tracks] == [1, 2]
+
+
+def test_misreads_spread_over_a_pass_give_one_lost_with_the_voted_plate():
+    analytics, clock, events = makeAnalytics()
+    reads = ["A123BC77", "A1Z3BC77", "A123BC77", "A123B677", "4123BC77",
+             "A123BC77", "A123BC7", "A123BC77", "A12JBC77", "A123BC77"]
+    feed(analytics, clock, reads)
+    clock.advance(10)
+    lost = [e for e in events if e.state is EventState.LOST]
+    assert [(e.plate, e.reads) for e in lost] == [("A123BC77", 10)]
+
+
+def test_same_plate_in_two_zones_gives_two_tracks():
+    analytics, clock, events = makeAnalytics()
+    feed(analytics, clock, ["A123BC77"] * 2, zone=0)
+    feed(analytics, clock, ["A123BC77"] * 2, zone=1)
+    assert len({e.runtime_id for e in events}) == 2
+
+
+def test_lost_carries_the_frame_of_the_best_read():
+    analytics, clock, events = makeAnalytics()
+    analytics.addRead(read("A123BC77", clock, confidence=0.5, jpeg=b"low"))
+    analytics.addRead(read("A123BC77", clock, confidence=0.95, jpeg=b"best"))
+    analytics.addRead(read("A123BC77", clock, confidence=0.7, jpeg=b"mid"))
+    clock.advance(10)
+    assert events[-1].state is EventState.LOST
+    assert events[-1].frame == b"best"
+
+
+def test_loss_deferred_fires_with_the_lost_event():
+    analytics, clock, events = makeAnalytics()
+    feed(analytics, clock, ["A123BC77"] * 2)
+    [track] = analytics.activeTracks()
+    fired = []
+    track.lost.addCallback(fired.append)
+    clock.advance(10)
+    assert fired == [events[-1]]
+
+
+def test_movement_follows_the_boxes_and_the_zone_direction():
+    box = (100, 100, 100, 25)     # plate 100 px wide
+    assert movementOf(box, (100, 300, 100, 25), "down") is MovementType.IN
+    assert movementOf(box, (100, 150, 100, 25), "down") is MovementType.TRY_IN
+    assert movementOf(box, (100, -100, 100, 25), "down") is MovementType.OUT
+    assert movementOf(box, (100, 60, 100, 25), "down") is MovementType.TRY_OUT
+    assert movementOf(box, (110, 105, 100, 25), "down") is \
+        MovementType.UNDETERMINED
+    assert movementOf(box, (300, 100, 100, 25), "left") is MovementType.OUT
+    assert movementOf(box, (300, 100, 100, 25), "right") is MovementType.IN
+
+
+def test_movement_change_gives_updated_and_lost_carries_it():
+    analytics, clock, events = makeAnalytics(
+        **{"Zone:0:0.InDirection": "up"})
+    for y in (400, 350, 300, 250, 200):
+        analytics.addRead(read("A123BC77", clock, bbox=(100, y, 100, 25)))
+        clock.advance(0.1)
+    clock.advance(10)
+    assert events[-1].state is EventState.LOST
+    assert events[-1].movement is MovementType.IN
+    assert any(e.state is EventState.UPDATED for e in events)
+
+
+def test_reads_without_boxes_stay_undetermined():
+    analytics, clock, events = makeAnalytics()
+    feed(analytics, clock, ["A123BC77"] * 3)
+    clock.advance(10)
+    assert {e.movement for e in events} == {MovementType.UNDETERMINED}
+
+
+def test_stopping_sends_lost_for_every_announced_track_only():
+    analytics, clock, events = makeAnalytics()
+    analytics.startService()
+    feed(analytics, clock, ["A123BC77"] * 2)          # announced
+    feed(analytics, clock, ["X999XX11"])              # still skipped
+    analytics.stopService()
+    assert [e.state for e in events] == [EventState.DETECTED, EventState.LOST]
+    assert analytics.noiseTracks == 1
+    assert clock.getDelayedCalls() == []
+
+
+def test_empty_plate_after_the_rules_is_counted_and_ignored():
+    analytics, clock, events = makeAnalytics()
+    analytics.addRead(read(" -- ", clock))
+    assert analytics.emptyPlates == 1
+    assert analytics.activeTracks() == []
+
+
+PLATES = st.sampled_from(["A123BC77", "A123BC7", "K456MH99", "X999XX11",
+                          "A128BC77", "B777OP50", "4123BC77"])
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.tuples(PLATES, st.integers(0, 3),
+                                st.floats(0, 8)), max_size=60),
+       skip=st.integers(0, 3), raw=st.booleans(), soft=st.booleans())
+def test_every_detected_track_ends_with_exactly_one_lost(steps, skip, raw,
+                                                         soft):
+    analytics, clock, events = makeAnalytics(**{
+        "Analytics.SkipFirstResults": str(skip),
+        "Analytics.UseRawResults": str(int(raw)),
+        "Analytics.SoftComparison": str(int(soft))})
+    for plate, zone, wait in steps:
+        analytics.addRead(read(plate, clock, zone=zone))
+        clock.advance(wait)
+    clock.advance(100)
+    seen: dict[int, list[str]] = {}
+    for e in events:
+        seen.setdefault(e.runtime_id, []).append(e.state.value)
+    for runtimeId, states in seen.items():
+        assert states[0] == "Detected", states
+        assert states[-1] == "Lost", states
+        assert states.count("Lost") == 1 and states.count("Detected") == 1
+    assert analytics.activeTracks() == []
