@@ -86,6 +86,7 @@ class Track:
         self.vote = PlateVote()
         self.distinct: set[str] = set()
         self.bestReadOf: dict[str, PlateRead] = {}
+        self.bestFrameOf: dict[str, PlateRead] = {}
         self.reads = 0
         self.announced = False
         self.firstBox: Optional[BBox] = None
@@ -103,10 +104,9 @@ class Track:
         self.vote.add(processed, read.plate, read.confidence)
         if processed in self.distinct or len(self.distinct) < MAX_DISTINCT_PLATES:
             self.distinct.add(processed)
-            kept = self.bestReadOf.get(processed)
-            if kept is None or read.confidence > kept.confidence or (
-                    read.jpeg is not None and kept.jpeg is None):
-                self.bestReadOf[processed] = read
+            _keepBest(self.bestReadOf, processed, read)
+            if read.jpeg:
+                _keepBest(self.bestFrameOf, processed, read)
         if read.bbox is not None:
             if self.firstBox is None:
                 self.firstBox = read.bbox
@@ -126,15 +126,20 @@ class Track:
     def bestRead(self, plate: str) -> PlateRead:
         """
         The read whose frame goes with the track's events: the most
-        confident read of the voted plate, or, when that one came without a
-        frame, the most confident read that has one.
+        confident read of the voted plate that came with a frame, else the
+        most confident read with a frame of any text, else the most
+        confident read of the voted plate.
         """
-        read = self.bestReadOf.get(plate) or self.lastRead
-        if read.jpeg is None:
-            framed = [r for r in self.bestReadOf.values() if r.jpeg]
-            if framed:
-                return max(framed, key=lambda r: r.confidence)
-        return read
+        framed = self.bestFrameOf.get(plate)
+        if framed is None and self.bestFrameOf:
+            framed = max(self.bestFrameOf.values(), key=lambda r: r.confidence)
+        return framed or self.bestReadOf.get(plate) or self.lastRead
+
+
+def _keepBest(best: dict[str, PlateRead], key: str, read: PlateRead) -> None:
+    kept = best.get(key)
+    if kept is None or read.confidence > kept.confidence:
+        best[key] = read
 
 
 class ZoneAggregator:

@@ -1,0 +1,164 @@
+"""
+Fixtures shared by the end-to-end tests: a real C{twistd numberok-tcp}
+process on free loopback ports, always killed at the end.
+
+The reactor is not imported here at module level (pytest-twisted installs
+it first).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def freePort() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+TWISTD = [sys.executable, "-c",
+          "import sys; sys.argv[0] = 'twistd'; "
+          "from twisted.scripts.twistd import run; run()"]
+"""twistd of this interpreter, whatever PATH says (python -m twisted is the
+newer 'twist' runner, which has other options)."""
+
+
+def checkoutEnvironment() -> dict:
+    """
+    The environment for subprocesses that must run this checkout: the
+    checkout first on PYTHONPATH, which also makes twistd find the plugin in
+    its twisted/plugins/ folder.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
+                       if p])
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class TwistdServer:
+    """
+    A running C{twistd -n numberok-tcp}; its log lines are collected so that
+    a test can wait for one ("subscribed", say) instead of sleeping.
+    """
+
+    def __init__(self, tmp: Path, settings: str = "", args=(),
+                 admin: bool = False) -> None:
+        self.eventPort = freePort()
+        self.ingestPort = freePort()
+        self.adminPort = freePort() if admin else None
+        self.config = tmp / "numberok.ini"
+        if settings:
+            self.config.write_text(settings, encoding="utf-8")
+        command = TWISTD + [
+            "--nodaemon", "--pidfile=", "--logfile=-", "numberok-tcp",
+            "--config", str(self.config),
+            "--port", "tcp:%d:interface=127.0.0.1" % (self.eventPort,),
+            "--ingest", "tcp:%d:interface=127.0.0.1" % (self.ingestPort,),
+            "--admin", ("tcp:%d:interface=127.0.0.1" % (self.adminPort,)
+                        if admin else "none"),
+        ] + list(args)
+        self.lines: list[str] = []
+        self._newLine = threading.Condition()
+        self.process = subprocess.Popen(
+            command, cwd=str(tmp), env=checkoutEnvironment(),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        for line in self.process.stdout:
+            with self._newLine:
+                self.lines.append(line.rstrip("\n"))
+                self._newLine.notify_all()
+
+    def waitForLog(self, text: str, timeout: float = 15.0,
+                   after: int = 0) -> int:
+        """
+        Wait until a log line (from index C{after} on) contains C{text}.
+        @return: the index of that line.
+        """
+        deadline = time.monotonic() + timeout
+        with self._newLine:
+            while True:
+                for i in range(after, len(self.lines)):
+                    if text in self.lines[i]:
+                        return i
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.process.poll() is not None:
+                    raise AssertionError(
+                        "no log line with %r; log:\n%s"
+                        % (text, "\n".join(self.lines[-40:])))
+                self._newLine.wait(min(remaining, 0.2))
+
+    def waitForPort(self, port: int, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError("twistd exited:\n" + "\n".join(self.lines))
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("port %d never opened; log:\n%s"
+                             % (port, "\n".join(self.lines[-40:])))
+
+    def sendReads(self, lines: list[bytes], replies: int = 0) -> list[bytes]:
+        """
+        Write JSON lines to the ingest port and wait for C{replies} answer
+        lines (the port answers bad lines only).  The connection stays open
+        while waiting, as a recognizer's would.
+        """
+        with socket.create_connection(("127.0.0.1", self.ingestPort), 5) as s:
+            s.sendall(b"".join(line + b"\n" for line in lines))
+            s.settimeout(10)
+            answer = b""
+            while answer.count(b"\n") < replies:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer.splitlines()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return self.process.returncode
+
+
+@pytest.fixture
+def twistdServer(tmp_path):
+    """
+    Start servers with C{twistdServer(settings="...", args=[...])}; each is
+    killed when the test ends, whatever happened.
+    """
+    servers: list[TwistdServer] = []
+
+    def start(**kwargs) -> TwistdServer:
+        server = TwistdServer(tmp_path, **kwargs)
+        servers.append(server)
+        server.waitForPort(server.ingestPort)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop(signal.SIGKILL)

@@ -1,0 +1,121 @@
+"""
+The whole product as a user runs it: the real C{twistd numberok-tcp}
+process, reads pushed into its ingest port, events read by the real
+C{numberok-client}.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+import sys
+
+from PIL import Image
+
+from conftest import TWISTD, checkoutEnvironment
+
+SETTINGS = """\
+[NetServer]
+AttachScreenshotsToEvents = 1
+AttachedScreenshotsQuality = 40
+
+[Analytics]
+SkipFirstResults = 1
+
+[Zone:0:0]
+LossIntervalSec = 0.5
+"""
+
+
+def startClient(port: int, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "numberok.client"] + list(args)
+        + ["127.0.0.1", str(port)],
+        env=checkoutEnvironment(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+
+def frame() -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 240), (40, 90, 160)).save(buffer, "JPEG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def test_reads_pushed_to_ingest_reach_numberok_client_as_events(
+        twistdServer, tmp_path):
+    server = twistdServer(settings=SETTINGS)
+    server.waitForPort(server.eventPort)
+    shots = tmp_path / "shots"
+    client = startClient(server.eventPort, "--json", "--count", "2",
+                         "--save-screenshots", str(shots))
+    try:
+        server.waitForLog("subscribed")
+        image = frame()
+        reads = [json.dumps({"plate": "A123BC77", "confidence": 0.9,
+                             "jpeg_b64": image}).encode(),
+                 json.dumps({"plate": "А123ВС77"}).encode(),  # Cyrillic
+                 b'{"plate": 42}']
+        answer = server.sendReads(reads, replies=1)
+        out, err = client.communicate(timeout=30)
+    finally:
+        client.kill()
+    assert client.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["State"] for e in events] == ["Detected", "Lost"]
+    assert {e["PlateNumber"] for e in events} == {"A123BC77"}
+    assert events[0]["RuntimeID"] == events[1]["RuntimeID"]
+    assert events[1]["ReadCount"] == "2"
+    assert all(e["jpeg_bytes"] > 0 for e in events)
+    assert len(list(shots.iterdir())) == 2
+    [error] = [json.loads(line) for line in answer]
+    assert error["line"] == 3 and "plate" in error["error"]
+
+
+def test_fifth_client_is_refused_and_told(twistdServer):
+    server = twistdServer()
+    server.waitForPort(server.eventPort)
+    clients = [startClient(server.eventPort) for _ in range(4)]
+    try:
+        seen = -1
+        for _ in range(4):
+            seen = server.waitForLog("subscribed", after=seen + 1)
+        fifth = startClient(server.eventPort)
+        out, err = fifth.communicate(timeout=20)
+        assert fifth.returncode != 0
+        assert "before sending any event" in err
+        server.waitForLog("connection limit 4 reached")
+    finally:
+        for c in clients:
+            c.kill()
+            c.communicate()
+
+
+def test_invalid_settings_file_stops_the_start_with_a_clear_message(
+        tmp_path):
+    config = tmp_path / "bad.ini"
+    config.write_text("[NetServer]\nPort = 99999\n", encoding="utf-8")
+    result = subprocess.run(
+        TWISTD + ["--nodaemon", "--pidfile=", "numberok-tcp", "--config", str(config), "--admin", "none"],
+        env=checkoutEnvironment(), capture_output=True, text=True,
+        timeout=60, cwd=str(tmp_path))
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "bad.ini: [NetServer] Port: 99999 is out of range 1..65535" in \
+        output
+    assert "Traceback" not in output
+
+
+def test_missing_settings_file_is_created_with_the_defaults(tmp_path):
+    config = tmp_path / "new.ini"
+    result = subprocess.run(
+        TWISTD + ["numberok-tcp", "--help"],
+        env=checkoutEnvironment(), capture_output=True, text=True,
+        timeout=60, cwd=str(tmp_path))
+    assert "--ingest" in result.stdout
+    from numberok.tap import Options
+    options = Options()
+    options.parseOptions(["--config", str(config)])
+    assert config.exists()
+    assert options.settings["NetServer.Port"] == 7700
