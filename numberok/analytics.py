@@ -30,7 +30,7 @@ from zope.interface import implementer
 from numberok.events import (BBox, EventState, MovementType, PlateEvent,
                              PlateRead)
 from numberok.interfaces import IEventSink, IPlateReadSink
-from numberok.plates import PlateRules, PlateVote, distance
+from numberok.plates import PlateRules, PlateVote, within
 from numberok.settings import SettingsStore
 
 MAX_DISTINCT_PLATES = 64
@@ -97,31 +97,33 @@ class Track:
         self.timer = None
         self.lost: Deferred = Deferred()
 
-    def add(self, read: PlateRead, processed: str, now: float) -> None:
+    def add(self, read: PlateRead, processed: str, now: float) -> list[str]:
+        """
+        Count C{read} in.  @return: the texts this track is now known by
+        that it was not before (the read's text, a new voted plate), for the
+        zone's index.
+        """
         self.reads += 1
         self.lastRead = read
         self.lastReadAt = now
         self.vote.add(processed, read.plate, read.confidence)
+        new = []
         if processed in self.distinct or len(self.distinct) < MAX_DISTINCT_PLATES:
-            self.distinct.add(processed)
+            if processed not in self.distinct:
+                self.distinct.add(processed)
+                new.append(processed)
             _keepBest(self.bestReadOf, processed, read)
             if read.jpeg:
                 _keepBest(self.bestFrameOf, processed, read)
+        voted = self.vote.best()[0]
+        if voted not in self.distinct:
+            self.distinct.add(voted)
+            new.append(voted)
         if read.bbox is not None:
             if self.firstBox is None:
                 self.firstBox = read.bbox
             self.lastBox = read.bbox
-
-    def distanceTo(self, processed: str, limit: int) -> Optional[int]:
-        """The smallest distance from C{processed} to this track, if ≤ limit."""
-        if processed in self.distinct:
-            return 0
-        best = None
-        for known in itertools.chain((self.vote.best()[0],), self.distinct):
-            d = distance(processed, known)
-            if d <= limit and (best is None or d < best):
-                best = d
-        return best
+        return new
 
     def bestRead(self, plate: str) -> PlateRead:
         """
@@ -134,6 +136,11 @@ class Track:
         if framed is None and self.bestFrameOf:
             framed = max(self.bestFrameOf.values(), key=lambda r: r.confidence)
         return framed or self.bestReadOf.get(plate) or self.lastRead
+
+
+def _preference(track: Track) -> tuple[float, int]:
+    """Among equally near tracks: the one read most recently, then the older."""
+    return (-track.lastReadAt, track.runtimeId)
 
 
 def _keepBest(best: dict[str, PlateRead], key: str, read: PlateRead) -> None:
@@ -156,6 +163,10 @@ class ZoneAggregator:
         self.zone = zone
         self.analytics = analytics
         self.tracks: dict[int, Track] = {}
+        # Every text any active track is known by -> those tracks: the
+        # exact match is one dict look-up, and soft comparison one
+        # rapidfuzz scan over the texts rather than a loop over tracks.
+        self.index: dict[str, set[Track]] = {}
 
     def addRead(self, read: PlateRead, processed: str) -> None:
         analytics = self.analytics
@@ -167,7 +178,8 @@ class ZoneAggregator:
             self.tracks[track.runtimeId] = track
             analytics.tracksOpened += 1
         before = (track.vote.best()[0] if track.reads else None, track.movement)
-        track.add(read, processed, now)
+        for text in track.add(read, processed, now):
+            self.index.setdefault(text, set()).add(track)
         zone = settings.zone(self.channel, self.zone)
         if track.firstBox is not None and track.lastBox is not None:
             track.movement = movementOf(track.firstBox, track.lastBox,
@@ -183,17 +195,19 @@ class ZoneAggregator:
             analytics.emit(self._event(track, EventState.UPDATED, read))
 
     def _match(self, processed: str, settings) -> Optional[Track]:
-        limit = (settings["Analytics.LevenshteinDistance"]
-                 if settings["Analytics.SoftComparison"] else 0)
+        exact = self.index.get(processed)
+        if exact:
+            return min(exact, key=_preference)
+        if not settings["Analytics.SoftComparison"] or not self.index:
+            return None
+        limit = settings["Analytics.LevenshteinDistance"]
         best: Optional[Track] = None
         bestKey = None
-        for track in self.tracks.values():
-            d = track.distanceTo(processed, limit)
-            if d is None:
-                continue
-            key = (d, -track.lastReadAt, track.runtimeId)
-            if bestKey is None or key < bestKey:
-                best, bestKey = track, key
+        for text, d in within(processed, self.index, limit):
+            for track in self.index[text]:
+                key = (d,) + _preference(track)
+                if bestKey is None or key < bestKey:
+                    best, bestKey = track, key
         return best
 
     def _restartTimer(self, track: Track, interval: float) -> None:
@@ -210,6 +224,12 @@ class ZoneAggregator:
         """
         if self.tracks.pop(track.runtimeId, None) is None:
             return
+        for text in track.distinct:
+            holders = self.index.get(text)
+            if holders is not None:
+                holders.discard(track)
+                if not holders:
+                    del self.index[text]
         if track.timer is not None and track.timer.active():
             track.timer.cancel()
         if not track.announced:
