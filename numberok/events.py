@@ -110,9 +110,7 @@ def unicodePlateNumber(text: str) -> str:
     Spell C{text} as UTF-16 code units, four upper-case hex digits each, as
     the C{UnicodePlateNumber} key wants it (surrogate pairs stay two units).
     """
-    data = text.encode("utf-16-le")
-    return "".join(
-        "%02X%02X" % (data[i + 1], data[i]) for i in range(0, len(data), 2))
+    return text.encode("utf-16-be").hex().upper()
 
 
 def eventPairs(event: PlateEvent, systemId: int,

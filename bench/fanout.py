@@ -1,0 +1,262 @@
+"""
+Fan-out benchmark: reads pushed into the ingest port as fast as the server
+takes them, four loopback clients subscribed, UseRawResults = 1 (so every
+read becomes one event for every client).
+
+Runs the real server (`twistd -n numberok-tcp`) as a subprocess and
+measures it from outside: its CPU time and peak RSS from /proc, reads/s
+sustained, events delivered/s, and the latency from the moment a read is
+written to the ingest socket to the moment a client has its event.
+
+Three phases:
+- sparse: one read per 0.6 s, so the 2-writes-per-second cap never holds an
+  event back: the latency is the server's own;
+- throughput: reads as fast as the server takes them (reads/s, CPU);
+- loaded: reads paced at 75 % of the measured throughput for a few
+  seconds: the latency a client sees while the server is busy (at 100 %
+  the ingest socket's buffers fill and latency only measures that queue).
+
+    python bench/fanout.py [--reads 200000] [--sparse 40] [--loaded-seconds 10]
+
+Note the cap the protocol puts on delivery: a client receives at most two
+writes per second of at most 1024 queued events each, so under a raw-results
+flood each client gets about 2,048 events/s and the rest are dropped by the
+documented policy (oldest Updated first).
+
+Each read carries its sequence number in process_time_ms, which its
+Detected or Updated event returns as ProcessTimeMs: that is how a client
+finds the send time.  (Lost events report the track's best read, sent a
+loss interval earlier by design, so they are not counted in latency.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from numberok import wire  # noqa: E402
+
+SETTINGS = """\
+[NetServer]
+MaxConnections = 4
+[Analytics]
+UseRawResults = 1
+SkipFirstResults = 0
+"""
+
+TWISTD = [sys.executable, "-c",
+          "import sys; sys.argv[0] = 'twistd'; "
+          "from twisted.scripts.twistd import run; run()"]
+
+
+def freePort() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def procStats(pid: int) -> tuple[float, int]:
+    """(CPU seconds, peak RSS in bytes) of a process, from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    peak = 0
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) * 1024
+    return cpu, peak
+
+
+class Client(threading.Thread):
+    """One NumberOk subscriber that timestamps every event it decodes."""
+
+    def __init__(self, port: int, sendTimes: dict) -> None:
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port), 5)
+        self.sock.sendall(wire.subscribePacket())
+        self.sendTimes = sendTimes
+        self.latencies: list[float] = []
+        self.events = 0
+        self.lastSeq = -1
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        decoder = wire.PacketDecoder()
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except OSError:
+                break
+            if not data:
+                break
+            now = time.perf_counter()
+            for packet in decoder.feed(data):
+                pairs, _ = wire.decodeEventData(packet.data)
+                fields = dict(pairs)
+                seq = int(fields["ProcessTimeMs"])
+                self.events += 1
+                # A Lost event reports the track's best read, which came
+                # a loss interval ago by design: no ingest latency there.
+                sent = self.sendTimes.get(seq)
+                if sent is not None and fields["State"] != "Lost":
+                    self.latencies.append(now - sent)
+                self.lastSeq = max(self.lastSeq, seq)
+        self.done.set()
+
+    def reset(self) -> None:
+        self.latencies = []
+        self.events = 0
+
+
+def readLine(seq: int) -> bytes:
+    # 16 cameras x 4 zones; a vehicle is 20 reads of one plate.
+    vehicle = seq // 20
+    plate = "A%03dBC%02d" % (vehicle % 1000, 10 + vehicle % 90)
+    return json.dumps({"plate": plate, "channel": vehicle % 16,
+                       "zone": (vehicle // 16) % 4, "confidence": 0.9,
+                       "process_time_ms": seq}).encode() + b"\n"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reads", type=int, default=200_000)
+    parser.add_argument("--sparse", type=int, default=40)
+    parser.add_argument("--loaded-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="numberok-fanout-"))
+    (tmp / "numberok.ini").write_text(SETTINGS)
+    eventPort, ingestPort = freePort(), freePort()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    server = subprocess.Popen(
+        TWISTD + ["--nodaemon", "--pidfile=", "--logfile=%s" % (tmp / "log"),
+                  "numberok-tcp", "--config", str(tmp / "numberok.ini"),
+                  "--port", "tcp:%d:interface=127.0.0.1" % eventPort,
+                  "--ingest", "tcp:%d:interface=127.0.0.1" % ingestPort,
+                  "--admin", "none"], cwd=str(tmp), env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", ingestPort), 1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("server did not start")
+                time.sleep(0.1)
+        sendTimes: dict[int, float] = {}
+        clients = [Client(eventPort, sendTimes) for _ in range(4)]
+        for c in clients:
+            c.start()
+        time.sleep(1.0)
+        ingest = socket.create_connection(("127.0.0.1", ingestPort), 5)
+
+        # Sparse: one read per 0.6 s.
+        seq = 0
+        for _ in range(args.sparse):
+            sendTimes[seq] = time.perf_counter()
+            ingest.sendall(readLine(seq))
+            seq += 1
+            time.sleep(0.6)
+        time.sleep(0.6)
+        sparse = [lat for c in clients for lat in c.latencies]
+        for c in clients:
+            c.reset()
+
+        # Load: as fast as the server takes them.
+        cpuBefore, _ = procStats(server.pid)
+        first = seq
+        start = time.perf_counter()
+        batch = 500
+        while seq < first + args.reads:
+            now = time.perf_counter()
+            lines = []
+            for _ in range(batch):
+                sendTimes[seq] = now
+                lines.append(readLine(seq))
+                seq += 1
+            ingest.sendall(b"".join(lines))
+        sentAt = time.perf_counter()
+        last = seq - 1
+        waitUntil = time.monotonic() + 120
+        while any(c.lastSeq < last for c in clients):
+            if time.monotonic() > waitUntil:
+                break
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - start
+        cpuAfter, peakRss = procStats(server.pid)
+        delivered = sum(c.events for c in clients)
+        reads = seq - first
+        rate = reads / elapsed
+
+        # Loaded: paced at 75 % of that, in 10 ms slices.
+        time.sleep(1.0)
+        for c in clients:
+            c.reset()
+        paced = rate * 0.75
+        perSlice = max(1, int(paced / 100))
+        sliceStart = time.perf_counter()
+        stopAt = sliceStart + args.loaded_seconds
+        while time.perf_counter() < stopAt:
+            now = time.perf_counter()
+            lines = []
+            for _ in range(perSlice):
+                sendTimes[seq] = now
+                lines.append(readLine(seq))
+                seq += 1
+            ingest.sendall(b"".join(lines))
+            sliceStart += 0.01
+            pause = sliceStart - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        time.sleep(1.0)
+        loaded = [lat for c in clients for lat in c.latencies]
+        _, peakRss = procStats(server.pid)
+
+        command = ("python bench/fanout.py --reads %d --sparse %d "
+                   "--loaded-seconds %g" % (args.reads, args.sparse,
+                                            args.loaded_seconds))
+        print("command: %s" % command)
+        print("machine: %d cores, Python %s" % (
+            os.cpu_count(), sys.version.split()[0]))
+        print("reads pushed: %d in %.2f s (sender done after %.2f s)" % (
+            reads, elapsed, sentAt - start))
+        print("reads/s sustained: %.0f" % (rate,))
+        print("events delivered/s (4 clients): %.0f (%d events, %d expected)"
+              % (delivered / elapsed, delivered, reads * 4))
+        print("server CPU s per 10k reads: %.3f" % (
+            (cpuAfter - cpuBefore) / reads * 10_000))
+        print("server peak RSS: %.1f MB" % (peakRss / 1e6))
+        print("latency sparse: p50 %.1f ms, p99 %.1f ms (%d samples)" % (
+            percentile(sparse, 0.5) * 1000, percentile(sparse, 0.99) * 1000,
+            len(sparse)))
+        print("latency loaded at %.0f reads/s: p50 %.1f ms, p99 %.1f ms "
+              "(%d samples)" % (paced, percentile(loaded, 0.5) * 1000,
+                                percentile(loaded, 0.99) * 1000, len(loaded)))
+        ingest.close()
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+if __name__ == "__main__":
+    main()
