@@ -20,7 +20,7 @@ setup(
     },
     include_package_data=True,
     install_requires=[
-        "Twisted>=23.10",
+        "Twisted[tls]>=23.10",
         "zope.interface>=6.0",
         "Pillow>=10.0",
         "rapidfuzz>=3.0",

@@ -95,7 +95,11 @@ def encodePairs(pairs: Iterable[tuple[str, str]]) -> bytes:
             if any(c in value for c in _FORBIDDEN):
                 raise WireError("value of %s holds a 0x00 or 0x05 byte"
                                 % (key,))
-    return text.encode("utf-8") + TEXT_TERMINATOR
+    try:
+        return text.encode("utf-8") + TEXT_TERMINATOR
+    except UnicodeEncodeError as e:
+        raise WireError("event text is not encodable as UTF-8 (%s)"
+                        % (e.reason,)) from None
 
 
 def encodeEvent(pairs: Iterable[tuple[str, str]], jpeg: bytes = b"") -> bytes:
@@ -125,6 +129,8 @@ def decodeEventData(data: bytes) -> tuple[list[tuple[str, str]], bytes]:
         decoded = text.decode("utf-8")
     except UnicodeDecodeError as e:
         raise WireError("event text is not UTF-8: %s" % (e,)) from None
+    if "\x00" in decoded:
+        raise WireError("event text holds a lone 0x00 byte")
     pairs = []
     if decoded:
         for item in decoded.split("\x05"):
