@@ -30,12 +30,19 @@ from zope.interface import implementer
 from numberok.events import (BBox, EventState, MovementType, PlateEvent,
                              PlateRead)
 from numberok.interfaces import IEventSink, IPlateReadSink
-from numberok.plates import PlateRules, PlateVote, within
+from numberok.plates import PlateRules, PlateVote, skeleton, within
 from numberok.settings import SettingsStore
 
 MAX_DISTINCT_PLATES = 64
 """Distinct read texts a track remembers for matching; beyond this a track
 matches on the texts it has, which are plenty for one vehicle."""
+
+PARTIAL_MIN_LENGTH = 4
+"""The shortest text taken for a truncated read of a longer plate."""
+
+PARTIAL_MAX_MISSING = 3
+"""How many more characters than the distance setting a partial read may
+lack and still be folded into an announced vehicle."""
 
 # Movement thresholds, in plate widths travelled along the zone's
 # in-direction between a track's first and latest box (docs/analytics.rst).
@@ -84,7 +91,8 @@ class Track:
         self.channel = channel
         self.zone = zone
         self.vote = PlateVote()
-        self.distinct: set[str] = set()
+        self.texts: set[str] = set()
+        self.keys: set[str] = set()
         self.bestReadOf: dict[str, PlateRead] = {}
         self.bestFrameOf: dict[str, PlateRead] = {}
         self.reads = 0
@@ -99,31 +107,29 @@ class Track:
 
     def add(self, read: PlateRead, processed: str, now: float) -> list[str]:
         """
-        Count C{read} in.  @return: the texts this track is now known by
-        that it was not before (the read's text, a new voted plate), for the
-        zone's index.
+        Count C{read} in.  @return: the match keys (skeletons) this track is
+        now known by that it was not before -- of the read's text and of a
+        new voted plate -- for the zone's index.
         """
         self.reads += 1
         self.lastRead = read
         self.lastReadAt = now
         self.vote.add(processed, read.plate, read.confidence)
         new = []
-        if processed in self.distinct or len(self.distinct) < MAX_DISTINCT_PLATES:
-            if processed not in self.distinct:
-                self.distinct.add(processed)
-                new.append(processed)
+        if processed in self.texts or len(self.texts) < MAX_DISTINCT_PLATES:
+            self.texts.add(processed)
             _keepBest(self.bestReadOf, processed, read)
             if read.jpeg:
                 _keepBest(self.bestFrameOf, processed, read)
-        voted = self.vote.best()[0]
-        if voted not in self.distinct:
-            self.distinct.add(voted)
-            new.append(voted)
+            new.append(skeleton(processed))
+        new.append(skeleton(self.vote.best()[0]))
+        fresh = [key for key in new if key not in self.keys]
+        self.keys.update(fresh)
         if read.bbox is not None:
             if self.firstBox is None:
                 self.firstBox = read.bbox
             self.lastBox = read.bbox
-        return new
+        return fresh
 
     def bestRead(self, plate: str) -> PlateRead:
         """
@@ -172,14 +178,28 @@ class ZoneAggregator:
         analytics = self.analytics
         settings = analytics.store.current
         now = analytics.reactor.seconds()
-        track = self._match(processed, settings)
+        key = skeleton(processed)
+        track = self._match(processed, key, settings)
         if track is None:
             track = Track(next(analytics.runtimeIds), self.channel, self.zone)
             self.tracks[track.runtimeId] = track
             analytics.tracksOpened += 1
+        elif (not track.announced and settings["Analytics.SoftComparison"]
+              and track.reads + 1 > settings["Analytics.SkipFirstResults"]):
+            # This read would announce a small track: if it is only a
+            # partial or garbled copy of a vehicle already announced here,
+            # fold it into that one instead (protocol: tracks never
+            # announced may merge into a neighbour).
+            neighbour = self._absorbingNeighbour(
+                track.keys | {key}, settings["Analytics.LevenshteinDistance"])
+            if neighbour is not None:
+                self._forget(track)
+                analytics.mergedTracks += 1
+                track.lost.callback(None)
+                track = neighbour
         before = (track.vote.best()[0] if track.reads else None, track.movement)
-        for text in track.add(read, processed, now):
-            self.index.setdefault(text, set()).add(track)
+        for fresh in track.add(read, processed, now):
+            self.index.setdefault(fresh, set()).add(track)
         zone = settings.zone(self.channel, self.zone)
         if track.firstBox is not None and track.lastBox is not None:
             track.movement = movementOf(track.firstBox, track.lastBox,
@@ -194,20 +214,48 @@ class ZoneAggregator:
         if settings["Analytics.UseRawResults"] or after != before:
             analytics.emit(self._event(track, EventState.UPDATED, read))
 
-    def _match(self, processed: str, settings) -> Optional[Track]:
-        exact = self.index.get(processed)
+    def _match(self, processed: str, key: str, settings) -> Optional[Track]:
+        exact = self.index.get(key)
+        if not settings["Analytics.SoftComparison"]:
+            # Off means the same text after the plate rules.
+            exact = [t for t in exact or () if processed in t.texts]
+            return min(exact, key=_preference) if exact else None
         if exact:
             return min(exact, key=_preference)
-        if not settings["Analytics.SoftComparison"] or not self.index:
+        if not self.index:
             return None
         limit = settings["Analytics.LevenshteinDistance"]
         best: Optional[Track] = None
-        bestKey = None
-        for text, d in within(processed, self.index, limit):
+        bestRank = None
+        for text, d in within(key, self.index, limit):
             for track in self.index[text]:
-                key = (d,) + _preference(track)
-                if bestKey is None or key < bestKey:
-                    best, bestKey = track, key
+                rank = (d,) + _preference(track)
+                if bestRank is None or rank < bestRank:
+                    best, bestRank = track, rank
+        return best
+
+    def _absorbingNeighbour(self, keys, limit: int) -> Optional[Track]:
+        """
+        The announced track that a small track with these match keys is
+        most likely a bad copy of: within one more than the distance
+        setting, or a truncated read (at least L{PARTIAL_MIN_LENGTH}
+        characters) of it with at most one other error.
+        """
+        best: Optional[Track] = None
+        bestRank = None
+        for key in keys:
+            for text, d in within(key, self.index, limit + PARTIAL_MAX_MISSING):
+                excess = d - abs(len(key) - len(text))
+                partial = (min(len(key), len(text)) >= PARTIAL_MIN_LENGTH
+                           and excess <= 1)
+                if d > limit + 1 and not partial:
+                    continue
+                for track in self.index[text]:
+                    if not track.announced:
+                        continue
+                    rank = (min(d, excess + 1),) + _preference(track)
+                    if bestRank is None or rank < bestRank:
+                        best, bestRank = track, rank
         return best
 
     def _restartTimer(self, track: Track, interval: float) -> None:
@@ -222,16 +270,8 @@ class ZoneAggregator:
         End C{track} now: Lost if it was announced, silently (counted as
         noise) if not.  Fires C{track.lost} either way.
         """
-        if self.tracks.pop(track.runtimeId, None) is None:
+        if not self._forget(track):
             return
-        for text in track.distinct:
-            holders = self.index.get(text)
-            if holders is not None:
-                holders.discard(track)
-                if not holders:
-                    del self.index[text]
-        if track.timer is not None and track.timer.active():
-            track.timer.cancel()
         if not track.announced:
             self.analytics.noiseTracks += 1
             track.lost.callback(None)
@@ -239,6 +279,23 @@ class ZoneAggregator:
         event = self._event(track, EventState.LOST, None)
         self.analytics.emit(event)
         track.lost.callback(event)
+
+    def _forget(self, track: Track) -> bool:
+        """
+        Remove C{track} from this zone: tracks, index, timer.
+        @return: C{False} when it was not here (already ended).
+        """
+        if self.tracks.pop(track.runtimeId, None) is None:
+            return False
+        for key in track.keys:
+            holders = self.index.get(key)
+            if holders is not None:
+                holders.discard(track)
+                if not holders:
+                    del self.index[key]
+        if track.timer is not None and track.timer.active():
+            track.timer.cancel()
+        return True
 
     def _event(self, track: Track, state: EventState,
                current: Optional[PlateRead]) -> PlateEvent:
@@ -286,6 +343,7 @@ class Analytics(Service):
         self.emptyPlates = 0
         self.tracksOpened = 0
         self.noiseTracks = 0
+        self.mergedTracks = 0
         self.events = 0
 
     @property

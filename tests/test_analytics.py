@@ -286,3 +286,35 @@ def test_every_detected_track_ends_with_exactly_one_lost(steps, skip, raw,
         assert states[-1] == "Lost", states
         assert states.count("Lost") == 1 and states.count("Detected") == 1
     assert analytics.activeTracks() == []
+
+
+def test_partial_reads_before_and_during_a_pass_do_not_open_a_second_vehicle():
+    analytics, clock, events = makeAnalytics()
+    # A truncated read comes first, then the pass, then another truncated
+    # read that would announce the small track: it is folded in instead.
+    feed(analytics, clock, ["T612PK"])
+    feed(analytics, clock, ["T612PK184"] * 6)
+    feed(analytics, clock, ["T612P"])
+    clock.advance(10)
+    lost = [e for e in events if e.state is EventState.LOST]
+    assert [(e.plate, e.reads) for e in lost] == [("T612PK184", 7)]
+    assert analytics.mergedTracks == 1
+
+
+def test_look_alike_confusions_cost_no_distance():
+    analytics, clock, events = makeAnalytics(
+        **{"Analytics.LevenshteinDistance": "1"})
+    # 8 <-> B, 0 <-> O and one dropped character: one vehicle.
+    feed(analytics, clock, ["K363BE89", "K363BE89", "K3638E8", "K36OBE89"])
+    clock.advance(10)
+    assert len([e for e in events if e.state is EventState.LOST]) == 1
+
+
+def test_a_different_car_is_not_folded_into_an_announced_one():
+    analytics, clock, events = makeAnalytics()
+    feed(analytics, clock, ["A123BC77"] * 5)
+    feed(analytics, clock, ["K456MH99"] * 2)
+    clock.advance(10)
+    lost = sorted(e.plate for e in events if e.state is EventState.LOST)
+    assert lost == ["A123BC77", "K456MH99"]
+    assert analytics.mergedTracks == 0
