@@ -35,6 +35,7 @@ setup(
     entry_points={
         "console_scripts": [
             "numberok-client = numberok.client:main",
+            "numberok-demo-record = numberok.sources.demo:recordMain",
         ],
     },
 )

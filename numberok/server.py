@@ -305,9 +305,9 @@ class ListeningService(Service):
 
     def startService(self) -> None:
         """
-        Listen now.  A port that cannot be bound at start-up raises here, as
-        C{strports.service} does, so C{twistd} exits with the reason instead
-        of running deaf.
+        Listen now.  A port that cannot be bound at start-up ends the
+        process here with the reason (as C{strports.service} would, but
+        without a traceback) instead of running deaf.
         """
         Service.startService(self)
         if not self.enabled:
@@ -316,10 +316,10 @@ class ListeningService(Service):
         self._listen(self.description).addBoth(outcome.append)
         if outcome and isinstance(outcome[0], Failure):
             self.running = False
-            self.log.error("cannot listen on {endpoint}: {reason}",
-                           endpoint=self.description,
-                           reason=outcome[0].getErrorMessage())
-            outcome[0].raiseException()
+            # SystemExit: twistd then ends with this one line instead of a
+            # traceback through its own start-up code.
+            raise SystemExit("numberok: cannot listen on %s: %s" % (
+                self.description, outcome[0].getErrorMessage()))
         if outcome:
             self.port = outcome[0]
             self.log.info("listening on {endpoint}", endpoint=self.description)

@@ -54,17 +54,22 @@ class Options(usage.Options):
          "strports endpoint of the admin web page and API; 'none' to "
          "disable."],
         ["replay", None, None, "Play a JSONL file of reads."],
-        ["replay-speed", None, 1.0,
-         "Replay speed: 1 = as recorded, N = N times faster.",
-         _positiveFloat],
-        ["demo-rate", None, 0.5,
+        ["replay-speed", None, "1",
+         "Replay speed: 1 = as recorded, N = N times faster, max = as fast "
+         "as the server takes the reads."],
+        ["demo-rate", None, 1.0,
          "Demo: vehicles per second over all cameras.", _positiveFloat],
         ["demo-seed", None, 1, "Demo: random seed.", int],
+        ["watch", None, None,
+         "Take camera JPEG uploads (plate and time in the file name) from "
+         "this folder."],
+        ["watch-pattern", None, None,
+         "File-name regex with the groups time, plate [, channel, zone] "
+         "(default: <time>_<plate>[_<channel>[_<zone>]].jpg)."],
     ]
     optFlags = [
-        ["demo", None, "Feed simulated vehicles (demo traffic)."],
-        ["replay-fast", None,
-         "Replay as fast as the server takes the reads."],
+        ["demo", None, "Feed simulated vehicles (demo traffic); turns on "
+                       "AttachScreenshotsToEvents for this run."],
         ["replay-loop", None, "Start the replay file again at its end."],
     ]
 
@@ -80,9 +85,31 @@ class Options(usage.Options):
             self.settings = settingsModule.load(path)
         except settingsModule.SettingsError as e:
             raise usage.UsageError("invalid settings:\n%s" % (e,))
+        if self["demo"]:
+            # The demo is there to be seen: its events carry their pictures
+            # (for this run; the file is not changed).
+            self.settings = self.settings.withChanges(
+                {"NetServer.AttachScreenshotsToEvents": True})
         if self["replay"] and not os.path.isfile(self["replay"]):
             raise usage.UsageError("--replay: no such file: %s"
                                    % (self["replay"],))
+        speed = self["replay-speed"]
+        if speed == "max":
+            self["replay-speed"] = None
+        else:
+            try:
+                self["replay-speed"] = _positiveFloat(speed)
+            except ValueError:
+                raise usage.UsageError(
+                    "--replay-speed: %r is not a number above 0 or 'max'"
+                    % (speed,))
+        if self["watch"] and not os.path.isdir(self["watch"]):
+            raise usage.UsageError("--watch: no such folder: %s"
+                                   % (self["watch"],))
+        try:
+            self.sources = _sources(self)
+        except ValueError as e:
+            raise usage.UsageError(str(e))
 
     def eventEndpoint(self) -> str:
         """The event server's endpoint: --port, else the file's Port."""
@@ -115,20 +142,31 @@ def makeService(options: Options) -> MultiService:
         ListeningService(options["ingest"],
                          IngestFactory(analytics)).setServiceParent(root)
 
-    for source in _sources(options, analytics):
+    for source in options.sources:
+        source.sink = analytics
         source.setServiceParent(root)
     return root
 
 
-def _sources(options: Options, sink) -> list:
+def _sources(options: Options) -> list:
+    """
+    The read sources the options ask for, built (and so validated) while
+    parsing the options, so a bad pattern or rate is a usage error; their
+    sink is set when the service tree is built.
+    """
     sources = []
     if options["demo"]:
         from numberok.sources.demo import DemoSource
-        sources.append(DemoSource(sink, rate=options["demo-rate"],
+        sources.append(DemoSource(None, rate=options["demo-rate"],
                                   seed=options["demo-seed"]))
     if options["replay"]:
         from numberok.sources.replay import ReplaySource
-        speed = None if options["replay-fast"] else options["replay-speed"]
-        sources.append(ReplaySource(sink, options["replay"], speed=speed,
+        sources.append(ReplaySource(None, options["replay"],
+                                    speed=options["replay-speed"],
                                     loop=bool(options["replay-loop"])))
+    if options["watch"]:
+        from numberok.sources.watch import DEFAULT_PATTERN, FolderWatchSource
+        sources.append(FolderWatchSource(
+            None, options["watch"],
+            pattern=options["watch-pattern"] or DEFAULT_PATTERN))
     return sources
