@@ -89,17 +89,23 @@ class IEventSubscriber(Interface):
 
 class IScreenshotEncoder(Interface):
     """
-    Re-encodes a frame to the JPEG that travels with an event.
+    Re-encodes a frame to the JPEG that travels with an event.  The work
+    runs off the reactor thread; the publisher asks once per event, never
+    once per subscriber.
     """
 
-    def encode(jpeg, quality, maxBytes):
+    def encode(jpeg, quality, maxBytes, channel=0):
         """
         Re-encode C{jpeg} at C{quality}, scaled down until it fits.
 
         @param jpeg: the source frame.
         @type jpeg: L{bytes}
-        @param quality: JPEG quality, 10..100.
-        @param maxBytes: the largest result allowed.
+        @param quality: JPEG quality, 10..100 (clamped).
+        @param maxBytes: the largest result allowed: what the packet has
+            left under the 1 MiB limit after the text part.
+        @param channel: the frame's camera; an unusable frame is logged
+            once per channel, not once per frame, and counted.
         @return: a L{Deferred} firing with the JPEG L{bytes}, or with L{None}
-            when the frame is not a usable image.  It never fails.
+            when the frame is not a usable image (or cannot fit).  It never
+            fails.
         """

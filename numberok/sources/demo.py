@@ -34,6 +34,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from numberok.events import BBox, PlateRead
+from numberok.sources import startWorker
 from numberok.sources.formats import readToObject
 
 FRAME_WIDTH = 640
@@ -450,13 +451,8 @@ class DemoSource(Service):
         super().startService()
         reactor = self._getReactor()
         if self.frames and self._runInThread is None:
-            from twisted.internet.threads import deferToThreadPool
-            from twisted.python.threadpool import ThreadPool
-            self._pool = ThreadPool(minthreads=0, maxthreads=1,
-                                    name="numberok-demo-frames")
-            self._pool.start()
-            pool = self._pool
-            self._render = lambda f, *a: deferToThreadPool(reactor, pool, f, *a)
+            self._pool, self._render = startWorker(reactor,
+                                                   "numberok-demo-frames")
         else:
             self._render = self._runInThread
         startMs = round(reactor.seconds() * 1000)

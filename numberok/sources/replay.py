@@ -25,6 +25,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from numberok.events import PlateRead
+from numberok.sources import startWorker
 from numberok.sources.formats import (
     MAX_JPEG_BYTES, ReadFormatError, decodeReadLine, isJpeg,
     parseReadObject)
@@ -233,12 +234,7 @@ class ReplaySource(Service):
         super().startService()
         reactor = self._getReactor()
         if self._runInThread is None:
-            from twisted.internet.threads import deferToThreadPool
-            from twisted.python.threadpool import ThreadPool
-            self._pool = pool = ThreadPool(minthreads=0, maxthreads=1,
-                                           name="numberok-replay")
-            pool.start()
-            self._run = lambda f, *a: deferToThreadPool(reactor, pool, f, *a)
+            self._pool, self._run = startWorker(reactor, "numberok-replay")
         else:
             self._run = self._runInThread
         self._generation += 1

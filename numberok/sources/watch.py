@@ -23,6 +23,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from numberok.events import PlateRead
+from numberok.sources import startWorker
 from numberok.sources.formats import (
     MAX_CHANNEL, MAX_JPEG_BYTES, MAX_TIME_MS, MAX_ZONE, ReadFormatError,
     checkPlate, isJpeg)
@@ -226,12 +227,7 @@ class FolderWatchSource(Service):
         super().startService()
         reactor = self._getReactor()
         if self._runInThread is None:
-            from twisted.internet.threads import deferToThreadPool
-            from twisted.python.threadpool import ThreadPool
-            self._pool = pool = ThreadPool(minthreads=0, maxthreads=1,
-                                           name="numberok-watch")
-            pool.start()
-            self._run = lambda f, *a: deferToThreadPool(reactor, pool, f, *a)
+            self._pool, self._run = startWorker(reactor, "numberok-watch")
         else:
             self._run = self._runInThread
         # Nothing is known about files from before: each waits a poll.

@@ -1,0 +1,533 @@
+"""
+Tests for numberok.plates: raw cleaning, the plate rules, the template
+grammar, the distance and the best-plate vote.
+"""
+
+import random
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from numberok.plates import (
+    ALPHABETS, DEFAULT_TEMPLATES, PlateRules, PlateTemplate, PlateTemplates,
+    PlateVote, cleanRaw, distance, parseTemplates, within)
+
+LATIN = PlateRules("latin")
+NATIVE = PlateRules("native")
+CYRILLIC_PLATE = "\u0410123\u0412\u042177"  # А123ВС77
+
+
+# --- cleanRaw --------------------------------------------------------------
+
+def test_cleanRaw_removes_framing_and_control_bytes():
+    assert cleanRaw("A1\x0023\x05BC\x1f77\x7f") == "A123BC77"
+
+
+def test_cleanRaw_strips_outer_whitespace_but_keeps_inner():
+    assert cleanRaw(" \tA123 BC77\r\n") == "A123 BC77"
+
+
+def test_cleanRaw_keeps_case_and_script():
+    assert cleanRaw("a123\u0432\u044177") == "a123\u0432\u044177"
+
+
+# --- normalisation rules ---------------------------------------------------
+
+def test_normalize_upper_cases():
+    assert LATIN.normalize("a123bc77") == "A123BC77"
+
+
+@pytest.mark.parametrize("raw", [
+    "A 123 BC 77", "A-123-BC-77", "A.123.BC/77", "A_123_BC_77",
+    "  A123BC77  ", "A\u00a0123BC77"])
+def test_normalize_strips_spaces_and_separators(raw):
+    assert LATIN.normalize(raw) == "A123BC77"
+
+
+def test_normalize_maps_cyrillic_lookalikes_to_latin():
+    assert LATIN.normalize(CYRILLIC_PLATE) == "A123BC77"
+    assert LATIN.normalize(
+        "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422"
+        "\u0423\u0425") == "ABEKMHOPCTYX"
+
+
+def test_normalize_maps_lower_case_cyrillic_too():
+    assert LATIN.normalize("\u0430123\u0432\u044177") == "A123BC77"
+
+
+def test_normalize_native_writes_the_template_script():
+    assert NATIVE.normalize("A123BC77") == CYRILLIC_PLATE
+    assert NATIVE.normalize(CYRILLIC_PLATE) == CYRILLIC_PLATE
+
+
+def test_normalize_native_uses_the_fitting_templates_alphabet():
+    # Belarus has I (Cyrillic І), Russia does not.
+    rules = PlateRules("native", parseTemplates("by:DDDD LL-D"))
+    assert rules.normalize("1234 IK-7") == "1234\u0406\u041a7"
+
+
+def test_normalize_latin_alphabet_template_stays_latin_in_native_mode():
+    rules = PlateRules("native", parseTemplates("eu(latin):LL DDDD"))
+    assert rules.normalize("ab1234") == "AB1234"
+
+
+@pytest.mark.parametrize("raw", [
+    "A123BC77", "a123bc 77", CYRILLIC_PLATE, "\u0430123\u0432\u044177",
+    "A 123 BC-77"])
+def test_normalize_spellings_of_one_plate_are_equal(raw):
+    assert LATIN.normalize(raw) == "A123BC77"
+    assert NATIVE.normalize(raw) == CYRILLIC_PLATE
+
+
+def test_normalize_fixes_letter_O_at_a_digit_position():
+    assert LATIN.normalize("A1O3BC77") == "A103BC77"
+
+
+def test_normalize_fixes_digit_0_at_a_letter_position():
+    assert LATIN.normalize("0123BC77") == "O123BC77"
+
+
+@pytest.mark.parametrize("raw, fixed", [
+    ("A1B3BC77", "A183BC77"),   # B -> 8
+    ("A123B877", "A123BB77"),   # 8 -> B
+    ("A1S3BC77", "A153BC77"),   # S -> 5
+    ("A1Z3BC77", "A123BC77"),   # Z -> 2
+    ("AI23BC77", "A123BC77"),   # I -> 1
+    ("A123BCI7", "A123BC17"),   # I -> 1 in the region
+])
+def test_normalize_fixes_lookalikes_per_template_position(raw, fixed):
+    assert LATIN.normalize(raw) == fixed
+
+
+def test_normalize_optional_region_digit_fits_too():
+    assert LATIN.normalize("A123BC7O7") == "A123BC707"
+
+
+def test_normalize_leaves_text_no_template_fits_as_read():
+    assert LATIN.normalize("A23BC77") == "A23BC77"
+    assert LATIN.normalize("HELLO WORLD") == "HELLOWORLD"
+
+
+def test_normalize_does_not_fix_more_than_max_fixes():
+    # Three fixes would be needed (O, B, S): that is not this plate.
+    assert LATIN.normalize("AOBSBC77") == "AOBSBC77"
+    lenient = PlateRules("latin", DEFAULT_TEMPLATES, max_fixes=3)
+    assert lenient.normalize("AOBSBC77") == "A085BC77"
+
+
+def test_normalize_letter_not_in_the_alphabet_does_not_fit():
+    # F is no Russian plate letter and has no look-alike digit.
+    assert LATIN.normalize("F1O3BC77") == "F1O3BC77"
+
+
+def test_normalize_prefers_the_template_with_fewest_fixes():
+    rules = PlateRules("latin", parseTemplates("a(latin):LLDD; b(latin):LDDD"))
+    assert rules.normalize("AB12") == "AB12"      # a: 0 fixes, b: 1
+    assert rules.normalize("A812") == "A812"      # b: 0 fixes, a: 1
+
+
+def test_normalize_ties_go_to_the_earlier_template():
+    rules = PlateRules("latin", parseTemplates("a(latin):LD; b(latin):DL"))
+    assert rules.normalize("00") == "O0"        # one fix either way
+    swapped = PlateRules("latin", parseTemplates("b(latin):DL; a(latin):LD"))
+    assert swapped.normalize("00") == "0O"
+
+
+def test_normalize_without_templates_only_cleans():
+    rules = PlateRules("native", PlateTemplates())
+    assert rules.normalize("a-1O3") == "A1O3"
+
+
+def test_normalize_keeps_letters_outside_the_lookalikes():
+    assert LATIN.normalize("\u0434123") == "\u0414123"  # д -> Д
+
+
+def test_normalize_folds_fullwidth_forms():
+    assert LATIN.normalize("\uff21123\uff22\uff2377") == "A123BC77"
+
+
+def test_rules_reject_an_unknown_alphabet_setting():
+    with pytest.raises(ValueError, match="latin or native"):
+        PlateRules("greek")
+
+
+def test_rules_from_settings_reads_both_keys():
+    templates = parseTemplates("ua:LL DDDD LL")
+    rules = PlateRules.fromSettings(
+        {"Plates.Alphabet": "native", "Plates.Templates": templates})
+    assert rules == PlateRules("native", templates)
+
+
+def test_rules_from_settings_defaults_missing_keys():
+    assert PlateRules.fromSettings({}) == PlateRules()
+
+
+# --- templates -------------------------------------------------------------
+
+def test_parse_templates_reads_name_alphabet_and_pattern():
+    (ru, by, eu) = parseTemplates(
+        "ru:L DDD LL RR[R]; by:DDDD LL-D, eu(latin):LL-DDDD")
+    assert (ru.name, ru.alphabet, ru.pattern) == ("ru", "ru", "L DDD LL RR[R]")
+    assert ru.shapes == ("LDDDLLDD", "LDDDLLDDD")
+    assert by.alphabet == "by" and by.shapes == ("DDDDLLD",)
+    assert eu.alphabet == "latin" and eu.shapes == ("LLDDDD",)
+
+
+def test_parse_templates_name_prefix_implies_alphabet():
+    (taxi,) = parseTemplates("ru-taxi:LL DDD RR[R]")
+    assert taxi.alphabet == "ru"
+    (other,) = parseTemplates("de:LL DDDD")
+    assert other.alphabet == "latin"
+
+
+def test_parse_templates_accepts_new_lines_and_empty_text():
+    assert len(parseTemplates("ru:L DDD LL RR\n  by:DDDD LL-D\n")) == 2
+    assert parseTemplates("") == ()
+    assert parseTemplates(" ; ") == ()
+
+
+def test_parse_templates_optional_groups_expand():
+    (t,) = parseTemplates("x(latin):L[D]D[LL]")
+    assert t.shapes == ("LD", "LDD", "LDLL", "LDDLL")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("L DDD LL RR", "name:pattern"),
+    ("ru:L DDQ", "'Q' at character 5 of the pattern"),
+    ("ru:L [D[D]]", "nested"),
+    ("ru:L [DD", "never closed"),
+    ("ru:L DD]", "without"),
+    ("ru:L []", "empty optional"),
+    ("ru:", "no positions"),
+    ("ru: - . ", "no positions"),
+    ("1ru:LDD", "must start with a letter"),
+    ("ru(xx):LDD", "unknown alphabet 'xx'"),
+    ("ru():LDD", "empty '()'"),
+    ("ru:" + "D" * 17, "more than 16"),
+    ("ru:[D][D][D][D]", "optional groups"),
+    (";".join(["ru:D"] * 17), "more than 16 templates"),
+])
+def test_parse_templates_rejects_bad_text_with_a_clear_message(text, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[")
+                       .replace("(", r"\(").replace(")", r"\)")):
+        parseTemplates(text)
+
+
+def test_parse_templates_names_the_bad_template():
+    with pytest.raises(ValueError, match=r"template 2 \('by:DDDD LL-Q'\)"):
+        parseTemplates("ru:L DDD LL RR[R]; by:DDDD LL-Q")
+
+
+def test_templates_str_round_trips():
+    text = "ru:L DDD LL RR[R]; ru-taxi:LL DDD RR[R]; by:DDDD LL-D"
+    assert str(parseTemplates(text)) == text
+    assert parseTemplates(str(DEFAULT_TEMPLATES)) == DEFAULT_TEMPLATES
+    odd = parseTemplates("ru(latin):  L   DDD ")
+    assert str(odd) == "ru(latin):L DDD"
+    assert parseTemplates(str(odd)) == odd
+
+
+def test_templates_str_is_safe_in_an_ini_file():
+    # configparser's inline comments need a blank before ";".
+    import configparser
+    parser = configparser.ConfigParser(inline_comment_prefixes=(";", "#"),
+                                       interpolation=None)
+    parser.read_string("[Plates]\nTemplates = %s\n" % (DEFAULT_TEMPLATES,))
+    assert parseTemplates(parser["Plates"]["Templates"]) == DEFAULT_TEMPLATES
+
+
+def test_template_value_is_a_tuple_of_templates():
+    assert isinstance(DEFAULT_TEMPLATES, tuple)
+    assert all(isinstance(t, PlateTemplate) for t in DEFAULT_TEMPLATES)
+
+
+# --- distance --------------------------------------------------------------
+
+def test_distance_is_levenshtein():
+    assert distance("A123BC77", "A123BC77") == 0
+    assert distance("A123BC77", "A123BC777") == 1
+    assert distance("A123BC77", "A128BC77") == 1
+    assert distance("A123BC77", "123BC77") == 1
+    assert distance("A123BC77", "X999XX99") == 8
+
+
+def test_distance_ignores_script_and_case():
+    assert distance(CYRILLIC_PLATE, "A123BC77") == 0
+    assert distance(CYRILLIC_PLATE, "a123bc777") == 1
+
+
+def test_distance_limit_caps_the_answer():
+    assert distance("AAAAAAAA", "BBBBBBBB", limit=2) == 3
+    assert distance("AAAAAAAA", "AAAAAAAB", limit=2) == 1
+
+
+def test_within_finds_the_candidates_inside_the_limit():
+    index = {"A123BC77": {1}, "A123BC777": {2}, "X999XX99": {3}}
+    assert sorted(within("A123BC7", index, 2)) == [
+        ("A123BC77", 1), ("A123BC777", 2)]
+    assert within("A123BC77", ["X999XX99"], 2) == []
+    assert within("A123BC77", [], 2) == []
+
+
+# --- voting ----------------------------------------------------------------
+
+def voteOf(*reads):
+    """A vote over C{(plate, confidence)} reads whose raw text is the plate."""
+    vote = PlateVote()
+    for plate, confidence in reads:
+        vote.add(plate, plate, confidence)
+    return vote
+
+
+def test_vote_without_reads_is_empty():
+    vote = PlateVote()
+    assert vote.best() == ("", "", 0.0)
+    assert vote.reads == 0
+
+
+def test_vote_single_read_is_that_read():
+    vote = PlateVote()
+    vote.add("A123BC77", "a123bc 77", 0.8)
+    assert vote.best() == ("A123BC77", "a123bc 77", pytest.approx(0.8))
+    assert vote.reads == 1
+
+
+def test_vote_picks_per_position_winner_not_the_last_read():
+    vote = voteOf(("A123BC77", 0.7), ("A128BC77", 0.6), ("A123BO77", 0.6))
+    assert vote.best()[0] == "A123BC77"
+
+
+def test_vote_weighs_by_confidence():
+    vote = voteOf(("A128BC77", 0.2), ("A128BC77", 0.2), ("A123BC77", 0.9))
+    assert vote.best()[0] == "A123BC77"
+
+
+def test_vote_winning_length_by_summed_confidence():
+    vote = voteOf(("A123BC777", 0.9), ("A123BC77", 0.5), ("A123BC77", 0.5))
+    assert vote.best()[0] == "A123BC77"
+
+
+def test_vote_reports_the_most_confident_raw_of_the_winner():
+    vote = PlateVote()
+    vote.add("A123BC77", "a123bc77", 0.5)
+    vote.add("A123BC77", "A 123 BC 77", 0.9)
+    vote.add("A123BC77", "A123BC77", 0.9)   # equal: the earlier stays
+    vote.add("A128BC77", "A128BC77", 0.95)
+    assert vote.best()[:2] == ("A123BC77", "A 123 BC 77")
+
+
+def test_vote_without_an_exact_read_reports_best_read_of_that_length():
+    vote = voteOf(("A128BC77", 0.5), ("A123BO77", 0.6), ("A123BC70", 0.4),
+                  ("A123BC777", 0.99))
+    plate, raw, _ = vote.best()
+    assert plate == "A123BC77"
+    assert raw == "A123BO77"
+
+
+def test_vote_confidence_is_mean_confidence_when_reads_agree():
+    vote = voteOf(("A123BC77", 0.6), ("A123BC77", 0.8), ("A123BC77", 1.0))
+    assert vote.best()[2] == pytest.approx(0.8)
+
+
+def test_vote_confidence_drops_with_disagreement():
+    agree, disagree = PlateVote(), PlateVote()
+    for v, second in ((agree, "A123BC77"), (disagree, "X999XX99")):
+        v.add("A123BC77", "r", 0.8)
+        v.add("A123BC77", "r", 0.8)
+        v.add(second, "r", 0.8)
+    assert 0.0 < disagree.best()[2] < agree.best()[2] <= 1.0
+
+
+def test_vote_clamps_odd_confidences():
+    vote = PlateVote()
+    vote.add("A123BC77", "r", 7.0)
+    vote.add("A123BC77", "r", float("nan"))
+    vote.add("A123BC77", "r", -1.0)
+    assert 0.0 <= vote.best()[2] <= 1.0
+
+
+def test_vote_ties_break_to_the_lower_character_in_any_order():
+    one = voteOf(("A1", 0.5), ("B1", 0.5))
+    other = voteOf(("B1", 0.5), ("A1", 0.5))
+    assert one.best()[0] == other.best()[0] == "A1"
+
+
+def test_vote_length_tie_goes_to_more_reads_then_longer():
+    assert voteOf(("A12", 0.4), ("A12", 0.4), ("A123", 0.8)).best()[0] \
+        == "A12"
+    longer = voteOf(("A12", 0.5), ("A123", 0.5))
+    assert longer.best()[0] == "A123"
+
+
+def test_vote_caches_best_until_the_next_add():
+    vote = PlateVote()
+    vote.add("A123BC77", "A123BC77", 0.5)
+    first = vote.best()
+    assert vote.best() is first
+    vote.add("A128BC77", "A128BC77", 0.9)
+    assert vote.best() is not first
+    assert vote.best()[0] == "A128BC77"
+
+
+def test_vote_remembers_distinct_plates():
+    vote = voteOf(("A123BC77", 0.5), ("A128BC77", 0.5), ("A123BC77", 0.5))
+    assert sorted(vote.distinctPlates()) == ["A123BC77", "A128BC77"]
+
+
+def _misread(plate: str, rng: random.Random) -> str:
+    confusions = {"0": "OD", "8": "B", "3": "8", "B": "8", "C": "OG",
+                  "7": "1T", "1": "I7", "2": "Z", "A": "4"}
+    chars = list(plate)
+    i = rng.randrange(len(chars))
+    roll = rng.random()
+    if roll < 0.6:
+        chars[i] = rng.choice(confusions.get(chars[i], "X"))
+    elif roll < 0.8:
+        del chars[i]
+    else:
+        chars.insert(i, rng.choice("0123456789"))
+    return "".join(chars)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_vote_misreads_spread_over_a_pass_give_the_true_plate(seed):
+    rng = random.Random(seed)
+    truth = "A123BC77"
+    vote = PlateVote()
+    for _ in range(25):
+        raw = truth if rng.random() < 0.5 else _misread(truth, rng)
+        if rng.random() < 0.5:
+            raw = raw.lower()
+        vote.add(LATIN.normalize(raw), raw, rng.uniform(0.5, 0.95))
+    plate, raw, confidence = vote.best()
+    assert plate == truth
+    assert LATIN.normalize(raw) == truth
+    assert 0.0 < confidence <= 1.0
+
+
+def test_vote_result_does_not_depend_on_read_order():
+    rng = random.Random(7)
+    reads = [(_misread("A123BC77", rng), rng.uniform(0, 1))
+             for _ in range(40)]
+    results = set()
+    for _ in range(5):
+        rng.shuffle(reads)
+        vote = PlateVote()
+        for raw, c in reads:
+            vote.add(LATIN.normalize(raw), raw, c)
+        results.add(vote.best()[0::2])
+    assert len(results) == 1
+
+
+def test_vote_is_deterministic_for_the_same_reads():
+    def run():
+        rng = random.Random(3)
+        vote = PlateVote()
+        for _ in range(200):
+            raw = _misread("E777KX199", rng)
+            vote.add(LATIN.normalize(raw), raw, rng.random())
+        return vote.best()
+    assert run() == run()
+
+
+def test_vote_add_does_not_rescan_reads():
+    # 100k reads must stay cheap: every add touches only its own characters
+    # (structural check: the per-length tables do not grow with reads).
+    vote = PlateVote()
+    for i in range(100_000):
+        vote.add("A123BC77" if i % 3 else "A128BC77", "x", 0.5)
+    assert vote.reads == 100_000
+    assert vote.best()[0] == "A123BC77"
+    assert sum(len(c) for c in vote._positions[8]) == 9
+
+
+# --- properties ------------------------------------------------------------
+
+plate_text = st.text(
+    alphabet=st.one_of(
+        st.sampled_from("ABCEHKMOPTXYabcehkmoptxy0123456789 -._/"
+                        "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420"
+                        "\u0421\u0422\u0423\u0425\u0430\u0432\u0435\u0456"),
+        st.characters()),
+    max_size=14)
+
+
+@given(plate_text, st.sampled_from([LATIN, NATIVE]))
+@settings(max_examples=400, deadline=None)
+def test_normalize_never_raises_and_is_idempotent(raw, rules):
+    once = rules.normalize(raw)
+    assert isinstance(once, str)
+    assert rules.normalize(once) == once
+
+
+@given(plate_text)
+@settings(max_examples=200, deadline=None)
+def test_normalize_latin_and_native_agree_up_to_script(raw):
+    assert distance(LATIN.normalize(raw), NATIVE.normalize(raw)) == 0
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=400, deadline=None)
+def test_parse_templates_raises_only_value_error(text):
+    try:
+        templates = parseTemplates(text)
+    except ValueError:
+        return
+    assert parseTemplates(str(templates)) == templates
+
+
+@given(st.text(alphabet="LDRX[]:;,() -./_ru", max_size=30))
+@settings(max_examples=400, deadline=None)
+def test_parse_templates_grammar_like_text_raises_only_value_error(text):
+    try:
+        parseTemplates(text)
+    except ValueError:
+        pass
+
+
+_group = st.text(alphabet="LDRX", min_size=1, max_size=3)
+_pattern = st.lists(
+    st.tuples(_group, st.booleans(), st.sampled_from(["", " ", "-", " / "])),
+    min_size=1, max_size=3).map(
+        lambda parts: "".join(("[%s]" % g if opt else g) + sep
+                              for g, opt, sep in parts))
+
+
+@st.composite
+def templates(draw):
+    name = draw(st.sampled_from(["ru", "ru-taxi", "by", "ua", "eu", "x_1"]))
+    alphabet = draw(st.sampled_from(["", "latin", "ru", "by", "ua"]))
+    pattern = draw(_pattern)
+    return "%s%s:%s" % (name, "(%s)" % alphabet if alphabet else "", pattern)
+
+
+@given(st.lists(templates(), min_size=0, max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_templates_round_trip_through_str(items):
+    try:
+        parsed = parseTemplates("; ".join(items))
+    except ValueError as e:
+        # Only all-optional patterns are refused by this generator.
+        assert "no positions" in str(e) or "positions, more" in str(e)
+        return
+    assert len(parsed) == len(items)
+    assert parseTemplates(str(parsed)) == parsed
+    assert str(parseTemplates(str(parsed))) == str(parsed)
+
+
+@given(st.lists(st.tuples(st.text(alphabet="AB12", max_size=4),
+                          st.floats(allow_nan=True)), max_size=30))
+@settings(max_examples=200, deadline=None)
+def test_vote_never_raises_and_confidence_stays_in_range(reads):
+    vote = voteOf(*reads)
+    plate, raw, confidence = vote.best()
+    assert 0.0 <= confidence <= 1.0
+    assert vote.reads == len(reads)
+    if reads:
+        assert len(raw) == len(plate)
+
+
+def test_every_alphabet_native_letter_folds_back():
+    for alphabet in ALPHABETS.values():
+        for latin, native in alphabet.native.items():
+            assert LATIN.normalize(native) == LATIN.normalize(latin)
