@@ -30,12 +30,16 @@ setup(
             "pytest>=8",
             "pytest-twisted>=1.14",
             "hypothesis>=6.100",
+            # The browser test drives Debian's /usr/bin/chromium; never
+            # "playwright install".
+            "playwright>=1.40",
         ],
     },
     entry_points={
         "console_scripts": [
             "numberok-client = numberok.client:main",
             "numberok-demo-record = numberok.sources.demo:recordMain",
+            "numberok-passwd = numberok.web.auth:main",
         ],
     },
 )

@@ -125,10 +125,12 @@ class EventPublisher(Service):
 
     @ivar minInterval: seconds between two writes to one subscriber.
     @ivar queueLimit: events queued per subscriber before dropping.
+    @ivar shutdownGrace: seconds L{drain} waits for screenshots at most.
     """
 
     minInterval = 0.5
     queueLimit = 1024
+    shutdownGrace = 3.0
     log = Logger()
 
     def __init__(self, store: SettingsStore,
@@ -142,6 +144,7 @@ class EventPublisher(Service):
         self._subscriptions: dict[IEventSubscriber, Subscription] = {}
         self._pending: deque[_Pending] = deque()
         self._drainWaiters: list[Deferred] = []
+        self._draining: Optional[list[Deferred]] = None
         self._sequence = 0
         self.published = 0
         self.unencodable = 0
@@ -302,7 +305,58 @@ class EventPublisher(Service):
         self._drainWaiters.append(d)
         return d
 
-    def stopService(self):
+    def drain(self, timeout: Optional[float] = None) -> Deferred:
+        """
+        Hand every event published so far to its subscribers now, ignoring
+        the rate limit: for shutdown, when the last events (the Lost events
+        of every active track) matter more than the cadence.
+
+        Events still waiting for their screenshot are waited for at most
+        C{timeout} seconds; after that they go without the picture rather
+        than not at all.  Subscribers whose transport is paused keep their
+        queue (their connection is about to be closed anyway).
+
+        @param timeout: seconds to wait for screenshots; L{None} means
+            L{shutdownGrace}.
+        @return: a Deferred firing when every queue has been written.
+            Concurrent calls share one drain.
+        """
+        if timeout is None:
+            timeout = self.shutdownGrace
+        mine: Deferred = Deferred()
+        if self._draining is not None:
+            self._draining.append(mine)
+            return mine
+        self._draining = [mine]
+        deadline = self.reactor.callLater(timeout, self._drainTimedOut)
+
+        def dispatched(_: object) -> None:
+            if deadline.active():
+                deadline.cancel()
+            self.flushAll()
+            waiters, self._draining = self._draining, None
+            for d in waiters:
+                d.callback(None)
+        d = self.whenDispatched()
+        d.addCallback(dispatched)
+        d.addErrback(lambda f: self.log.failure("drain failed", f))
+        return mine
+
+    def _drainTimedOut(self) -> None:
+        late = sum(not p.ready for p in self._pending)
+        self.log.warn("shutdown: {count} events sent without their "
+                      "screenshot (not ready within the grace period)",
+                      count=late)
+        for pending in self._pending:
+            pending.ready = True
+        self._dispatchReady()
+
+    def stopService(self) -> Deferred:
+        """
+        Stop the timers and L{drain}: twistd waits for the returned Deferred
+        (bounded by L{shutdownGrace}) before it stops the reactor.
+        """
         Service.stopService(self)
         for subscription in self._subscriptions.values():
             subscription.cancelTimer()
+        return self.drain()

@@ -75,6 +75,7 @@ class NumberOkProtocol(Protocol, TimeoutMixin):
         self.connectedSince = 0.0
         self._paused = False
         self._closing = False
+        self._closedWaiters: list[defer.Deferred] = []
         self._decoder = wire.PacketDecoder(allowedTypes=[wire.PT_SUBSCRIBE],
                                            maxDataLength=0)
 
@@ -157,10 +158,39 @@ class NumberOkProtocol(Protocol, TimeoutMixin):
             self._closing = True
             self.transport.abortConnection()
 
+    def closeGracefully(self) -> None:
+        """
+        Close after what the transport still holds has been written: for
+        shutdown, so the last events reach a client that reads.  A client
+        that does not read is aborted by L{NumberOkFactory.closeAll} when
+        the grace period ends.
+        """
+        if not self._closing:
+            self._closing = True
+            self.setTimeout(None)
+            self.transport.loseConnection()
+
+    def abort(self) -> None:
+        """Drop the connection now, whatever it still holds."""
+        self._closing = True
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+    def whenClosed(self) -> defer.Deferred:
+        """A Deferred that fires when this connection is gone."""
+        if self.transport is None or self._closedWaiters is None:
+            return defer.succeed(None)
+        d: defer.Deferred = defer.Deferred()
+        self._closedWaiters.append(d)
+        return d
+
     def connectionLost(self, reason) -> None:
         self._closing = True
         self.setTimeout(None)
         self.factory.unregister(self)
+        waiters, self._closedWaiters = self._closedWaiters, None
+        for d in waiters or ():
+            d.callback(None)
 
     @property
     def peerText(self) -> str:
@@ -209,6 +239,8 @@ class NumberOkFactory(Factory):
         self.refusedNotAllowed = 0
         self.handshakeTimeouts = 0
         self.protocolErrors = 0
+        self.shutdownAborted = 0
+        self.peakConnections = 0
 
     def isAllowed(self, address) -> bool:
         networks = self.store.current["NetServer.AllowedClients"]
@@ -242,6 +274,8 @@ class NumberOkFactory(Factory):
         # Reserve the slot now: connectionMade follows, but the count must
         # hold from this moment on.
         self._connections[protocol.connectionId] = protocol
+        self.peakConnections = max(self.peakConnections,
+                                   len(self._connections))
         return protocol
 
     def register(self, protocol: NumberOkProtocol) -> None:
@@ -276,6 +310,43 @@ class NumberOkFactory(Factory):
         for protocol in list(self._connections.values()):
             if protocol.transport is not None:
                 protocol.transport.loseConnection()
+
+    def closeAll(self, grace: float) -> defer.Deferred:
+        """
+        Close every connection for shutdown: each one first writes what it
+        still holds (its last events); those still open after C{grace}
+        seconds -- clients that stopped reading -- are aborted.
+
+        @return: a Deferred firing when every connection is gone.  It never
+            takes much longer than C{grace}.
+        """
+        protocols = [p for p in self._connections.values()
+                     if p.transport is not None]
+        if not protocols:
+            return defer.succeed(None)
+        waits = [p.whenClosed() for p in protocols]
+        for protocol in protocols:
+            protocol.closeGracefully()
+
+        def abortRest() -> None:
+            stuck = [p for p in protocols if p._closedWaiters is not None]
+            if stuck:
+                self.shutdownAborted += len(stuck)
+                self.log.warn(
+                    "shutdown: {count} connections did not take their last "
+                    "events within {grace} s and were aborted: {peers}",
+                    count=len(stuck), grace=grace,
+                    peers=", ".join(p.peerText for p in stuck))
+            for protocol in stuck:
+                protocol.abort()
+        timer = self.reactor.callLater(grace, abortRest)
+        done = defer.DeferredList(waits)
+
+        def finished(result: object) -> None:
+            if timer.active():
+                timer.cancel()
+        done.addCallback(finished)
+        return done
 
 
 class ListeningService(Service):
@@ -396,3 +467,36 @@ def endpointWithPort(description: str, port: int) -> str:
             parts[i] = "port=%d" % (port,)
             return ":".join([head] + parts)
     return "%s:%d%s" % (head, port, (":" + rest) if rest else "")
+
+
+class EventPortService(ListeningService):
+    """
+    The event port's L{ListeningService}, with the graceful shutdown of
+    issue 7 (docs/operations.rst, "Shutdown"): stop accepting, let the
+    publisher hand every queued event (the analytics' final Lost events
+    included) to the connections, let each connection write them out, then
+    close; all within L{shutdownGrace} seconds, after which connections
+    that do not read are aborted.
+
+    @ivar shutdownGrace: the whole shutdown's bound, in seconds.
+    """
+
+    shutdownGrace = 3.0
+
+    def stopService(self) -> defer.Deferred:
+        start = self.reactor.seconds()
+        stopped = ListeningService.stopService(self)
+        factory = self.factory
+
+        def drain(_: object) -> defer.Deferred:
+            return factory.publisher.drain(self.shutdownGrace)
+
+        def close(_: object) -> defer.Deferred:
+            left = self.shutdownGrace - (self.reactor.seconds() - start)
+            return factory.closeAll(max(0.25, left))
+
+        stopped.addBoth(drain)
+        stopped.addCallback(close)
+        stopped.addErrback(lambda f: self.log.failure(
+            "event port shutdown failed", f))
+        return stopped

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import configparser
 import ipaddress
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
+
+from numberok import plates
 
 ZONE_SECTION = re.compile(r"^Zone:(\d{1,4}):([0-3])$")
 MAX_CHANNEL = 1023
@@ -130,7 +134,9 @@ class Field:
         if self.kind == "bool":
             return "1" if value else "0"
         if self.kind == "cidrs":
-            return ", ".join(str(n) for n in value)
+            return ", ".join(
+                str(n.network_address) if n.prefixlen == n.max_prefixlen
+                else str(n) for n in value)
         return _format(value)
 
 
@@ -203,11 +209,47 @@ SCHEMA: tuple[Field, ...] = (
           help="Reads held back before Detected."),
     Field("Analytics", "UseRawResults", "bool", False,
           help="Send an Updated for every read."),
+    Field("Plates", "Alphabet", "choice", "latin",
+          choices=("latin", "native"),
+          help="Write processed plates in Latin letters (A123BC77) or in "
+               "the script of the fitting template (А123ВС77)."),
+    Field("Plates", "Templates", "str", plates.DEFAULT_TEMPLATES,
+          parser=plates.parseTemplates,
+          help="Plate layouts, most important first: "
+               "name[(alphabet)]:pattern; ... (docs/plates.rst)."),
+    Field("Journal", "Path", "str", "journal",
+          help="Event journal folder (SQLite + screenshots), relative to "
+               "the settings file; empty = no journal."),
+    Field("Journal", "KeepDays", "float", 30.0, 0.01, 3650.0,
+          help="Events older than this are deleted."),
+    Field("Journal", "MaxMegabytes", "float", 1024.0, 1.0, 1048576.0,
+          help="Database and screenshots stay under this; oldest go first."),
     Field("System", "SystemId", "int", 1, 0, 2 ** 31 - 1,
           help="Id of this server in every event."),
     Field("System", "TestMode", "bool", False,
           help="Mark every event with TestMode=Enabled."),
+    Field("Admin", "PasswordHash", "str", "",
+          help="Salted PBKDF2 hash of the admin password; set it with "
+               "numberok-passwd, never by hand.",
+          parser=lambda text: parsePasswordHash(text)),
 )
+
+PASSWORD_HASH = re.compile(
+    r"^pbkdf2_sha256\$(\d{1,9})\$([A-Za-z0-9+/=]{8,200})\$"
+    r"([A-Za-z0-9+/=]{20,200})$")
+
+
+def parsePasswordHash(text: str) -> str:
+    """
+    Check the shape of C{[Admin] PasswordHash}: empty (no password) or
+    C{pbkdf2_sha256$<iterations>$<salt>$<hash>} as C{numberok-passwd}
+    writes it.  A hand-typed plain password here must not silently become
+    "the password is this hash".
+    """
+    if text and not PASSWORD_HASH.match(text):
+        raise ValueError("not a hash made by numberok-passwd "
+                         "(pbkdf2_sha256$iterations$salt$hash)")
+    return text
 
 ZONE_SCHEMA: tuple[Field, ...] = (
     Field("Zone", "LossIntervalSec", "float", 5.0, 0.5, 60.0,
@@ -427,3 +469,257 @@ class SettingsStore:
         settings = self.current.withChanges(changes)
         self.replace(settings)
         return settings
+
+    def save(self, settings: Settings) -> None:
+        """
+        Write C{settings} to the file (when there is one), then make them
+        current.  Blocking: a running server calls L{saveFile} in a thread
+        and L{replace} in the reactor thread instead.
+
+        @raise SettingsError: the file could not be updated; nothing changed.
+        """
+        if self.path is not None:
+            saveFile(self.path, self.current, settings)
+        self.replace(settings)
+
+
+# -- saving: edit the user's file in place ---------------------------------
+
+_KEY_LINE = re.compile(r"^(\s*)([^=:]*?)(\s*[=:][ \t]?)(.*?)(\s*)$")
+_SECTION_LINE = re.compile(r"^\[(.+)\]$")
+_INLINE_COMMENT = re.compile(r"(?<=\s)[;#]")
+_COMMENT_PREFIXES = (";", "#")
+
+
+def _differences(base: Settings, new: Settings) -> dict[str, Any]:
+    """
+    What changed from C{base} to C{new}, as C{withChanges} input with every
+    value already rendered as file text.  Only these keys are written, so a
+    key the user edited in the file by hand since (or a password set with
+    C{numberok-passwd} meanwhile) is not overwritten with a stale value.
+    """
+    changes: dict[str, Any] = {}
+    for f in SCHEMA:
+        if base[f.name] != new[f.name]:
+            changes[f.name] = f.render(new[f.name])
+    for where in base.zones:
+        if where not in new.zones:
+            changes["Zone:%d:%d" % where] = None
+    for where, zone in new.zones.items():
+        section = "Zone:%d:%d" % where
+        old = base.zones.get(where)
+        if old is None:
+            changes[section] = {}
+        for f in ZONE_SCHEMA:
+            value = getattr(zone, _ZONE_ATTRIBUTES[f.key])
+            if old is None or getattr(old, _ZONE_ATTRIBUTES[f.key]) != value:
+                changes["%s.%s" % (section, f.key)] = f.render(value)
+    return changes
+
+
+_ZONE_ATTRIBUTES = {"LossIntervalSec": "lossInterval",
+                    "InDirection": "inDirection"}
+
+
+def _splitEnding(line: str) -> tuple[str, str]:
+    body = line.rstrip("\r\n")
+    return body, line[len(body):]
+
+
+def _sectionName(line: str) -> Optional[str]:
+    body = _splitEnding(line)[0]
+    comment = _INLINE_COMMENT.search(body)
+    if comment:
+        body = body[:comment.start()]
+    match = _SECTION_LINE.match(body.strip())
+    return match.group(1) if match else None
+
+
+def _isNothing(line: str) -> bool:
+    """A blank or full-line comment line."""
+    stripped = line.strip()
+    return not stripped or stripped.startswith(_COMMENT_PREFIXES)
+
+
+def _rewriteValue(line: str, value: str) -> str:
+    """C{line} (a C{Key = value ; comment} line) with C{value} in place,
+    keeping indentation, spacing and the comment's column where it can."""
+    body, ending = _splitEnding(line)
+    comment = _INLINE_COMMENT.search(body)
+    tail = ""
+    if comment:
+        body, tail = body[:comment.start()], body[comment.start():]
+    indent, key, delimiter, old, space = _KEY_LINE.match(body).groups()
+    if tail:
+        space = " " * max(1, len(old) + len(space) - len(value))
+    else:
+        space = ""
+    return indent + key + delimiter + value + space + tail + ending
+
+
+def _editSection(lines: list[str], keys: dict[str, str],
+                 remove: bool) -> list[str]:
+    """
+    One section's lines (its header first) with C{keys} rewritten or
+    added after its last key; or, when C{remove}, without the section,
+    keeping the comments after its last key (they usually introduce what
+    follows).
+    """
+    if remove:
+        last = max([i for i, line in enumerate(lines) if not _isNothing(line)],
+                   default=0)
+        return lines[last + 1:]
+    out = [lines[0]]
+    insertAt = 1
+    keyIndent: Optional[int] = None
+    dropping = False
+    for line in lines[1:]:
+        if not line.strip():
+            keyIndent = None
+            out.append(line)
+            continue
+        if _isNothing(line):
+            out.append(line)
+            continue
+        indent = len(line) - len(line.lstrip())
+        if keyIndent is not None and indent > keyIndent:
+            # A continuation line of the key above.
+            if not dropping:
+                out.append(line)
+                insertAt = len(out)
+            continue
+        keyIndent, dropping = indent, False
+        body = _splitEnding(line)[0]
+        comment = _INLINE_COMMENT.search(body)
+        match = _KEY_LINE.match(body[:comment.start()] if comment else body)
+        key = match.group(2).strip() if match else None
+        if key in keys:
+            out.append(_rewriteValue(line, keys.pop(key)))
+            dropping = True
+        else:
+            out.append(line)
+        insertAt = len(out)
+    out[insertAt:insertAt] = ["%s = %s\n" % item for item in keys.items()]
+    return out
+
+
+def updateText(text: str, base: Settings, new: Settings) -> str:
+    """
+    The settings-file text C{text} changed by what differs between C{base}
+    (what the file was loaded as) and C{new}: changed keys are rewritten in
+    place, keeping their comments; keys that were absent are added to their
+    section; new zones become sections at the end; removed zones lose
+    their section.  Everything else -- comments, blank lines, unknown
+    sections, the order -- stays as the user wrote it.
+
+    @raise SettingsError: C{text} is not valid now (edited by hand since it
+        was loaded), or the edit would not read back as intended.
+    """
+    expectedFrom = parseText(text)
+    changes = _differences(base, new)
+    expected = expectedFrom.withChanges(changes)
+    edits: dict[str, dict[str, str]] = {}
+    removed = set()
+    for name, value in changes.items():
+        if value is None:
+            removed.add(name)
+        elif isinstance(value, dict):
+            edits.setdefault(name, {})
+        else:
+            section, _, key = name.rpartition(".")
+            edits.setdefault(section, {})[key] = value
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += "\n"
+    headers = [i for i, line in enumerate(lines)
+               if _sectionName(line) is not None]
+    bounds = headers + [len(lines)]
+    out = lines[:bounds[0]]
+    for i, start in enumerate(headers):
+        name = _sectionName(lines[start])
+        out += _editSection(lines[start:bounds[i + 1]],
+                            edits.pop(name, {}), name in removed)
+    for section, keys in edits.items():
+        if out and out[-1].strip():
+            out.append("\n")
+        out.append("[%s]\n" % (section,))
+        out += ["%s = %s\n" % item for item in keys.items()]
+    result = "".join(out)
+    try:
+        readBack = parseText(result)
+    except SettingsError as e:
+        readBack = e
+    if readBack != expected:
+        raise SettingsError({"file": "the change cannot be written to this "
+                             "file safely; nothing was written"})
+    return result
+
+
+def writeAtomically(path: str, text: str) -> None:
+    """
+    Replace the file at C{path} with C{text} so that a crash at any moment
+    leaves either the old file or the new one: write a temporary file in
+    the same directory, fsync it, rename it over the old one, fsync the
+    directory.  A symbolic link is followed, so the link stays a link.
+    The old file's permission bits are kept (a new file gets 0600: it may
+    hold the password hash).
+    """
+    target = os.path.realpath(path)
+    directory = os.path.dirname(target)
+    try:
+        mode = os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o600
+    fd, temporary = tempfile.mkstemp(
+        dir=directory, prefix="." + os.path.basename(target) + ".",
+        suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    try:
+        dirfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dirfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dirfd)
+
+
+def saveFile(path: str, base: Settings, new: Settings) -> None:
+    """
+    Write the difference between C{base} and C{new} into the settings file
+    at C{path} (see L{updateText}), atomically (L{writeAtomically}).
+    Blocking: call it in a thread from a running server.
+
+    @raise SettingsError: with key C{"file"}; the file is untouched.
+    """
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingsError({"file": "cannot be read: %s" % (e,)},
+                            path) from None
+    try:
+        result = updateText(text, base, new)
+    except SettingsError as e:
+        raise SettingsError(e.errors, path) from None
+    try:
+        writeAtomically(path, result)
+    except OSError as e:
+        raise SettingsError({"file": "cannot be written: %s" % (e,)},
+                            path) from None

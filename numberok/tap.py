@@ -2,17 +2,19 @@
 C{twistd numberok-tcp}: command-line options and the service tree.
 
 No logic lives here: L{makeService} only builds the parts and wires them
-(sources -> analytics -> publisher -> connections), each one a child
-service so that start and graceful stop follow twistd's life cycle.
-Children stop in reverse order: sources first, then the analytics (which
-turn every active track into a Lost event), then the publisher and the
-listening ports.
+(sources -> analytics -> publisher, journal, recent events -> connections),
+each one a child service so that start and graceful stop follow twistd's
+life cycle.  Children stop in reverse order of addition: admin, sources,
+ingest port (no more reads), analytics (every active track becomes a Lost
+event), recent events, journal (drains to disk), publisher and event port
+(flush, then close), screenshots.  docs/operations.rst, "Shutdown".
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from typing import Optional
 
 from twisted.application.service import MultiService
 from twisted.python import usage
@@ -21,8 +23,11 @@ from numberok import settings as settingsModule
 from numberok.analytics import Analytics, EventFanout
 from numberok.publisher import EventPublisher
 from numberok.screenshots import ScreenshotService
-from numberok.server import ListeningService, NumberOkFactory
-from numberok.sources.ingest import IngestFactory
+from numberok.journal import Journal
+from numberok.server import EventPortService, NumberOkFactory
+from numberok.sources.ingest import IngestFactory, IngestService
+from numberok.web.recent import RecentEvents
+from numberok.web.service import makeAdminService
 
 DEFAULT_SETTINGS = os.path.join(os.path.dirname(__file__), "etc",
                                 "numberok.ini")
@@ -52,7 +57,11 @@ class Options(usage.Options):
          "'none' to disable."],
         ["admin", "a", "tcp:8080:interface=127.0.0.1",
          "strports endpoint of the admin web page and API; 'none' to "
-         "disable."],
+         "disable.  Refused off loopback while no password is set "
+         "(numberok-passwd)."],
+        ["journal", None, None,
+         "Event journal folder (SQLite + screenshots); overrides [Journal] "
+         "Path when given; 'none' disables the journal."],
         ["replay", None, None, "Play a JSONL file of reads."],
         ["replay-speed", None, "1",
          "Replay speed: 1 = as recorded, N = N times faster, max = as fast "
@@ -110,6 +119,27 @@ class Options(usage.Options):
             self.sources = _sources(self)
         except ValueError as e:
             raise usage.UsageError(str(e))
+        if self["admin"] != "none":
+            from numberok.web.auth import checkAdminEndpoint
+            try:
+                checkAdminEndpoint(self["admin"], self.settings)
+            except ValueError as e:
+                raise usage.UsageError(str(e))
+
+    def journalPath(self) -> Optional[str]:
+        """
+        The journal folder: --journal, else [Journal] Path, a relative one
+        being relative to the settings file's folder; L{None} for none.
+        """
+        path = self["journal"]
+        if path is None:
+            path = self.settings["Journal.Path"]
+            if path:
+                path = os.path.join(
+                    os.path.dirname(os.path.abspath(self["config"])), path)
+        if not path or path == "none":
+            return None
+        return path
 
     def eventEndpoint(self) -> str:
         """The event server's endpoint: --port, else the file's Port."""
@@ -120,7 +150,8 @@ class Options(usage.Options):
 
 def makeService(options: Options) -> MultiService:
     """Build the whole server from parsed L{Options}."""
-    store = settingsModule.SettingsStore(options.settings,
+    settings = options.settings
+    store = settingsModule.SettingsStore(settings,
                                          os.path.abspath(options["config"]))
     root = MultiService()
 
@@ -129,22 +160,42 @@ def makeService(options: Options) -> MultiService:
 
     publisher = EventPublisher(store, screenshots)
     factory = NumberOkFactory(store, publisher)
-    events = ListeningService(options.eventEndpoint(), factory,
-                              enabled=options.settings["NetServer.Enable"])
+    events = EventPortService(options.eventEndpoint(), factory,
+                              enabled=settings["NetServer.Enable"])
     events.setName("events")
     events.setServiceParent(root)
     publisher.setServiceParent(root)
 
-    analytics = Analytics(store, EventFanout(publisher))
+    sinks = [publisher]
+    journal = None
+    journalPath = options.journalPath()
+    if journalPath is not None:
+        journal = Journal(journalPath,
+                          keepDays=settings["Journal.KeepDays"],
+                          maxMegabytes=settings["Journal.MaxMegabytes"])
+        journal.setName("journal")
+        journal.setServiceParent(root)
+        sinks.append(journal)
+
+    recent = RecentEvents(journal=journal)
+    recent.setServiceParent(root)
+    sinks.append(recent)
+
+    analytics = Analytics(store, EventFanout(*sinks))
     analytics.setServiceParent(root)
 
     if options["ingest"] != "none":
-        ListeningService(options["ingest"],
-                         IngestFactory(analytics)).setServiceParent(root)
+        IngestService(options["ingest"],
+                      IngestFactory(analytics)).setServiceParent(root)
 
     for source in options.sources:
         source.sink = analytics
         source.setServiceParent(root)
+
+    if options["admin"] != "none":
+        makeAdminService(store, factory, events, analytics, recent,
+                         endpoint=options["admin"],
+                         journal=journal).setServiceParent(root)
     return root
 
 

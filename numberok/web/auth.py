@@ -1,0 +1,397 @@
+"""
+Who may use the admin page and API, and the C{numberok-passwd} command.
+
+The model (docs/admin.rst explains it for operators):
+
+ - One password.  The settings file keeps only a salted PBKDF2-SHA256 hash
+   of it in C{[Admin] PasswordHash}; C{numberok-passwd CONFIG} sets it.
+ - The page logs in with a form and then rides on a session cookie
+   (C{HttpOnly}, C{SameSite=Strict}); every state-changing request made
+   with that cookie must also carry the session's CSRF token in the
+   C{X-CSRF-Token} header, which a page from another site cannot read.
+ - Scripts, cameras and recognizers use HTTP Basic.  Those requests are not
+   authenticated by a cookie, so a forged cross-site request has nothing
+   the browser adds by itself -- except Basic credentials a browser cached
+   after a user typed them at a prompt.  Browsers send an C{Origin} header
+   with every cross-origin POST/PUT/DELETE, so any state-changing request
+   not made with the session cookie is refused when its C{Origin} is not
+   this server's own; clients that are not browsers send no C{Origin}.
+ - With no password set the server only listens on loopback (L{
+   checkAdminEndpoint} refuses anything else at start), and then the page
+   and API are open, with a warning banner, so the quick start works
+   without a set-up step.  To stop a web page in the operator's browser
+   from using that open door, the same CSRF and C{Origin} rules apply, and
+   the C{Host} header must be a loopback name (DNS rebinding).
+ - Failed password checks are answered late (L{LoginThrottle}) and the
+   PBKDF2 work runs in a thread, never in the reactor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import getpass
+import hashlib
+import hmac
+import ipaddress
+import os
+import secrets
+import sys
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Optional, TextIO
+
+from twisted.internet import defer
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+
+from numberok import settings as settingsModule
+
+HASH_SCHEME = "pbkdf2_sha256"
+PBKDF2_ITERATIONS = 600_000
+"""OWASP's 2023 figure for PBKDF2-HMAC-SHA256; about 0.1 s here."""
+MIN_PASSWORD_LENGTH = 8
+
+
+def hashPassword(password: str, iterations: int = PBKDF2_ITERATIONS,
+                 salt: Optional[bytes] = None) -> str:
+    """
+    The C{[Admin] PasswordHash} text for C{password}:
+    C{pbkdf2_sha256$<iterations>$<salt, base64>$<hash, base64>}.  The
+    iteration count travels with the hash so it can be raised later
+    without breaking existing files.
+    """
+    if salt is None:
+        salt = os.urandom(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt,
+                                 iterations)
+    return "%s$%d$%s$%s" % (HASH_SCHEME, iterations,
+                            base64.b64encode(salt).decode("ascii"),
+                            base64.b64encode(digest).decode("ascii"))
+
+
+def checkPassword(password: str, encoded: str) -> bool:
+    """
+    Whether C{password} matches the hash C{encoded}, in constant time.
+    Blocking (PBKDF2): run it in a thread from the reactor.
+    """
+    try:
+        scheme, iterations, salt, digest = encoded.split("$")
+        if scheme != HASH_SCHEME:
+            return False
+        expected = base64.b64decode(digest, validate=True)
+        actual = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"),
+                                     base64.b64decode(salt, validate=True),
+                                     int(iterations))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+# -- where the admin server may listen -------------------------------------
+
+def _splitDescription(description: str) -> list[str]:
+    """Split a strports description on C{:} as Twisted does (C{\\:} is an
+    escaped colon, for IPv6 addresses)."""
+    parts, current, escaped = [], [], False
+    for char in description:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ":":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def isLoopbackHost(host: str) -> bool:
+    """C{localhost}, C{127.0.0.0/8} or C{::1} (brackets allowed)."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def isLoopbackEndpoint(description: str) -> bool:
+    """
+    Whether a strports server description only accepts connections from
+    this machine: a TCP/SSL endpoint with a loopback C{interface}, or a
+    UNIX socket.  Anything else (no interface means every interface) is
+    reachable from the network.
+    """
+    parts = _splitDescription(description)
+    kind = parts[0].lower() if len(parts) > 1 else "tcp"
+    if kind == "unix":
+        return True
+    if kind not in ("tcp", "tcp6", "ssl"):
+        return False
+    positional = [p for p in parts[1:] if "=" not in p]
+    options = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+    interface = options.get("interface")
+    if interface is None and kind in ("tcp", "tcp6") and len(positional) >= 3:
+        interface = positional[2]
+    return bool(interface) and isLoopbackHost(interface)
+
+
+def checkAdminEndpoint(description: str,
+                       settings: settingsModule.Settings) -> None:
+    """
+    Refuse an admin endpoint reachable from the network while no password
+    is set.  C{tap.Options.postOptions} turns the error into a usage error.
+
+    @raise ValueError: with the message for the operator.
+    """
+    if settings["Admin.PasswordHash"] or isLoopbackEndpoint(description):
+        return
+    raise ValueError(
+        "--admin %s is reachable from the network but no admin password is "
+        "set: set one with `numberok-passwd CONFIG` first, or listen on "
+        "loopback (tcp:8080:interface=127.0.0.1)" % (description,))
+
+
+# -- sessions and throttling -----------------------------------------------
+
+@dataclass
+class Session:
+    """
+    A logged-in browser (or, with no password set, any page visitor).
+
+    @ivar csrf: the token every state-changing request of this session must
+        echo in C{X-CSRF-Token}; the page reads it from a C{<meta>} tag.
+    """
+
+    token: str
+    csrf: str
+    lastSeen: float
+    anonymous: bool = False
+
+
+@dataclass
+class Sessions:
+    """
+    Live sessions by cookie token, forgotten after C{idleTimeout} seconds
+    unused and, past C{maxSessions}, oldest first (anonymous sessions are
+    free to make, so their number must be bounded).
+    """
+
+    reactor: object
+    idleTimeout: float = 12 * 3600.0
+    maxSessions: int = 200
+    _sessions: "OrderedDict[str, Session]" = field(default_factory=OrderedDict)
+
+    def create(self, anonymous: bool = False) -> Session:
+        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32),
+                          self.reactor.seconds(), anonymous)
+        self._sessions[session.token] = session
+        while len(self._sessions) > self.maxSessions:
+            self._sessions.popitem(last=False)
+        return session
+
+    def get(self, token: Optional[str]) -> Optional[Session]:
+        """The live session for C{token}, touched; L{None} when unknown or
+        expired."""
+        if not token:
+            return None
+        session = self._sessions.get(token)
+        if session is None:
+            return None
+        now = self.reactor.seconds()
+        if now - session.lastSeen > self.idleTimeout:
+            del self._sessions[token]
+            return None
+        session.lastSeen = now
+        self._sessions.move_to_end(token)
+        return session
+
+    def end(self, token: str) -> None:
+        self._sessions.pop(token, None)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+
+class LoginThrottle:
+    """
+    Slows down password guessing per client address: after the n-th
+    failure in a row an address waits C{baseDelay * 2**(n-1)} seconds (at
+    most C{maxDelay}) before its next attempt is even checked, and the
+    failed answer itself comes that late.  A success clears the count.
+    Time comes from the reactor (C{callLater}), nothing sleeps.
+    """
+
+    baseDelay = 1.0
+    maxDelay = 30.0
+    maxAddresses = 10000
+
+    def __init__(self, reactor, baseDelay: Optional[float] = None) -> None:
+        self.reactor = reactor
+        if baseDelay is not None:
+            self.baseDelay = baseDelay
+        self._failures: "OrderedDict[str, tuple[int, float]]" = OrderedDict()
+        self.failedAttempts = 0
+
+    def delayFor(self, host: str) -> float:
+        """Seconds C{host} must still wait before its next attempt."""
+        entry = self._failures.get(host)
+        if entry is None:
+            return 0.0
+        return max(0.0, entry[1] - self.reactor.seconds())
+
+    def failuresOf(self, host: str) -> int:
+        """Failures in a row from C{host}."""
+        return self._failures.get(host, (0, 0.0))[0]
+
+    def wait(self, host: str) -> defer.Deferred:
+        """Fires when C{host} may try a password."""
+        delay = self.delayFor(host)
+        if not delay:
+            return defer.succeed(None)
+        return deferLater(self.reactor, delay, lambda: None)
+
+    def failed(self, host: str) -> float:
+        """Count a failure.  @return: the delay now imposed on C{host}."""
+        self.failedAttempts += 1
+        count = self._failures.pop(host, (0, 0.0))[0] + 1
+        delay = min(self.maxDelay, self.baseDelay * 2 ** (count - 1))
+        self._failures[host] = (count, self.reactor.seconds() + delay)
+        while len(self._failures) > self.maxAddresses:
+            self._failures.popitem(last=False)
+        return delay
+
+    def succeeded(self, host: str) -> None:
+        self._failures.pop(host, None)
+
+
+class PasswordChecker:
+    """
+    Checks passwords against the current C{[Admin] PasswordHash} in a
+    thread pool, behind a L{LoginThrottle}.
+
+    HTTP Basic sends the password with every request; running PBKDF2 each
+    time would cap a camera pushing reads at a few per second.  So a
+    password that checked out is remembered as an HMAC under a key that
+    lives only in this process's memory (and that covers the hash too, so a
+    new password invalidates it).
+    """
+
+    log = Logger()
+    cacheSize = 16
+
+    def __init__(self, store: settingsModule.SettingsStore, reactor,
+                 threadpool, throttle: LoginThrottle) -> None:
+        self.store = store
+        self.reactor = reactor
+        self.threadpool = threadpool
+        self.throttle = throttle
+        self._key = os.urandom(32)
+        self._good: "OrderedDict[bytes, None]" = OrderedDict()
+
+    def _mark(self, password: str, encoded: str) -> bytes:
+        return hmac.new(self._key, ("%s\0%s" % (encoded, password)).encode(
+            "utf-8"), hashlib.sha256).digest()
+
+    @defer.inlineCallbacks
+    def check(self, password: str, host: str):
+        """
+        @return: a Deferred firing with C{True} or C{False}; a wrong
+            password's C{False} comes only after the throttle's delay.
+        """
+        from twisted.internet.threads import deferToThreadPool
+        encoded = self.store.current["Admin.PasswordHash"]
+        mark = self._mark(password, encoded)
+        if mark in self._good:
+            self._good.move_to_end(mark)
+            self.throttle.succeeded(host)
+            return True
+        yield self.throttle.wait(host)
+        ok = yield deferToThreadPool(self.reactor, self.threadpool,
+                                     checkPassword, password, encoded)
+        if ok:
+            self.throttle.succeeded(host)
+            self._good[mark] = None
+            while len(self._good) > self.cacheSize:
+                self._good.popitem(last=False)
+            return True
+        delay = self.throttle.failed(host)
+        self.log.warn("wrong admin password from {host}; next attempt in "
+                      "{delay} s", host=host, delay=delay)
+        yield deferLater(self.reactor, delay, lambda: None)
+        return False
+
+
+# -- numberok-passwd -------------------------------------------------------
+
+def _readPassword(stdin: TextIO, stdout: TextIO) -> str:
+    if stdin.isatty():
+        first = getpass.getpass("New admin password: ")
+        if first != getpass.getpass("Again: "):
+            raise ValueError("the passwords differ")
+        return first
+    line = stdin.readline()
+    return line.rstrip("\r\n")
+
+
+def passwdMain(argv: Optional[list[str]] = None,
+               stdin: Optional[TextIO] = None,
+               stdout: Optional[TextIO] = None,
+               stderr: Optional[TextIO] = None) -> int:
+    """
+    C{numberok-passwd CONFIG}: read a new admin password from standard
+    input (asked twice on a terminal, the first line otherwise, so
+    C{echo "$PW" | numberok-passwd numberok.ini} works in scripts) and store
+    its hash in C{[Admin] PasswordHash}, keeping the rest of the file as
+    it is.  C{--clear} removes the password.  A running server uses the
+    new password after a restart.
+
+    @return: the exit status.
+    """
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    parser = argparse.ArgumentParser(
+        prog="numberok-passwd",
+        description="Set the numberok admin password (read from stdin).")
+    parser.add_argument("config", help="the settings file (INI)")
+    parser.add_argument("--clear", action="store_true",
+                        help="remove the password (the admin server then "
+                             "only listens on loopback)")
+    parser.add_argument("--iterations", type=int, default=PBKDF2_ITERATIONS,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        current = (settingsModule.load(args.config)
+                   if os.path.exists(args.config)
+                   else settingsModule.Settings())
+        if args.clear:
+            encoded = ""
+        else:
+            password = _readPassword(stdin, stdout)
+            if len(password) < MIN_PASSWORD_LENGTH:
+                raise ValueError("the password must have at least %d "
+                                 "characters" % (MIN_PASSWORD_LENGTH,))
+            encoded = hashPassword(password, args.iterations)
+        new = current.withChanges({"Admin.PasswordHash": encoded})
+        settingsModule.saveFile(args.config, current, new)
+    except (ValueError, EOFError) as e:
+        stderr.write("numberok-passwd: %s\n" % (e,))
+        return 1
+    except settingsModule.SettingsError as e:
+        stderr.write("numberok-passwd: %s\n" % (e,))
+        return 1
+    stdout.write("%s %s; restart the server to use it.\n" % (
+        "Password removed from" if args.clear else "Password set in",
+        args.config))
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(passwdMain())

@@ -1,0 +1,247 @@
+"""
+The admin page in a real browser: Debian's Chromium, headless, driven by
+Playwright for Python (launched with C{executable_path}; never
+C{playwright install}, which downloads a browser).
+
+Log in, see a live NumberOk client in the connections table, press
+Disconnect and watch the row go, change the quality, Save, reload and see it
+kept, add a zone, enter an invalid port and see the error next to the field.
+
+The server parts run in a subprocess (this file, run as a script), on
+127.0.0.1 port 0; it stops when the test closes its stdin, and by itself
+after two minutes whatever happens.  Without Chromium or Playwright the test
+skips with how to install them -- but when C{CI} is set it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "browser test password"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--disable-dev-shm-usage"]
+INSTALL_HINT = ("install Debian's Chromium and Playwright for Python: "
+                "`apt-get install -y chromium` and `pip install playwright` "
+                "(do NOT run `playwright install`; the test uses "
+                "/usr/bin/chromium)")
+
+
+def findChromium() -> str | None:
+    for candidate in (os.environ.get("NUMBEROK_CHROMIUM"),
+                      shutil.which("chromium"), "/usr/bin/chromium",
+                      shutil.which("chromium-browser")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def requireBrowser():
+    """@return: (sync_playwright, chromium path); skips or, in CI, fails."""
+    problems = []
+    chromium = findChromium()
+    if chromium is None:
+        problems.append("no Chromium found")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+        problems.append("Playwright for Python is not installed")
+    if problems:
+        message = "; ".join(problems) + ": " + INSTALL_HINT
+        if os.environ.get("CI"):
+            pytest.fail("browser test cannot run in CI: " + message)
+        pytest.skip(message)
+    return sync_playwright, chromium
+
+
+def test_missing_browser_skips_locally_but_fails_in_ci(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "findChromium", lambda: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        requireBrowser()
+    assert "apt-get install -y chromium" in str(skipped.value)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception) as failed:
+        requireBrowser()
+    assert "cannot run in CI" in str(failed.value)
+
+
+# -- the server, in a subprocess ----------------------------------------------
+
+def serve(config: str) -> None:
+    """Run the server parts on loopback port 0 and print the ports."""
+    sys.path.insert(0, str(ROOT))
+    from twisted.internet import reactor, stdio
+    from twisted.internet.protocol import Protocol
+
+    from numberok import settings as S
+    from numberok.analytics import Analytics, EventFanout
+    from numberok.publisher import EventPublisher
+    from numberok.server import ListeningService, NumberOkFactory
+    from numberok.web.recent import RecentEvents
+    from numberok.web.service import AdminService
+
+    store = S.SettingsStore(S.load(config), config)
+    publisher = EventPublisher(store)
+    factory = NumberOkFactory(store, publisher)
+    events = ListeningService("tcp:0:interface=127.0.0.1", factory)
+    recent = RecentEvents()
+    analytics = Analytics(store, EventFanout(publisher, recent))
+    admin = AdminService(store, factory, events, analytics, recent,
+                         "tcp:0:interface=127.0.0.1", loginDelay=0.05)
+    services = [events, publisher, recent, analytics, admin]
+    for service in services:
+        service.startService()
+
+    class StopOnEOF(Protocol):
+        def connectionLost(self, reason):
+            if reactor.running:
+                reactor.stop()
+
+    def stopAll():
+        from twisted.internet import defer
+        return defer.DeferredList([defer.maybeDeferred(service.stopService)
+                                   for service in reversed(services)])
+
+    reactor.addSystemEventTrigger("before", "shutdown", stopAll)
+    stdio.StandardIO(StopOnEOF())
+    reactor.callLater(120, reactor.stop)
+    print("PORTS %d %d" % (admin.web.boundPort, events.boundPort), flush=True)
+    reactor.run()
+
+
+class Server:
+    def __init__(self, config: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "serve", str(config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, cwd=str(ROOT))
+        line = ""
+        for line in self.process.stdout:
+            if line.startswith("PORTS "):
+                break
+        else:
+            raise AssertionError("server did not start: " + line)
+        admin, events = line.split()[1:]
+        self.url = "http://127.0.0.1:%s" % (admin,)
+        self.eventPort = int(events)
+
+    def stop(self) -> None:
+        try:
+            self.process.stdin.close()
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+def subscribedClient(port: int) -> socket.socket:
+    from numberok import wire
+    client = socket.create_connection(("127.0.0.1", port), 5)
+    client.sendall(wire.subscribePacket())
+    return client
+
+
+def test_admin_page_in_a_real_browser(tmp_path):
+    sync_playwright, chromium = requireBrowser()
+    from numberok.web import auth
+    config = tmp_path / "numberok.ini"
+    config.write_text(
+        "; browser test\n[NetServer]\nPort = 7700  ; keep me\n"
+        "AttachedScreenshotsQuality = 50\n\n[Admin]\nPasswordHash = %s\n"
+        % (auth.hashPassword(PASSWORD, iterations=1000),))
+    server = Server(config)
+    client = None
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280,
+                                                  "height": 900})
+                page.set_default_timeout(10000)
+                page.on("console", lambda m: print("console:", m.type, m.text))
+                page.on("pageerror", lambda e: print("page error:", e))
+                page.on("response", lambda r: print(r.status, r.url))
+                drive(page, server, tmp_path, config)
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+        if client is not None:
+            client.close()
+
+
+def drive(page, server: Server, tmp_path: Path, config: Path) -> None:
+    from playwright.sync_api import expect
+
+    # Log in.
+    page.goto(server.url + "/")
+    assert page.url.endswith("/login")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/")
+    expect(page.locator("h2", has_text="TCP server")).to_be_visible()
+
+    # A live client appears in the table without a reload.
+    client = subscribedClient(server.eventPort)
+    try:
+        localPort = str(client.getsockname()[1])
+        row = page.locator("#connections tbody tr", has_text=localPort)
+        expect(row).to_be_visible()
+        expect(row.locator("td").nth(3)).to_have_text("yes")
+
+        # Disconnect: the row goes and the server closed the socket.
+        row.locator("button.disconnect").click()
+        expect(row).to_have_count(0)
+        client.settimeout(5)
+        try:
+            assert client.recv(1024) == b""
+        except ConnectionResetError:
+            pass  # the server aborts the connection: a reset is a close
+    finally:
+        client.close()
+    expect(page.locator("#connections td.empty")).to_be_visible()
+
+    # Change the quality and add a zone, Save, reload: kept.
+    quality = page.locator('[name="NetServer.AttachedScreenshotsQuality"]')
+    quality.fill("85")
+    page.fill("#new-channel", "2")
+    page.fill("#new-zone", "1")
+    page.click("#add-zone")
+    page.locator('[name="Zone:2:1.LossIntervalSec"]').fill("2.5")
+    page.click("#save")
+    expect(page.locator("#save-status")).to_have_text("Saved.")
+    page.reload()
+    expect(page.locator('[name="NetServer.AttachedScreenshotsQuality"]')
+           ).to_have_value("85")
+    expect(page.locator('[name="Zone:2:1.LossIntervalSec"]')
+           ).to_have_value("2.5")
+    text = config.read_text()
+    assert "AttachedScreenshotsQuality = 85" in text
+    assert "Port = 7700  ; keep me" in text and "[Zone:2:1]" in text
+
+    # An invalid port: the error shows next to the field, nothing saved.
+    page.locator('[name="NetServer.Port"]').fill("70000")
+    page.click("#save")
+    error = page.locator('[data-field="NetServer.Port"] .error')
+    expect(error).to_contain_text("out of range 1..65535")
+    expect(page.locator("#save-status")).to_contain_text("Not saved")
+    assert "Port = 7700  ; keep me" in config.read_text()
+    shots = os.environ.get("NUMBEROK_SCREENSHOTS")
+    if shots:
+        page.screenshot(path=os.path.join(shots, "admin-error.png"))
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
+    serve(sys.argv[2])

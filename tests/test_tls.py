@@ -1,0 +1,142 @@
+"""
+TLS on the event port (issue 7): the strports C{ssl:} endpoint needs nothing
+of ours, and C{numberok-client --tls --ca FILE} talks to it.  The
+certificate is made in the test with the C{openssl} command.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+
+import pytest
+import pytest_twisted
+from twisted.internet.defer import inlineCallbacks
+
+from helpers import makeEvent
+from numberok import client
+from numberok.events import EventState
+from numberok.publisher import EventPublisher
+from numberok.server import EventPortService, NumberOkFactory
+from numberok.settings import SettingsStore
+
+
+def _hasTLS() -> bool:
+    try:
+        import OpenSSL  # noqa: F401
+        import service_identity  # noqa: F401
+    except ImportError:
+        return False
+    return shutil.which("openssl") is not None
+
+
+pytestmark = pytest.mark.skipif(
+    not _hasTLS(), reason="needs pyOpenSSL, service_identity (Twisted[tls]) "
+                          "and the openssl command")
+
+
+def makeCertificate(directory, name="server"):
+    """A self-signed certificate for 127.0.0.1 and localhost."""
+    key, cert = directory / (name + ".key"), directory / (name + ".pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+         "-days", "2", "-subj", "/CN=127.0.0.1", "-keyout", str(key),
+         "-out", str(cert),
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=60)
+    return key, cert
+
+
+@inlineCallbacks
+def untilSubscribed(publisher):
+    from twisted.internet import reactor, task
+    for _ in range(250):
+        if publisher.subscriptions():
+            return
+        yield task.deferLater(reactor, 0.02, lambda: None)
+    raise AssertionError("client never subscribed")
+
+
+def runClient(reactor, port, *argv):
+    out, err = io.StringIO(), io.StringIO()
+    options = client.Options()
+    options.parseOptions(list(argv) + ["127.0.0.1", str(port)])
+    d = client.run(reactor, options, out, err)
+    d.addTimeout(10, reactor)
+    d.addCallback(lambda code: (code, out.getvalue(), err.getvalue()))
+    return d
+
+
+@pytest_twisted.inlineCallbacks
+def test_client_with_tls_and_ca_receives_events_from_an_ssl_port(tmp_path):
+    from twisted.internet import reactor
+    key, cert = makeCertificate(tmp_path)
+    store = SettingsStore()
+    publisher = EventPublisher(store, reactor=reactor)
+    factory = NumberOkFactory(store, publisher, reactor=reactor)
+    service = EventPortService(
+        "ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s" % (key, cert),
+        factory, reactor=reactor)
+    service.startService()
+    try:
+        d = runClient(reactor, service.boundPort, "--tls", "--ca", str(cert),
+                      "--count", "2")
+        yield untilSubscribed(publisher)
+        publisher.publish(makeEvent(EventState.DETECTED, runtimeId=7))
+        publisher.publish(makeEvent(EventState.LOST, runtimeId=7))
+        code, out, err = yield d
+    finally:
+        yield service.stopService()
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert len(lines) == 2 and "Lost" in lines[1] and "id=7" in lines[1]
+
+
+@pytest_twisted.inlineCallbacks
+def test_client_that_does_not_trust_the_certificate_is_refused(tmp_path):
+    from twisted.internet import reactor
+    key, cert = makeCertificate(tmp_path)
+    _, otherCert = makeCertificate(tmp_path, "other")
+    store = SettingsStore()
+    publisher = EventPublisher(store, reactor=reactor)
+    factory = NumberOkFactory(store, publisher, reactor=reactor)
+    service = EventPortService(
+        "ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s" % (key, cert),
+        factory, reactor=reactor)
+    service.startService()
+    try:
+        code, out, err = yield runClient(reactor, service.boundPort,
+                                         "--ca", str(otherCert))
+    finally:
+        yield service.stopService()
+    assert code == client.EXIT_CONNECT and out == ""
+    assert "certificate verify failed" in err
+    assert publisher.subscriptions() == []
+
+
+@pytest_twisted.inlineCallbacks
+def test_plain_client_on_the_tls_port_is_closed_and_the_server_goes_on(
+        tmp_path):
+    from twisted.internet import reactor
+    key, cert = makeCertificate(tmp_path)
+    store = SettingsStore()
+    publisher = EventPublisher(store, reactor=reactor)
+    factory = NumberOkFactory(store, publisher, reactor=reactor)
+    service = EventPortService(
+        "ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s" % (key, cert),
+        factory, reactor=reactor)
+    service.startService()
+    try:
+        # A NumberOk subscribe where a TLS ClientHello belongs.
+        code, _, _ = yield runClient(reactor, service.boundPort, "--count", "1")
+        assert code != client.EXIT_OK
+        assert publisher.subscriptions() == []
+        d = runClient(reactor, service.boundPort, "--ca", str(cert),
+                      "--count", "1")
+        yield untilSubscribed(publisher)
+        publisher.publish(makeEvent(EventState.LOST, runtimeId=8))
+        code, out, err = yield d
+    finally:
+        yield service.stopService()
+    assert (code, err) == (0, "") and "id=8" in out

@@ -1,0 +1,330 @@
+"""
+Admin authentication: the password hash and C{numberok-passwd}, where the
+admin server may listen without a password, HTTP Basic for the API, the
+login form and its session cookie, CSRF, slowed-down failures, and the
+open loopback mode with no password.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+import pytest_twisted
+from twisted.internet.task import Clock
+
+from numberok import settings as S
+from numberok.web import auth
+from test_web_api import (PASSWORD, SETTINGS_TEXT, http,  # noqa: F401
+                          stacks)
+
+# -- the hash ----------------------------------------------------------------
+
+
+def test_password_checks_against_its_hash_and_nothing_else():
+    encoded = auth.hashPassword("s3cret-pass", iterations=1000)
+    assert encoded.startswith("pbkdf2_sha256$1000$")
+    assert auth.checkPassword("s3cret-pass", encoded)
+    assert not auth.checkPassword("s3cret-pasS", encoded)
+    assert not auth.checkPassword("s3cret-pass", encoded.replace("1000", "999"))
+    assert not auth.checkPassword("x", "garbage")
+
+
+def test_same_password_hashes_differently_each_time():
+    assert auth.hashPassword("same-pass", 1000) != \
+        auth.hashPassword("same-pass", 1000)
+
+
+def test_hash_is_a_valid_settings_value():
+    encoded = auth.hashPassword("s3cret-pass", iterations=1000)
+    assert S.Settings().withChanges(
+        {"Admin.PasswordHash": encoded})["Admin.PasswordHash"] == encoded
+
+
+# -- numberok-passwd ---------------------------------------------------------
+
+def runPasswd(args, stdin: str = ""):
+    out, err = io.StringIO(), io.StringIO()
+    status = auth.passwdMain(args, stdin=io.StringIO(stdin), stdout=out,
+                             stderr=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_passwd_stores_only_a_hash_and_keeps_the_file(tmp_path):
+    path = tmp_path / "numberok.ini"
+    path.write_text(SETTINGS_TEXT)
+    status, out, err = runPasswd([str(path), "--iterations", "1000"],
+                                 "my new password\n")
+    assert status == 0, err
+    text = path.read_text()
+    assert "my new password" not in text
+    assert text.startswith(SETTINGS_TEXT)
+    encoded = S.load(str(path))["Admin.PasswordHash"]
+    assert auth.checkPassword("my new password", encoded)
+    assert "restart" in out
+
+
+def test_passwd_refuses_a_short_password_and_writes_nothing(tmp_path):
+    path = tmp_path / "numberok.ini"
+    path.write_text(SETTINGS_TEXT)
+    status, _, err = runPasswd([str(path)], "short\n")
+    assert status == 1 and "at least 8" in err
+    assert path.read_text() == SETTINGS_TEXT
+
+
+def test_passwd_clear_removes_the_password(tmp_path):
+    path = tmp_path / "numberok.ini"
+    path.write_text(SETTINGS_TEXT)
+    runPasswd([str(path), "--iterations", "1000"], "long enough pw\n")
+    status, _, _ = runPasswd([str(path), "--clear"])
+    assert status == 0
+    assert S.load(str(path))["Admin.PasswordHash"] == ""
+
+
+def test_passwd_reports_an_invalid_settings_file(tmp_path):
+    path = tmp_path / "numberok.ini"
+    path.write_text("[NetServer]\nPort = nope\n")
+    status, _, err = runPasswd([str(path)], "long enough pw\n")
+    assert status == 1 and "Port" in err
+
+
+# -- where the admin server may listen ---------------------------------------
+
+@pytest.mark.parametrize("description, loopback", [
+    ("tcp:8080:interface=127.0.0.1", True),
+    ("tcp:port=8080:interface=localhost", True),
+    ("tcp6:8080:interface=\\:\\:1", True),
+    ("tcp:8080:50:127.0.0.2", True),
+    ("unix:/run/numberok.sock", True),
+    ("tcp:8080", False),
+    ("8080", False),
+    ("tcp:8080:interface=0.0.0.0", False),
+    ("tcp:8080:interface=192.168.1.10", False),
+    ("ssl:8443:privateKey=k.pem", False),
+    ("systemd:domain=INET:index=0", False),
+])
+def test_loopback_endpoints_are_recognised(description, loopback):
+    assert auth.isLoopbackEndpoint(description) is loopback
+
+
+def test_network_endpoint_without_password_is_refused_with_advice():
+    with pytest.raises(ValueError) as e:
+        auth.checkAdminEndpoint("tcp:8080", S.Settings())
+    assert "numberok-passwd" in str(e.value)
+    auth.checkAdminEndpoint("tcp:8080:interface=127.0.0.1", S.Settings())
+    auth.checkAdminEndpoint("tcp:8080", S.Settings().withChanges(
+        {"Admin.PasswordHash": auth.hashPassword("x" * 8, 1000)}))
+
+
+# -- throttling and sessions, on a Clock --------------------------------------
+
+def test_failed_logins_wait_longer_each_time_up_to_a_cap():
+    clock = Clock()
+    throttle = auth.LoginThrottle(clock)
+    delays = [throttle.failed("10.0.0.1") for _ in range(7)]
+    assert delays == [1, 2, 4, 8, 16, 30, 30]
+    assert throttle.delayFor("10.0.0.1") == 30
+    assert throttle.delayFor("10.0.0.2") == 0
+    waited = throttle.wait("10.0.0.1")
+    clock.advance(29)
+    assert not waited.called
+    clock.advance(1)
+    assert waited.called
+    throttle.succeeded("10.0.0.1")
+    assert throttle.delayFor("10.0.0.1") == 0
+
+
+def test_idle_session_expires():
+    clock = Clock()
+    sessions = auth.Sessions(clock, idleTimeout=60)
+    session = sessions.create()
+    clock.advance(59)
+    assert sessions.get(session.token) is session
+    clock.advance(61)
+    assert sessions.get(session.token) is None
+    assert sessions.get("forged") is None
+
+
+def test_sessions_are_bounded():
+    sessions = auth.Sessions(Clock(), maxSessions=3)
+    first = sessions.create(anonymous=True)
+    for _ in range(3):
+        sessions.create(anonymous=True)
+    assert len(sessions) == 3 and sessions.get(first.token) is None
+
+
+# -- over HTTP ---------------------------------------------------------------
+
+async def login(stack, password=PASSWORD):
+    """Log in with the form.  @return: (response, cookie header, csrf)."""
+    from urllib.parse import urlencode
+    r = await http("POST", stack.url + "/login",
+                   urlencode({"password": password}).encode(),
+                   {"Content-Type": "application/x-www-form-urlencoded"})
+    cookies = r.headerValues("Set-Cookie")
+    if not cookies:
+        return r, None, None
+    cookie = cookies[0].split(";")[0]
+    page = await http("GET", stack.url + "/", headers={"Cookie": cookie})
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"',
+                     page.body.decode()).group(1)
+    return r, cookie, csrf
+
+
+@pytest_twisted.ensureDeferred
+async def test_api_without_credentials_is_401_with_a_basic_challenge(stacks):
+    stack = stacks(password=PASSWORD)
+    r = await http("GET", stack.url + "/api/settings")
+    assert r.code == 401
+    assert r.header("WWW-Authenticate").startswith("Basic ")
+    r = await http("GET", stack.url + "/api/connections",
+                   headers={"X-Numberok-Page": "1"})
+    assert r.code == 401 and r.header("WWW-Authenticate") is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_basic_auth_opens_the_api_and_a_wrong_password_does_not(
+        stacks):
+    stack = stacks(password=PASSWORD)
+    r = await http("GET", stack.url + "/api/settings", headers=stack.basic())
+    assert r.code == 200 and r.json()["passwordSet"] is True
+    r = await http("GET", stack.url + "/api/settings",
+                   headers=stack.basic("wrong password"))
+    assert r.code == 401
+    assert stack.admin.throttle.failedAttempts == 1
+    assert stack.admin.throttle.failuresOf("127.0.0.1") == 1
+    r = await http("GET", stack.url + "/api/settings", headers=stack.basic())
+    assert r.code == 200
+    assert stack.admin.throttle.failuresOf("127.0.0.1") == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_basic_auth_put_needs_no_csrf_token(stacks):
+    stack = stacks(password=PASSWORD)
+    r = await http("PUT", stack.url + "/api/settings",
+                   {"System.SystemId": 7}, stack.basic())
+    assert r.code == 200 and r.json()["settings"]["System.SystemId"] == 7
+
+
+@pytest_twisted.ensureDeferred
+async def test_basic_auth_put_from_another_origin_is_refused(stacks):
+    stack = stacks(password=PASSWORD)
+    r = await http("PUT", stack.url + "/api/settings", {"System.SystemId": 7},
+                   dict(stack.basic(), Origin="http://evil.example"))
+    assert r.code == 403 and "Origin" in r.json()["errors"]
+    assert stack.store.current["System.SystemId"] == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_page_redirects_to_login_and_login_sets_a_strict_cookie(
+        stacks):
+    stack = stacks(password=PASSWORD)
+    r = await http("GET", stack.url + "/")
+    assert r.code == 303 and r.header("Location") == "/login"
+    r = await http("GET", stack.url + "/login")
+    assert r.code == 200 and b'type="password"' in r.body
+    r, cookie, csrf = await login(stack)
+    assert r.code == 303 and r.header("Location") == "/"
+    setCookie = r.header("Set-Cookie")
+    assert "HttpOnly" in setCookie and "SameSite=strict" in setCookie
+    assert cookie.startswith("numberok_session_")
+    r = await http("GET", stack.url + "/api/settings",
+                   headers={"Cookie": cookie})
+    assert r.code == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_wrong_login_is_401_and_slowed_down(stacks):
+    stack = stacks(password=PASSWORD)
+    r, cookie, _ = await login(stack, "not the password")
+    assert r.code == 401 and cookie is None
+    assert b"Wrong password." in r.body
+    assert stack.admin.throttle.failuresOf("127.0.0.1") == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_cookie_request_without_csrf_token_is_rejected(stacks):
+    stack = stacks(password=PASSWORD)
+    _, cookie, csrf = await login(stack)
+    r = await http("PUT", stack.url + "/api/settings", {"System.SystemId": 9},
+                   {"Cookie": cookie})
+    assert r.code == 403 and "csrf" in r.json()["errors"]
+    r = await http("PUT", stack.url + "/api/settings", {"System.SystemId": 9},
+                   {"Cookie": cookie, "X-CSRF-Token": "forged"})
+    assert r.code == 403
+    assert stack.store.current["System.SystemId"] == 1
+    r = await http("PUT", stack.url + "/api/settings", {"System.SystemId": 9},
+                   {"Cookie": cookie, "X-CSRF-Token": csrf})
+    assert r.code == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_cookie_disconnect_needs_the_csrf_token_too(stacks):
+    stack = stacks(password=PASSWORD)
+    _, cookie, _ = await login(stack)
+    r = await http("DELETE", stack.url + "/api/connections/1",
+                   headers={"Cookie": cookie})
+    assert r.code == 403
+
+
+@pytest_twisted.ensureDeferred
+async def test_logout_ends_the_session(stacks):
+    stack = stacks(password=PASSWORD)
+    _, cookie, csrf = await login(stack)
+    from urllib.parse import urlencode
+    r = await http("POST", stack.url + "/logout",
+                   urlencode({"csrf": csrf}).encode(),
+                   {"Cookie": cookie,
+                    "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.code == 303
+    r = await http("GET", stack.url + "/api/settings",
+                   headers={"Cookie": cookie})
+    assert r.code == 401
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_password_on_loopback_opens_the_page_with_a_warning(stacks):
+    stack = stacks()
+    r = await http("GET", stack.url + "/")
+    assert r.code == 200
+    assert b"No admin password is set" in r.body
+    assert "SameSite=strict" in r.header("Set-Cookie")
+    r = await http("GET", stack.url + "/login")
+    assert r.code == 303 and r.header("Location") == "/"
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_password_mode_refuses_other_host_names(stacks):
+    stack = stacks()
+    r = await http("GET", stack.url + "/api/settings",
+                   headers={"Host": "attacker.example:8080"})
+    assert r.code == 403 and "loopback" in r.json()["errors"]["Host"]
+    r = await http("GET", stack.url + "/", headers={"Host": "attacker.example"})
+    assert r.code == 403 and b"loopback" in r.body
+    r = await http("GET", stack.url + "/api/settings",
+                   headers={"Host": "localhost:8080"})
+    assert r.code == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_password_mode_still_refuses_cross_origin_changes(stacks):
+    stack = stacks()
+    r = await http("PUT", stack.url + "/api/settings", {"System.SystemId": 3},
+                   {"Origin": "http://evil.example"})
+    assert r.code == 403
+    r = await http("PUT", stack.url + "/api/settings", {"System.SystemId": 3},
+                   {"Origin": stack.url})
+    assert r.code == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_static_files_are_public_and_typed(stacks):
+    stack = stacks(password=PASSWORD)
+    r = await http("GET", stack.url + "/static/admin.js")
+    assert r.code == 200 and r.header("Content-Type").startswith(
+        "text/javascript")
+    r = await http("GET", stack.url + "/static/admin.css")
+    assert r.code == 200 and r.header("Content-Type").startswith("text/css")
+    r = await http("GET", stack.url + "/static/../auth.py")
+    assert r.code in (303, 401, 404)
