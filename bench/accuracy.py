@@ -43,7 +43,6 @@ reports for its best read) so that events can be scored against the truth.
 from __future__ import annotations
 
 import argparse
-import heapq
 import random
 import sys
 import time

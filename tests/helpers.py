@@ -6,10 +6,16 @@ and transports are Twisted's own testing transports.
 
 from __future__ import annotations
 
+import io
+
+from PIL import Image
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import maybeDeferred
 from twisted.internet.testing import StringTransport
+from zope.interface import implementer
 
 from numberok.events import EventState, PlateEvent
+from numberok.interfaces import IPlateReadSink
 
 
 def connect(factory, host: str = "127.0.0.1", port: int = 50000):
@@ -40,3 +46,26 @@ def makeEvent(state: EventState = EventState.DETECTED, runtimeId: int = 1,
     return PlateEvent(state=state, runtime_id=runtimeId, channel=0, zone=0,
                       plate=plate, raw_plate=plate,
                       frame_time_ms=1764000000000, frame=frame, **kwargs)
+
+
+@implementer(IPlateReadSink)
+class ListSink:
+    """The analytics' place in a source's test: keeps every read."""
+
+    def __init__(self):
+        self.reads = []
+
+    def addRead(self, read):
+        self.reads.append(read)
+
+
+def synchronous(f, *args):
+    """A C{runInThread} for sources under test: runs the work at once."""
+    return maybeDeferred(f, *args)
+
+
+def jpegBytes(colour=(0, 120, 0), size=(8, 8)) -> bytes:
+    """A small valid JPEG of one colour."""
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "JPEG")
+    return buf.getvalue()

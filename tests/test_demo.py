@@ -12,7 +12,7 @@ import pytest
 import pytest_twisted
 from PIL import Image
 from twisted.application.service import IService
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -24,18 +24,7 @@ from numberok.sources.demo import (
     vehicles)
 from numberok.sources.formats import parseReadLine, parseReadObject, readToObject
 
-
-@implementer(IPlateReadSink)
-class ListSink:
-    def __init__(self):
-        self.reads = []
-
-    def addRead(self, read):
-        self.reads.append(read)
-
-
-def synchronous(f, *args):
-    return succeed(f(*args))
+from helpers import ListSink, synchronous
 
 
 def take(iterator, count):

@@ -3,45 +3,23 @@ Tests for ReplaySource: pacing on a Clock, fast mode, bad lines, images by
 path, looping, and the real thread hand-off.
 """
 
-import io
 import json
 import os
 
 import pytest
 import pytest_twisted
-from PIL import Image
 from twisted.application.service import IService
-from twisted.internet.defer import maybeDeferred
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from numberok.interfaces import IPlateReadSink
 from numberok.sources.demo import recordMain
 from numberok.sources.formats import parseReadLine
 from numberok.sources.replay import ReplaySource
 
+from helpers import ListSink, jpegBytes, synchronous
+
 T0 = 1764000000000
-
-
-@implementer(IPlateReadSink)
-class ListSink:
-    def __init__(self):
-        self.reads = []
-
-    def addRead(self, read):
-        self.reads.append(read)
-
-
-def synchronous(f, *args):
-    return maybeDeferred(f, *args)
-
-
-def jpegBytes(colour=(0, 120, 0)):
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), colour).save(buf, "JPEG")
-    return buf.getvalue()
 
 
 def writeLines(path, lines):

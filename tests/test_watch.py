@@ -4,14 +4,12 @@ poll schedule and a synchronous executor for the folder work.
 """
 
 import datetime
-import io
 import os
 
 import pytest
 import pytest_twisted
-from PIL import Image
 from twisted.application.service import IService
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from zope.interface import implementer
@@ -21,27 +19,10 @@ from numberok.interfaces import IPlateReadSink
 from numberok.sources.watch import (
     DEFAULT_PATTERN, BadFileError, FolderWatchSource, parseTime)
 
+from helpers import ListSink, jpegBytes, synchronous
+
 UTC = datetime.timezone.utc
 NOW = 1764000000.0          # the Clock's time: 2025-11-24 16:00:00 UTC
-
-
-@implementer(IPlateReadSink)
-class ListSink:
-    def __init__(self):
-        self.reads = []
-
-    def addRead(self, read):
-        self.reads.append(read)
-
-
-def synchronous(f, *args):
-    return maybeDeferred(f, *args)
-
-
-def jpegBytes(colour=(0, 0, 200)):
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), colour).save(buf, "JPEG")
-    return buf.getvalue()
 
 
 def upload(folder, name, data=None, age=10.0):

@@ -29,12 +29,11 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Optional
 
-from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from numberok.events import BBox, PlateRead
-from numberok.sources import startWorker
+from numberok.sources import ThreadedSource
 from numberok.sources.formats import readToObject
 
 FRAME_WIDTH = 640
@@ -394,7 +393,7 @@ class _Pending:
         self.done = False
 
 
-class DemoSource(Service):
+class DemoSource(ThreadedSource):
     """
     Plays the simulation (L{reads}) into a sink on the reactor's clock.
 
@@ -409,6 +408,7 @@ class DemoSource(Service):
     @ivar vehicles: vehicles whose first read was handed on.
     """
 
+    workerName = "numberok-demo-frames"
     log = Logger()
     maxPendingFrames = 32
 
@@ -425,14 +425,12 @@ class DemoSource(Service):
         @raise ValueError: rate or channels out of range.
         """
         _validate(rate, channels)
+        ThreadedSource.__init__(self, reactor, runInThread)
         self.sink = sink
         self.rate = rate
         self.seed = seed
         self.channels = channels
         self.frames = frames
-        self._reactor = reactor
-        self._runInThread = runInThread
-        self._pool = None
         self._call = None
         self._sequence: Optional[Iterator[DemoRead]] = None
         self._pending: deque[_Pending] = deque()
@@ -441,20 +439,11 @@ class DemoSource(Service):
         self.vehicles = 0
         self.framesSkipped = 0
 
-    def _getReactor(self):
-        if self._reactor is None:
-            from twisted.internet import reactor
-            self._reactor = reactor
-        return self._reactor
-
     def startService(self) -> None:
         super().startService()
         reactor = self._getReactor()
-        if self.frames and self._runInThread is None:
-            self._pool, self._render = startWorker(reactor,
-                                                   "numberok-demo-frames")
-        else:
-            self._render = self._runInThread
+        if self.frames:
+            self._render = self._startWorker()
         startMs = round(reactor.seconds() * 1000)
         self._sequence = reads(self.seed, self.rate, self.channels, startMs)
         self._pending = deque()
@@ -471,9 +460,7 @@ class DemoSource(Service):
         self._call = None
         self._sequence = None
         self._pending = deque()
-        if self._pool is not None:
-            self._pool.stop()
-            self._pool = None
+        self._stopWorker()
 
     def _scheduleNext(self) -> None:
         demoRead = next(self._sequence)

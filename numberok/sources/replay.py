@@ -20,12 +20,11 @@ from collections import deque
 from dataclasses import replace
 from typing import Callable, Optional
 
-from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from numberok.events import PlateRead
-from numberok.sources import startWorker
+from numberok.sources import ThreadedSource
 from numberok.sources.formats import (
     MAX_JPEG_BYTES, ReadFormatError, decodeReadLine, isJpeg,
     parseReadObject)
@@ -142,7 +141,7 @@ class _Reader:
             self.file = None
 
 
-class ReplaySource(Service):
+class ReplaySource(ThreadedSource):
     """
     Plays a recorded JSONL file of reads into a sink.
 
@@ -163,6 +162,7 @@ class ReplaySource(Service):
         C{loop}).
     """
 
+    workerName = "numberok-replay"
     log = Logger()
     batchLines = 256
     batchBytes = 4 * 1024 * 1024
@@ -192,14 +192,12 @@ class ReplaySource(Service):
                 and 0 < speed <= 1e6):
             raise ValueError("replay speed must be a positive number, got %r"
                              % (speed,))
+        ThreadedSource.__init__(self, reactor, runInThread)
         self.sink = sink
         self.path = path
         self.speed = speed
         self.loop = loop
         self.keepTimes = keepTimes
-        self._reactor = reactor
-        self._runInThread = runInThread
-        self._pool = None
         self._generation = 0
         self._call = None
         self._reader: Optional[_Reader] = None
@@ -211,12 +209,6 @@ class ReplaySource(Service):
         self.played = 0
         self.badLines = 0
         self.passes = 0
-
-    def _getReactor(self):
-        if self._reactor is None:
-            from twisted.internet import reactor
-            self._reactor = reactor
-        return self._reactor
 
     def whenDone(self) -> Deferred:
         """
@@ -233,10 +225,7 @@ class ReplaySource(Service):
     def startService(self) -> None:
         super().startService()
         reactor = self._getReactor()
-        if self._runInThread is None:
-            self._pool, self._run = startWorker(reactor, "numberok-replay")
-        else:
-            self._run = self._runInThread
+        self._run = self._startWorker()
         self._generation += 1
         self._finished = False
         self.log.info("replaying {path} at speed {speed}{loop}",
@@ -250,10 +239,8 @@ class ReplaySource(Service):
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
-        if self._pool is not None:
-            # Waits for a batch in flight, so the file is ours to close.
-            self._pool.stop()
-            self._pool = None
+        # Waits for a batch in flight, so the file is ours to close.
+        self._stopWorker()
         if self._reader is not None:
             self._reader.close()
             self._reader = None

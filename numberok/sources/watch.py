@@ -18,12 +18,11 @@ import re
 from dataclasses import replace
 from typing import Callable, Optional, Pattern, Union
 
-from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from numberok.events import PlateRead
-from numberok.sources import startWorker
+from numberok.sources import ThreadedSource
 from numberok.sources.formats import (
     MAX_CHANNEL, MAX_JPEG_BYTES, MAX_TIME_MS, MAX_ZONE, ReadFormatError,
     checkPlate, isJpeg)
@@ -138,7 +137,7 @@ def moveUnique(path: str, directory: str, name: str) -> str:
         candidate = "%s-%d%s" % (base, n, ext)
 
 
-class FolderWatchSource(Service):
+class FolderWatchSource(ThreadedSource):
     """
     Polls a folder of camera uploads and feeds one read per JPEG.
 
@@ -157,6 +156,7 @@ class FolderWatchSource(Service):
     @ivar bad: files moved to C{bad/}.
     """
 
+    workerName = "numberok-watch"
     log = Logger()
     doneName = "done"
     badName = "bad"
@@ -201,14 +201,12 @@ class FolderWatchSource(Service):
                 and math.isfinite(pollInterval) and 0 < pollInterval <= 3600):
             raise ValueError("watch poll interval must be 0..3600 seconds, "
                              "got %r" % (pollInterval,))
+        ThreadedSource.__init__(self, reactor, runInThread)
         self.sink = sink
         self.directory = directory
         self.pattern = pattern
         self.pollInterval = pollInterval
         self.tz = tz
-        self._reactor = reactor
-        self._runInThread = runInThread
-        self._pool = None
         self._call = None
         self._polling = False
         self._stopWaiters: list[Deferred] = []
@@ -217,19 +215,9 @@ class FolderWatchSource(Service):
         self.accepted = 0
         self.bad = 0
 
-    def _getReactor(self):
-        if self._reactor is None:
-            from twisted.internet import reactor
-            self._reactor = reactor
-        return self._reactor
-
     def startService(self) -> None:
         super().startService()
-        reactor = self._getReactor()
-        if self._runInThread is None:
-            self._pool, self._run = startWorker(reactor, "numberok-watch")
-        else:
-            self._run = self._runInThread
+        self._run = self._startWorker()
         # Nothing is known about files from before: each waits a poll.
         self._seen = {}
         self.log.info("watching {directory} every {interval} s",
@@ -253,9 +241,8 @@ class FolderWatchSource(Service):
         return d.addCallback(self._stopPool)
 
     def _stopPool(self, _) -> None:
-        if self._pool is not None and not self._polling:
-            self._pool.stop()
-            self._pool = None
+        if not self._polling:
+            self._stopWorker()
 
     def _poll(self) -> None:
         self._call = None
