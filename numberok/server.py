@@ -383,17 +383,23 @@ class ListeningService(Service):
         Service.startService(self)
         if not self.enabled:
             return
+        d = self._listen(self.description)
         outcome: list = []
-        self._listen(self.description).addBoth(outcome.append)
+        d.addBoth(lambda result: outcome.append(result) or result)
         if outcome and isinstance(outcome[0], Failure):
+            d.addErrback(lambda f: None)
             self.running = False
             # SystemExit: twistd then ends with this one line instead of a
             # traceback through its own start-up code.
             raise SystemExit("numberok: cannot listen on %s: %s" % (
                 self.description, outcome[0].getErrorMessage()))
-        if outcome:
-            self.port = outcome[0]
-            self.log.info("listening on {endpoint}", endpoint=self.description)
+        # Twisted's own endpoints have bound by now; another may bind later.
+        d.addCallbacks(self._listening, lambda f: self.log.failure(
+            "cannot listen on {endpoint}", f, endpoint=self.description))
+
+    def _listening(self, port) -> None:
+        self.port = port
+        self.log.info("listening on {endpoint}", endpoint=self.description)
 
     def rebind(self, description: str) -> defer.Deferred:
         """

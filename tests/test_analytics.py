@@ -318,3 +318,20 @@ def test_a_different_car_is_not_folded_into_an_announced_one():
     lost = sorted(e.plate for e in events if e.state is EventState.LOST)
     assert lost == ["A123BC77", "K456MH99"]
     assert analytics.mergedTracks == 0
+
+
+def test_event_fanout_gives_every_sink_the_event_even_when_one_fails():
+    from numberok.analytics import EventFanout
+    from numberok.interfaces import IEventSink
+
+    class BrokenSink:
+        def publish(self, event):
+            raise OSError("disk on fire")
+
+    first, last = EventList(), EventList()
+    fanout = EventFanout(first, BrokenSink(), last)
+    assert verifyObject(IEventSink, fanout)
+    analytics, clock, _ = makeAnalytics(**{"Analytics.SkipFirstResults": "0"})
+    analytics.sink = fanout
+    feed(analytics, clock, ["A123BC77"])
+    assert first.phases() == last.phases() == [("Detected", "A123BC77")]
