@@ -130,6 +130,18 @@ def readLine(seq: int) -> bytes:
                        "process_time_ms": seq}).encode() + b"\n"
 
 
+def sendBatch(ingest: socket.socket, seq: int, count: int,
+              sendTimes: dict) -> int:
+    """Send C{count} reads from C{seq} on in one write; return the next."""
+    now = time.perf_counter()
+    lines = []
+    for n in range(seq, seq + count):
+        sendTimes[n] = now
+        lines.append(readLine(n))
+    ingest.sendall(b"".join(lines))
+    return seq + count
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
@@ -187,13 +199,7 @@ def main() -> None:
         start = time.perf_counter()
         batch = 500
         while seq < first + args.reads:
-            now = time.perf_counter()
-            lines = []
-            for _ in range(batch):
-                sendTimes[seq] = now
-                lines.append(readLine(seq))
-                seq += 1
-            ingest.sendall(b"".join(lines))
+            seq = sendBatch(ingest, seq, batch, sendTimes)
         sentAt = time.perf_counter()
         last = seq - 1
         waitUntil = time.monotonic() + 120
@@ -216,13 +222,7 @@ def main() -> None:
         sliceStart = time.perf_counter()
         stopAt = sliceStart + args.loaded_seconds
         while time.perf_counter() < stopAt:
-            now = time.perf_counter()
-            lines = []
-            for _ in range(perSlice):
-                sendTimes[seq] = now
-                lines.append(readLine(seq))
-                seq += 1
-            ingest.sendall(b"".join(lines))
+            seq = sendBatch(ingest, seq, perSlice, sendTimes)
             sliceStart += 0.01
             pause = sliceStart - time.perf_counter()
             if pause > 0:

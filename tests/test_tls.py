@@ -68,10 +68,8 @@ def runClient(reactor, port, *argv):
     return d
 
 
-@pytest_twisted.inlineCallbacks
-def test_client_with_tls_and_ca_receives_events_from_an_ssl_port(tmp_path):
-    from twisted.internet import reactor
-    key, cert = makeCertificate(tmp_path)
+def startTLSServer(reactor, key, cert):
+    """The real event port on an ssl: strports endpoint, on a free port."""
     store = SettingsStore()
     publisher = EventPublisher(store, reactor=reactor)
     factory = NumberOkFactory(store, publisher, reactor=reactor)
@@ -79,6 +77,14 @@ def test_client_with_tls_and_ca_receives_events_from_an_ssl_port(tmp_path):
         "ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s" % (key, cert),
         factory, reactor=reactor)
     service.startService()
+    return service, publisher
+
+
+@pytest_twisted.inlineCallbacks
+def test_client_with_tls_and_ca_receives_events_from_an_ssl_port(tmp_path):
+    from twisted.internet import reactor
+    key, cert = makeCertificate(tmp_path)
+    service, publisher = startTLSServer(reactor, key, cert)
     try:
         d = runClient(reactor, service.boundPort, "--tls", "--ca", str(cert),
                       "--count", "2")
@@ -98,13 +104,7 @@ def test_client_that_does_not_trust_the_certificate_is_refused(tmp_path):
     from twisted.internet import reactor
     key, cert = makeCertificate(tmp_path)
     _, otherCert = makeCertificate(tmp_path, "other")
-    store = SettingsStore()
-    publisher = EventPublisher(store, reactor=reactor)
-    factory = NumberOkFactory(store, publisher, reactor=reactor)
-    service = EventPortService(
-        "ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s" % (key, cert),
-        factory, reactor=reactor)
-    service.startService()
+    service, publisher = startTLSServer(reactor, key, cert)
     try:
         code, out, err = yield runClient(reactor, service.boundPort,
                                          "--ca", str(otherCert))
@@ -120,13 +120,7 @@ def test_plain_client_on_the_tls_port_is_closed_and_the_server_goes_on(
         tmp_path):
     from twisted.internet import reactor
     key, cert = makeCertificate(tmp_path)
-    store = SettingsStore()
-    publisher = EventPublisher(store, reactor=reactor)
-    factory = NumberOkFactory(store, publisher, reactor=reactor)
-    service = EventPortService(
-        "ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s" % (key, cert),
-        factory, reactor=reactor)
-    service.startService()
+    service, publisher = startTLSServer(reactor, key, cert)
     try:
         # A NumberOk subscribe where a TLS ClientHello belongs.
         code, _, _ = yield runClient(reactor, service.boundPort, "--count", "1")
