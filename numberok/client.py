@@ -287,6 +287,16 @@ class Options(usage.Options):
          "implies --tls (which otherwise trusts the system's CAs)."],
     ]
 
+    def parseOptions(self, options=None) -> None:
+        """
+        As L{usage.Options.parseOptions}, but options may also follow HOST
+        and PORT (C{numberok-client 10.0.0.5 --json}), as people type them;
+        plain C{getopt} would stop at HOST.
+        """
+        if options is None:
+            options = sys.argv[1:]
+        super().parseOptions(_optionsFirst(options, self.longOpt))
+
     def parseArgs(self, host: str, port: str = str(DEFAULT_PORT)) -> None:
         if not host:
             raise usage.UsageError("HOST must not be empty")
@@ -311,6 +321,30 @@ class Options(usage.Options):
             self["tls"] = True
         if self["tls"]:
             self["trustRoot"] = _loadTrustRoot(self["ca"])
+
+
+def _optionsFirst(arguments: list[str], longOpt: list[str]) -> list[str]:
+    """
+    C{arguments} with every option (and the value of an option that takes
+    one) moved before the positional arguments, order otherwise kept.
+    Everything after C{--} stays positional.
+    """
+    takesValue = {"--" + o[:-1] for o in longOpt if o.endswith("=")}
+    options: list[str] = []
+    positional: list[str] = []
+    rest = iter(arguments)
+    for argument in rest:
+        if argument == "--":
+            positional += ["--"] + list(rest)
+            break
+        if argument.startswith("-") and argument != "-":
+            options.append(argument)
+            value = next(rest, None) if argument in takesValue else None
+            if value is not None:
+                options.append(value)
+        else:
+            positional.append(argument)
+    return options + positional
 
 
 def _parseInt(name: str, text: str, low: int, high: int | None) -> int:

@@ -707,3 +707,14 @@ def test_tls_with_an_unknown_ca_exits_1(tmp_path):
     assert (code, out) == (client.EXIT_CONNECT, "")
     assert err.startswith("numberok-client: TLS handshake with 127.0.0.1:")
     assert "certificate verify failed" in err
+
+
+def test_options_may_follow_host_and_port():
+    options = client.Options()
+    options.parseOptions(["10.0.0.5", "7701", "--json", "--count", "3"])
+    assert (options["host"], options["port"]) == ("10.0.0.5", 7701)
+    assert options["json"] and options["count"] == 3
+    before = client.Options()
+    before.parseOptions(["--count", "3", "10.0.0.5"])
+    assert (before["host"], before["port"], before["count"]) == (
+        "10.0.0.5", 7700, 3)
