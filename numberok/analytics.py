@@ -20,7 +20,7 @@ events (docs/analytics.rst has the rules and their numbers).
 from __future__ import annotations
 
 import itertools
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
@@ -30,12 +30,20 @@ from zope.interface import implementer
 from numberok.events import (BBox, EventState, MovementType, PlateEvent,
                              PlateRead)
 from numberok.interfaces import IEventSink, IPlateReadSink
-from numberok.plates import PlateRules, PlateVote, skeleton, within
+from numberok.plates import (PlateRules, PlateVote, distance, skeleton,
+                             within)
 from numberok.settings import SettingsStore
 
 MAX_DISTINCT_PLATES = 64
 """Distinct read texts a track remembers for matching; beyond this a track
 matches on the texts it has, which are plenty for one vehicle."""
+
+RULES_CACHE_SIZE = 8192
+"""Texts whose plate-rule results the analytics remember."""
+
+NOT_A_PLATE_EXTRA_READS = 2
+"""Reads a track whose text fits no plate template is held back beyond
+SkipFirstResults before Detected."""
 
 PARTIAL_MIN_LENGTH = 4
 """The shortest text taken for a truncated read of a longer plate."""
@@ -86,11 +94,12 @@ class Track:
         with L{None} when it ends as noise (never announced).
     """
 
-    def __init__(self, runtimeId: int, channel: int, zone: int) -> None:
+    def __init__(self, runtimeId: int, channel: int, zone: int,
+                 fits: Callable[[str], bool]) -> None:
         self.runtimeId = runtimeId
         self.channel = channel
         self.zone = zone
-        self.vote = PlateVote()
+        self.vote = PlateVote(fits=fits)
         self.texts: set[str] = set()
         self.keys: set[str] = set()
         self.bestReadOf: dict[str, PlateRead] = {}
@@ -181,7 +190,8 @@ class ZoneAggregator:
         key = skeleton(processed)
         track = self._match(processed, key, settings)
         if track is None:
-            track = Track(next(analytics.runtimeIds), self.channel, self.zone)
+            track = Track(next(analytics.runtimeIds), self.channel, self.zone,
+                          analytics.fits)
             self.tracks[track.runtimeId] = track
             analytics.tracksOpened += 1
         elif (not track.announced and settings["Analytics.SoftComparison"]
@@ -206,13 +216,29 @@ class ZoneAggregator:
                                         zone.inDirection)
         self._restartTimer(track, zone.lossInterval)
         if not track.announced:
-            if track.reads > settings["Analytics.SkipFirstResults"]:
+            if self._readyToAnnounce(track, settings):
                 track.announced = True
                 analytics.emit(self._event(track, EventState.DETECTED, read))
             return
         after = (track.vote.best()[0], track.movement)
         if settings["Analytics.UseRawResults"] or after != before:
             analytics.emit(self._event(track, EventState.UPDATED, read))
+
+    def _readyToAnnounce(self, track: Track, settings) -> bool:
+        """
+        Past the held-back reads; and a track whose voted text is not a
+        whole plate of any template (a partial read at the frame edge, most
+        often) waits L{NOT_A_PLATE_EXTRA_READS} reads more, which gives the
+        whole plate time to appear and take it in.
+        """
+        skip = settings["Analytics.SkipFirstResults"]
+        if track.reads <= skip:
+            return False
+        analytics = self.analytics
+        if not analytics.rules.templates or analytics.fits(
+                track.vote.best()[0]):
+            return True
+        return track.reads > skip + NOT_A_PLATE_EXTRA_READS
 
     def _match(self, processed: str, key: str, settings) -> Optional[Track]:
         exact = self.index.get(key)
@@ -237,25 +263,30 @@ class ZoneAggregator:
     def _absorbingNeighbour(self, keys, limit: int) -> Optional[Track]:
         """
         The announced track that a small track with these match keys is
-        most likely a bad copy of: within one more than the distance
-        setting, or a truncated read (at least L{PARTIAL_MIN_LENGTH}
-        characters) of it with at most one other error.
+        most likely a bad copy of: its voted plate is within one more than
+        the distance setting, or a truncated read (at least
+        L{PARTIAL_MIN_LENGTH} characters) of it with at most one other
+        error.  Only the voted plate counts here, not the neighbour's own
+        misreads: those would make a different car look like a copy.
         """
         best: Optional[Track] = None
         bestRank = None
-        for key in keys:
-            for text, d in within(key, self.index, limit + PARTIAL_MAX_MISSING):
-                excess = d - abs(len(key) - len(text))
-                partial = (min(len(key), len(text)) >= PARTIAL_MIN_LENGTH
-                           and excess <= 1)
+        for track in self.tracks.values():
+            if not track.announced:
+                continue
+            voted = skeleton(track.vote.best()[0])
+            for key in keys:
+                d = distance(key, voted)
+                excess = d - abs(len(key) - len(voted))
+                partial = (min(len(key), len(voted)) >= PARTIAL_MIN_LENGTH
+                           and excess <= 1
+                           and abs(len(key) - len(voted))
+                           <= limit + PARTIAL_MAX_MISSING)
                 if d > limit + 1 and not partial:
                     continue
-                for track in self.index[text]:
-                    if not track.announced:
-                        continue
-                    rank = (min(d, excess + 1),) + _preference(track)
-                    if bestRank is None or rank < bestRank:
-                        best, bestRank = track, rank
+                rank = (min(d, excess + 1),) + _preference(track)
+                if bestRank is None or rank < bestRank:
+                    best, bestRank = track, rank
         return best
 
     def _restartTimer(self, track: Track, interval: float) -> None:
@@ -339,6 +370,8 @@ class Analytics(Service):
         self._zones: dict[tuple[int, int], ZoneAggregator] = {}
         self._rules: Optional[PlateRules] = None
         self._rulesFrom = None
+        self._normalized: dict[str, str] = {}
+        self._fitting: dict[str, bool] = {}
         self.reads = 0
         self.emptyPlates = 0
         self.tracksOpened = 0
@@ -348,15 +381,45 @@ class Analytics(Service):
 
     @property
     def rules(self) -> PlateRules:
+        self._refreshRules()
+        return self._rules
+
+    def _refreshRules(self) -> None:
+        """Follow a settings change; new rules forget the remembered texts."""
         settings = self.store.current
         if self._rulesFrom is not settings:
-            self._rules = PlateRules.fromSettings(settings)
+            rules = PlateRules.fromSettings(settings)
+            if rules != self._rules:
+                self._normalized.clear()
+                self._fitting.clear()
+            self._rules = rules
             self._rulesFrom = settings
-        return self._rules
+
+    def normalize(self, raw: str) -> str:
+        """
+        L{PlateRules.normalize}, remembered: one vehicle's reads repeat the
+        same few texts, and this runs for every read.
+        """
+        processed = self._normalized.get(raw)
+        if processed is None:
+            if len(self._normalized) >= RULES_CACHE_SIZE:
+                self._normalized.clear()
+            processed = self._normalized[raw] = self.rules.normalize(raw)
+        return processed
+
+    def fits(self, processed: str) -> bool:
+        """L{PlateRules.fits}, remembered like L{normalize}."""
+        fits = self._fitting.get(processed)
+        if fits is None:
+            if len(self._fitting) >= RULES_CACHE_SIZE:
+                self._fitting.clear()
+            fits = self._fitting[processed] = self.rules.fits(processed)
+        return fits
 
     def addRead(self, read: PlateRead) -> None:
         self.reads += 1
-        processed = self.rules.normalize(read.plate)
+        self._refreshRules()
+        processed = self.normalize(read.plate)
         if not processed:
             self.emptyPlates += 1
             return

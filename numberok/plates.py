@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Collection, Optional
+from typing import Any, Callable, Collection, Optional
 
 from rapidfuzz.distance import Levenshtein
 
@@ -402,6 +402,20 @@ class PlateRules:
         return text
 
 
+    def fits(self, processed: str) -> bool:
+        """
+        Whether C{processed} (a L{normalize} result) is a whole plate of
+        one of the templates as it stands, with no fix needed.  The vote
+        uses it to prefer a complete plate over a more often read
+        truncation of it.
+        """
+        text = _canonical(processed)
+        return any(
+            _fit(text, shape, ALPHABETS[template.alphabet].letters, 0)
+            is not None
+            for template in self.templates for shape in template.shapes
+            if len(shape) == len(text))
+
 def _fold(text: str) -> str:
     return text.upper().translate(_FOLD)
 
@@ -432,18 +446,21 @@ class PlateVote:
     Weights are kept in integer millionths so the result does not depend
     on the order the same reads arrived in (float sums would).
 
-    Ties, for a result that is reproducible: the winning length is the
-    one with the highest summed confidence, then more reads, then the
-    longer one (a recognizer drops characters more often than it invents
-    them); per position the character with the highest summed confidence,
+    The winning length is the one whose voted text fits a plate template
+    (when the vote was given C{fits}), then the one with the highest
+    summed confidence: partial reads at the frame edge often outnumber the
+    whole plate, but they do not fit its template.  Ties, for a result
+    that is reproducible: more reads, then the longer length (a recognizer
+    drops characters more often than it invents them); per position the character with the highest summed confidence,
     then more reads, then the lowest code point; the reported raw read is
     the most confident one, the earliest of equals.
 
     @ivar reads: how many reads were added.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, fits: Optional[Callable[[str], bool]] = None) -> None:
         self.reads = 0
+        self._fits = fits
         # length -> [summed weight, reads]
         self._lengths: dict[int, list[int]] = {}
         # length -> one dict per position: char -> [summed weight, reads]
@@ -505,8 +522,28 @@ class PlateVote:
             return self._best
         if not self.reads:
             return ("", "", 0.0)
-        length, (lengthWeight, count) = max(
-            self._lengths.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[0]))
+        ranked = sorted(self._lengths.items(), reverse=True,
+                        key=lambda kv: (kv[1][0], kv[1][1], kv[0]))
+        length, (lengthWeight, count) = ranked[0]
+        plate, won = self._votedText(length)
+        if self._fits is not None and not self._fits(plate):
+            for other, (otherWeight, otherCount) in ranked[1:]:
+                text, weight = self._votedText(other)
+                if self._fits(text):
+                    length, lengthWeight, count = other, otherWeight, otherCount
+                    plate, won = text, weight
+                    break
+        known = self._rawFor.get(plate) or self._rawOfLength[length]
+        if length:
+            confidence = won / (length * count * _SCALE)
+        else:
+            confidence = lengthWeight / (count * _SCALE)
+        self._best = (plate, known[1], min(1.0, confidence))
+        return self._best
+
+    def _votedText(self, length: int) -> tuple[str, int]:
+        """The per-position winners among reads of C{length}, and their
+        summed weight."""
         chars = []
         won = 0
         for counts in self._positions[length]:
@@ -515,14 +552,7 @@ class PlateVote:
                 key=lambda kv: (kv[1][0], kv[1][1], -ord(kv[0][0])))
             chars.append(ch)
             won += weight
-        plate = "".join(chars)
-        known = self._rawFor.get(plate) or self._rawOfLength[length]
-        if length:
-            confidence = won / (length * count * _SCALE)
-        else:
-            confidence = lengthWeight / (count * _SCALE)
-        self._best = (plate, known[1], min(1.0, confidence))
-        return self._best
+        return "".join(chars), won
 
     def distinctPlates(self) -> Collection[str]:
         """

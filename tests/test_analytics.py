@@ -335,3 +335,45 @@ def test_event_fanout_gives_every_sink_the_event_even_when_one_fails():
     analytics.sink = fanout
     feed(analytics, clock, ["A123BC77"])
     assert first.phases() == last.phases() == [("Detected", "A123BC77")]
+
+
+def test_partial_reads_seen_before_the_whole_plate_do_not_become_a_vehicle():
+    analytics, clock, events = makeAnalytics()
+    # Two partial reads first: they fit no plate template, so they wait
+    # for more reads instead of being announced, and the pass takes them.
+    feed(analytics, clock, ["E829KM", "E839KM"])
+    feed(analytics, clock, ["E829KM17"] * 6)
+    feed(analytics, clock, ["E829KM"])
+    clock.advance(10)
+    lost = [e for e in events if e.state is EventState.LOST]
+    assert [e.plate for e in lost] == ["E829KM17"]
+
+
+def test_a_plate_that_fits_no_template_is_detected_after_two_more_reads():
+    analytics, clock, events = makeAnalytics(
+        **{"Analytics.SkipFirstResults": "1"})
+    feed(analytics, clock, ["AB1234CD"] * 3)       # not a template plate
+    assert events == []
+    feed(analytics, clock, ["AB1234CD"])
+    assert events.phases() == [("Detected", "AB1234CD")]
+    assert events[0].reads == 4
+
+
+def test_a_different_car_near_a_neighbours_misread_is_not_folded_in():
+    analytics, clock, events = makeAnalytics()
+    # K555EB70's track holds the misread B555EB70; B955PH70 is 3 from
+    # that misread but 4 from the voted plate: a different car.
+    feed(analytics, clock, ["K555EB70", "K555EB70", "B555EB70", "K555EB70"])
+    feed(analytics, clock, ["B955PH70"] * 4)
+    clock.advance(10)
+    lost = sorted(e.plate for e in events if e.state is EventState.LOST)
+    assert lost == ["B955PH70", "K555EB70"]
+
+
+def test_changed_plate_alphabet_applies_to_the_next_read():
+    analytics, clock, events = makeAnalytics(
+        **{"Analytics.SkipFirstResults": "0"})
+    feed(analytics, clock, ["A123BC77"])
+    analytics.store.update({"Plates.Alphabet": "native"})
+    feed(analytics, clock, ["K456MH99"])
+    assert [e.plate for e in events] == ["A123BC77", "К456МН99"]

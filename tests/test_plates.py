@@ -531,3 +531,19 @@ def test_every_alphabet_native_letter_folds_back():
     for alphabet in ALPHABETS.values():
         for latin, native in alphabet.native.items():
             assert LATIN.normalize(native) == LATIN.normalize(latin)
+
+
+def test_vote_prefers_a_whole_plate_over_a_more_often_read_truncation():
+    from numberok.plates import PlateRules, PlateVote
+    rules = PlateRules()
+    vote = PlateVote(fits=rules.fits)
+    for text, confidence in [("C951CE17", 0.9), ("C951CE17", 0.9),
+                             ("C95CE17", 0.8), ("C951E17", 0.8),
+                             ("C951CE1", 0.7)]:
+        vote.add(text, text, confidence)
+    assert vote.best()[0] == "C951CE17"
+    plain = PlateVote()
+    for text in ("C95CE17", "C951E17", "C951CE1"):
+        plain.add(text, text, 0.8)
+    plain.add("C951CE17", "C951CE17", 0.9)
+    assert len(plain.best()[0]) == 7
