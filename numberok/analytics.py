@@ -3,14 +3,17 @@ The deferred aggregator: groups the noisy per-frame reads of one vehicle
 into one track per channel and zone, and emits its Detected / Updated / Lost
 events (docs/analytics.rst has the rules and their numbers).
 
-- A read joins the active track of its zone whose plate -- the track's best
-  plate or any of its distinct reads so far -- is nearest by Levenshtein
-  distance, when that distance is within C{LevenshteinDistance} (soft
-  comparison) or zero (soft comparison off).  Ties go to the track read
-  most recently, then to the older track.
-- The first C{SkipFirstResults} reads of a track are held back; Detected
-  comes with the next read.  A track lost before that was noise: it ends
-  without any event and is counted in C{noiseTracks}.
+- A read joins the active track of its zone that is nearest by Levenshtein
+  distance between look-alike skeletons -- to the track's voted plate or
+  any of its distinct reads so far -- when that distance is within
+  C{LevenshteinDistance} (soft comparison); with soft comparison off, the
+  track must already have that exact text.  Ties go to the track read most
+  recently, then to the older track.
+- The first C{SkipFirstResults} reads of a track are held back (two more
+  when its text fits no plate template); Detected comes with the next
+  read.  A small track that would be announced but is only a bad copy of
+  an announced vehicle is folded into it.  A track lost before Detected was
+  noise: it ends without any event and is counted in C{noiseTracks}.
 - Updated: on every read with C{UseRawResults}, otherwise only when the
   voted plate or the movement type changes.
 - Lost: C{LossIntervalSec} of the zone after the track's last read.  Each
