@@ -480,3 +480,13 @@ async def test_page_escapes_text_from_outside(stacks):
     assert "&lt;script&gt;x&lt;/script&gt;" in page
     assert re.search(r'name="NetServer.Port"[^>]*value="7700"', page) or \
         re.search(r'value="7700"[^>]*name="NetServer.Port"', page)
+
+
+@pytest_twisted.ensureDeferred
+async def test_page_says_when_the_live_port_differs_from_the_saved_one(stacks):
+    # The stack listens on a free port while the file says 7700, as a
+    # server started with --port does.
+    stack = stacks()
+    r = await http("GET", stack.url + "/")
+    assert ("Listening now on %d, set by --port" % (stack.events.boundPort,)
+            in r.body.decode("utf-8"))

@@ -115,6 +115,12 @@ class AdminPageElement(Element):
         control = _input(f, name, value)
         help = ("%s Allowed: %s." % (f.help, f.describe())
                 if f.kind in ("int", "float", "choice") else f.help)
+        if name == "NetServer.Port":
+            live = self.admin.listeningState()["port"]
+            if live is not None and live != value:
+                # Started with --port: say so, or the field looks wrong.
+                help += (" Listening now on %d, set by --port at start; "
+                         "saving a port here moves it." % (live,))
         tag.attributes["class"] = "field field-%s" % (f.kind,)
         tag.attributes["data-field"] = name
         if f.kind == "bool":
