@@ -29,6 +29,7 @@ setup(
         "test": [
             "pytest>=8",
             "pytest-twisted>=1.14",
+            "pytest-timeout>=2.1",
             "hypothesis>=6.100",
             # The browser test drives Debian's /usr/bin/chromium; never
             # "playwright install".
