@@ -9,7 +9,29 @@ from typing import Callable, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
+
+from numberok.events import PlateRead
+from numberok.interfaces import IPlateReadSink
+
+_log = Logger(namespace="numberok.sources")
+
+
+def handOver(sink: IPlateReadSink, read: PlateRead, where: str) -> bool:
+    """
+    Give C{read} to C{sink}.  A sink that fails (a bug: the analytics never
+    raise for a valid read) is logged, naming where the read came from, and
+    reported as C{False} rather than raised: one read must not stop a
+    source, nor reach the reactor as an exception.
+    """
+    try:
+        sink.addRead(read)
+    except Exception:
+        _log.failure("read sink failed on a read from {where} ({plate})",
+                     where=where, plate=read.plate)
+        return False
+    return True
 
 
 def startWorker(reactor, name: str) -> tuple[ThreadPool,

@@ -33,7 +33,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from numberok.events import BBox, PlateRead
-from numberok.sources import ThreadedSource
+from numberok.sources import ThreadedSource, handOver
 from numberok.sources.formats import readToObject
 
 FRAME_WIDTH = 640
@@ -511,11 +511,7 @@ class DemoSource(ThreadedSource):
             if pending.frame is not None:
                 read = replace(read, jpeg=pending.frame)
             self.reads += 1
-            try:
-                self.sink.addRead(read)
-            except Exception:
-                self.log.failure("sink refused a demo read {plate}",
-                                 plate=read.plate)
+            handOver(self.sink, read, "the demo")
 
 
 def record(out, count: int, seed: int = 1, rate: float = 2.0,

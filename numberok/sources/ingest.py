@@ -28,6 +28,7 @@ from zope.interface import implementer
 
 from numberok.interfaces import IPlateReadSink
 from numberok.server import ListeningService
+from numberok.sources import handOver
 from numberok.sources.formats import ReadFormatError, parseReadLine
 
 
@@ -117,12 +118,9 @@ class IngestProtocol(Protocol):
             return
         for read in reads:
             factory.reads += 1
-            try:
-                factory.sink.addRead(read)
-            except Exception:
+            if not handOver(factory.sink, read,
+                            "ingest line %d" % (self.lineNumber,)):
                 factory.sinkFailures += 1
-                self.log.failure("read sink failed on line {line}",
-                                 line=self.lineNumber)
 
     def _refuse(self, message: str) -> None:
         factory = self.factory

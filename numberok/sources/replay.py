@@ -24,7 +24,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from numberok.events import PlateRead
-from numberok.sources import ThreadedSource
+from numberok.sources import ThreadedSource, handOver
 from numberok.sources.formats import (
     MAX_JPEG_BYTES, ReadFormatError, decodeReadLine, isJpeg,
     parseReadObject)
@@ -336,11 +336,7 @@ class ReplaySource(ThreadedSource):
         read = replace(read, source="replay")
         self.played += 1
         self._passPlayed += 1
-        try:
-            self.sink.addRead(read)
-        except Exception:
-            self.log.failure("sink refused a replayed read {plate}",
-                             plate=read.plate)
+        handOver(self.sink, read, self.path)
 
     def _endOfPass(self) -> None:
         self.log.info(

@@ -22,7 +22,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from numberok.events import PlateRead
-from numberok.sources import ThreadedSource
+from numberok.sources import ThreadedSource, handOver
 from numberok.sources.formats import (
     MAX_CHANNEL, MAX_JPEG_BYTES, MAX_TIME_MS, MAX_ZONE, ReadFormatError,
     checkPlate, isJpeg)
@@ -343,11 +343,7 @@ class FolderWatchSource(ThreadedSource):
             if kind == "accepted":
                 _, read, moved = result
                 self.accepted += 1
-                try:
-                    self.sink.addRead(read)
-                except Exception:
-                    self.log.failure("sink refused watched read {plate}",
-                                     plate=read.plate)
+                handOver(self.sink, read, self.directory)
             elif kind == "bad":
                 _, name, reason, moved = result
                 self.bad += 1

@@ -41,6 +41,7 @@ from twisted.web.server import NOT_DONE_YET
 
 from numberok import settings as settingsModule
 from numberok.settings import SCHEMA, ZONE_SCHEMA, SettingsError
+from numberok.sources import handOver
 from numberok.sources.formats import ReadFormatError
 from numberok.web import auth, page
 from numberok.web.ingest import parseBody
@@ -501,10 +502,7 @@ class AdminResource(resource.Resource):
             raise
         for read in reads:
             admin.httpReads += 1
-            try:
-                admin.sink.addRead(read)
-            except Exception:
-                self.log.failure("read sink failed on an HTTP read")
+            handOver(admin.sink, read, "HTTP ingest")
         self.answerJSON(request, 202, {"accepted": len(reads)})
 
 
