@@ -306,11 +306,6 @@ class NumberOkFactory(Factory):
         protocol.close()
         return True
 
-    def disconnectAll(self) -> None:
-        for protocol in list(self._connections.values()):
-            if protocol.transport is not None:
-                protocol.transport.loseConnection()
-
     def closeAll(self, grace: float) -> defer.Deferred:
         """
         Close every connection for shutdown: each one first writes what it

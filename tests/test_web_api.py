@@ -110,7 +110,7 @@ class Stack:
 
     @defer.inlineCallbacks
     def stop(self):
-        self.factory.disconnectAll()
+        yield self.factory.closeAll(0.5)
         for service in reversed(self.services):
             if service.running:
                 yield defer.maybeDeferred(service.stopService)
