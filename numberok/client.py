@@ -521,13 +521,16 @@ class _Session:
     # events
 
     def eventReceived(self, pairs: Pairs, jpeg: bytes) -> None:
-        if self._exitCode is not None:
+        count = self.options["count"]
+        if self._exitCode is not None or (
+                count is not None and self.received >= count):
+            # Done, or --count reached while earlier screenshots are still
+            # being saved: events of the same read are not ours to print.
             return
         self.received += 1
         n = self.received
         self._silentFor = 0.0
         self._armSilence()
-        count = self.options["count"]
         if count is not None and n >= count:
             self._cancelSilence()
         self._backlog += 1

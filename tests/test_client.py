@@ -417,6 +417,17 @@ def test_screenshot_is_saved_before_its_line_is_printed():
             "[Errno 28] No space left on device") in run.err.getvalue()
 
 
+def test_count_stops_at_n_events_while_screenshots_are_still_being_saved():
+    disk = SlowDisk()
+    run = Run("--save-screenshots", "shots", "--count", "2", disk=disk)
+    run.send(b"".join(_event(i, jpeg=b"J") for i in (1, 2, 3)))
+    for _, _, written in disk.writes:
+        written.callback(None)
+    assert len(disk.writes) == 2
+    assert len(run.lines()) == 2
+    assert run.transport.disconnecting
+
+
 def test_slow_screenshot_writes_pause_reading_until_they_catch_up():
     disk = SlowDisk()
     run = Run("--save-screenshots", "shots", disk=disk)
