@@ -24,6 +24,9 @@ setup(
         "zope.interface>=6.0",
         "Pillow>=10.0",
         "rapidfuzz>=3.0",
+        "prometheus-client>=0.20",
+        "paho-mqtt>=2.0",
+        "defusedxml>=0.7",
     ],
     extras_require={
         "test": [

@@ -144,13 +144,13 @@ def run(reads, truth, soft: bool) -> dict:
     for t, vehicle, (channel, zone), text, confidence in reads:
         clock.advance(max(0.0, t - clock.seconds()))
         analytics.addRead(PlateRead(
-            plate=text, time_ms=int(t * 1000), channel=channel, zone=zone,
-            confidence=confidence, process_time_ms=vehicle))
+            plate=text, timeMs=int(t * 1000), channel=channel, zone=zone,
+            confidence=confidence, processTimeMs=vehicle))
     clock.advance(100)
     lost = [e for e in events if e.state is EventState.LOST]
     perVehicle: dict[int, list] = {}
     for e in lost:
-        perVehicle.setdefault(e.process_time_ms, []).append(e)
+        perVehicle.setdefault(e.processTimeMs, []).append(e)
     exact = sum(1 for v, plate in enumerate(truth)
                 if [e.plate for e in perVehicle.get(v, [])] == [plate])
     spurious = len(lost) - len(perVehicle)

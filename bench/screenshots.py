@@ -154,8 +154,8 @@ async def runPublisher(reactor, frames: list[bytes], threads: int,
     cpu, wall = time.process_time(), time.perf_counter()
     for i, jpeg in enumerate(frames):
         publisher.publish(PlateEvent(
-            EventState.UPDATED, runtime_id=i, channel=0, zone=0,
-            plate="A123BC77", raw_plate="A123BC77", frame_time_ms=i,
+            EventState.UPDATED, runtimeId=i, channel=0, zone=0,
+            plate="A123BC77", rawPlate="A123BC77", frameTimeMs=i,
             frame=jpeg))
     await publisher.whenDispatched()
     publisher.flushAll()

@@ -337,10 +337,10 @@ class ZoneAggregator:
         best = track.bestRead(plate)
         timed = current if current is not None else best
         return PlateEvent(
-            state=state, runtime_id=track.runtimeId, channel=track.channel,
-            zone=track.zone, plate=plate, raw_plate=raw,
-            frame_time_ms=timed.time_ms,
-            process_time_ms=timed.process_time_ms,
+            state=state, runtimeId=track.runtimeId, channel=track.channel,
+            zone=track.zone, plate=plate, rawPlate=raw,
+            frameTimeMs=timed.timeMs,
+            processTimeMs=timed.processTimeMs,
             movement=track.movement, checkpoint=timed.checkpoint,
             confidence=confidence, reads=track.reads,
             frame=best.jpeg)
@@ -439,7 +439,7 @@ class Analytics(Service):
             self.sink.publish(event)
         except Exception:
             self.log.failure("event sink failed on {runtimeId}",
-                             runtimeId=event.runtime_id)
+                             runtimeId=event.runtimeId)
 
     def activeTracks(self) -> list[Track]:
         return [t for z in self._zones.values() for t in z.tracks.values()]

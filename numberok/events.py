@@ -23,25 +23,30 @@ class PlateRead:
 
     @ivar plate: the text as recognized (control characters already removed).
     @ivar confidence: 0.0 .. 1.0.
-    @ivar time_ms: UTC frame time, ms since the epoch.
+    @ivar timeMs: UTC frame time, ms since the epoch.
     @ivar bbox: C{(x, y, w, h)} of the plate in the frame, when known; the
         analytics derive the movement direction from it.
     @ivar jpeg: the frame as JPEG bytes, when the source has one.
-    @ivar process_time_ms: time the recognizer spent on that frame.
+    @ivar processTimeMs: time the recognizer spent on that frame.
     @ivar source: which source made the read (C{"ingest"}, C{"demo"}, ...),
         for logs and counters.
+    @ivar perVehicle: C{True} when the source gives one result per vehicle
+        (an ANPR camera's alarm, a folder-watch JPEG) rather than one per
+        frame: such a read is Detected at once, never held back by
+        C{SkipFirstResults} (docs/analytics.rst).
     """
 
     plate: str
-    time_ms: int
+    timeMs: int
     channel: int = 0
     zone: int = 0
     confidence: float = 1.0
     bbox: Optional[BBox] = None
     jpeg: Optional[bytes] = None
-    process_time_ms: int = 0
+    processTimeMs: int = 0
     checkpoint: int = 0
     source: str = ""
+    perVehicle: bool = False
 
 
 class EventState(enum.Enum):
@@ -77,32 +82,44 @@ class PlateEvent:
     """
     One event of one vehicle track.
 
-    @ivar runtime_id: the track's id, the same for all its events.
+    @ivar runtimeId: the track's id, the same for all its events.
     @ivar plate: the track's best plate after the plate rules
         (C{PlateNumber}).
-    @ivar raw_plate: the best read as the recognizer gave it
+    @ivar rawPlate: the best read as the recognizer gave it
         (C{RawPlateNumber}).
-    @ivar frame_time_ms: the frame time of the read this event reports.
+    @ivar frameTimeMs: the frame time of the read this event reports.
     @ivar confidence: the confidence of the best plate, 0.0 .. 1.0.
     @ivar reads: how many reads the track has had so far.
     @ivar frame: the source JPEG of the track's best read, not yet
         re-encoded; the publisher turns it into the attached screenshot only
         when a subscriber wants one.
+    @ivar bbox: C{(x, y, w, h)} of the plate in C{frame}, when known: the
+        plate crop (L{numberok.images.cropPlate}) is cut from it.
+    @ivar systemId: the C{SystemId} of the instance that made the event when
+        it is not this one (an event collected over MQTT keeps its origin);
+        L{None} means this instance's own C{[System] SystemId}.
+    @ivar eventTimeMs: when the event was emitted, by the server's clock
+        (for Lost: when the vehicle was declared lost), ms since the epoch;
+        L{None} where unknown.  Not on the wire: C{FrameTimeStampMs} stays the
+        best read's frame time.
     """
 
     state: EventState
-    runtime_id: int
+    runtimeId: int
     channel: int
     zone: int
     plate: str
-    raw_plate: str
-    frame_time_ms: int
-    process_time_ms: int = 0
+    rawPlate: str
+    frameTimeMs: int
+    processTimeMs: int = 0
     movement: MovementType = MovementType.UNDETERMINED
     checkpoint: int = 0
     confidence: float = 1.0
     reads: int = 1
     frame: Optional[bytes] = None
+    bbox: Optional[BBox] = None
+    systemId: Optional[int] = None
+    eventTimeMs: Optional[int] = None
 
 
 def unicodePlateNumber(text: str) -> str:
@@ -121,22 +138,24 @@ def eventPairs(event: PlateEvent, systemId: int,
     our own, documented in docs/protocol.rst: C{Confidence} (0..100, the best
     plate's confidence) and C{ReadCount} (reads in the track so far).
     """
+    if event.systemId is not None:
+        systemId = event.systemId
     pairs = [
         ("SystemId", str(systemId)),
         ("Status", "IAService.LPR"),
         ("State", event.state.value),
-        ("RuntimeID", str(event.runtime_id)),
+        ("RuntimeID", str(event.runtimeId)),
         ("MovementType", event.movement.wireName),
         ("uMovementType", str(event.movement.code)),
-        ("FrameTimeStampMs", str(event.frame_time_ms)),
-        ("ProcessTimeMs", str(event.process_time_ms)),
+        ("FrameTimeStampMs", str(event.frameTimeMs)),
+        ("ProcessTimeMs", str(event.processTimeMs)),
     ]
     if testMode:
         pairs.append(("TestMode", "Enabled"))
     pairs += [
         ("PlateNumber", event.plate),
         ("Plate", event.plate),
-        ("RawPlateNumber", event.raw_plate),
+        ("RawPlateNumber", event.rawPlate),
         ("UnicodePlateNumber", unicodePlateNumber(event.plate)),
         ("ZoneIndex", str(event.zone)),
         ("ChannelIndex", str(event.channel)),

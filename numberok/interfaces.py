@@ -1,7 +1,7 @@
 """
 The contracts between numberok's parts.
 
-Data flows one way (see docs/architecture): sources push L{PlateRead}s into an
+Data flows one way (docs/architecture.rst): sources push L{PlateRead}s into an
 L{IPlateReadSink}; the analytics turn them into L{PlateEvent}s and hand them
 to an L{IEventPublisher}; the publisher writes encoded packets to
 L{IEventSubscriber}s.  Each implementer declares itself with C{@implementer}
@@ -61,6 +61,16 @@ class IEventPublisher(IEventSink):
         """
         Stop delivering to C{subscriber} and forget its queue.  Unknown
         subscribers are ignored.
+        """
+
+    def drain(timeout):
+        """
+        Write what is queued to every subscriber as fast as the write cap
+        allows, for the shutdown sequence.
+
+        @param timeout: seconds to wait at most.
+        @return: a L{Deferred} that fires (never fails) when every queue is
+            empty or C{timeout} has passed.
         """
 
 

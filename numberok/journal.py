@@ -76,6 +76,12 @@ _COLUMNS = ("id", "recorded_ms", "state", "runtime_id", "channel", "zone",
 _SELECT = "SELECT %s FROM events" % (", ".join(_COLUMNS),)
 
 
+_API_NAMES = {"runtimeId": "runtime_id", "rawPlate": "raw_plate",
+              "frameTimeMs": "frame_time_ms",
+              "processTimeMs": "process_time_ms"}
+"""The JSON API keeps its documented snake_case member names."""
+
+
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
     """
@@ -90,13 +96,13 @@ class JournalEntry:
     id: int
     recorded_ms: int
     state: str
-    runtime_id: int
+    runtimeId: int
     channel: int
     zone: int
     plate: str
-    raw_plate: str
-    frame_time_ms: int
-    process_time_ms: int
+    rawPlate: str
+    frameTimeMs: int
+    processTimeMs: int
     movement: str
     checkpoint: int
     confidence: float
@@ -114,7 +120,7 @@ class JournalEntry:
         @param screenshotURL: where the web server serves the picture; the
             C{"screenshot"} member is that URL, or L{None} without one.
         """
-        data = asdict(self)
+        data = {_API_NAMES.get(k, k): v for k, v in asdict(self).items()}
         data["screenshot"] = screenshotURL if self.hasScreenshot else None
         return data
 
@@ -297,9 +303,9 @@ def _remove(path: str) -> None:
 
 
 def _row(event: PlateEvent, recordedMs: int) -> tuple:
-    return (recordedMs, event.state.value, event.runtime_id, event.channel,
-            event.zone, event.plate, event.raw_plate, event.frame_time_ms,
-            event.process_time_ms, event.movement.wireName, event.checkpoint,
+    return (recordedMs, event.state.value, event.runtimeId, event.channel,
+            event.zone, event.plate, event.rawPlate, event.frameTimeMs,
+            event.processTimeMs, event.movement.wireName, event.checkpoint,
             float(event.confidence), event.reads)
 
 
@@ -538,7 +544,7 @@ class Journal(Service):
             self.screenshotFailures += 1
             self.log.error("journal: screenshot of event {id} (runtime "
                            "{runtimeId}) not written: {error}", id=entryId,
-                           runtimeId=event.runtime_id, error=shotError)
+                           runtimeId=event.runtimeId, error=shotError)
 
     def _writeFailed(self, failure: Failure, event: PlateEvent) -> None:
         self._failed(event, failure.getErrorMessage() or
@@ -554,7 +560,7 @@ class Journal(Service):
             self.log.critical(
                 "journal: event {runtimeId} NOT recorded: {reason} "
                 "({failures} failures so far); live delivery goes on",
-                runtimeId=event.runtime_id, reason=reason,
+                runtimeId=event.runtimeId, reason=reason,
                 failures=self.writeFailures)
 
     # -- reading ----------------------------------------------------------

@@ -183,7 +183,7 @@ class EventPublisher(Service):
         except wire.WireError as e:
             self.unencodable += 1
             self.log.error("event {runtimeId} not sent: {error}",
-                           runtimeId=event.runtime_id, error=str(e))
+                           runtimeId=event.runtimeId, error=str(e))
             return
         self.published += 1
         pending = _Pending(event.state, plain)

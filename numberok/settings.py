@@ -228,6 +228,30 @@ SCHEMA: tuple[Field, ...] = (
           help="Id of this server in every event."),
     Field("System", "TestMode", "bool", False,
           help="Mark every event with TestMode=Enabled."),
+    Field("Mqtt", "Broker", "str", "",
+          help="MQTT broker as a Twisted client endpoint: "
+               "tcp:host=H:port=1883 or tls:host=H:port=8883; empty = off."),
+    Field("Mqtt", "ClientId", "str", "",
+          help="MQTT client id; empty = numberok-<SystemId>."),
+    Field("Mqtt", "Username", "str", "", help="MQTT user name."),
+    Field("Mqtt", "Password", "str", "", help="MQTT password."),
+    Field("Mqtt", "TopicPrefix", "str", "numberok",
+          help="First level of every topic numberok publishes or reads."),
+    Field("Mqtt", "Publish", "choice", "lost",
+          choices=("none", "lost", "all"),
+          help="Events published to the broker: none, Lost only, or all."),
+    Field("Mqtt", "Pictures", "bool", True,
+          help="Include the event's JPEG (base64) in each message."),
+    Field("Mqtt", "QoS", "int", 1, 0, 2, help="MQTT quality of service."),
+    Field("Mqtt", "Collect", "bool", False,
+          help="Subscribe to <prefix>/+/events/# and serve other "
+               "instances' events here."),
+    Field("Mqtt", "Reads", "str", "",
+          help="Topic filter carrying raw reads (ingest JSON or OpenALPR); "
+               "empty = off."),
+    Field("Cameras", "Token", "str", "",
+          help="Token cameras put in the push URL (?token=) when they "
+               "cannot send Basic credentials; empty = Basic only."),
     Field("Admin", "PasswordHash", "str", "",
           help="Salted PBKDF2 hash of the admin password; set it with "
                "numberok-passwd, never by hand.",

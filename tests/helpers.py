@@ -43,9 +43,9 @@ def disconnect(protocol, transport) -> None:
 def makeEvent(state: EventState = EventState.DETECTED, runtimeId: int = 1,
               plate: str = "A123BC77", frame: bytes | None = None,
               **kwargs) -> PlateEvent:
-    return PlateEvent(state=state, runtime_id=runtimeId, channel=0, zone=0,
-                      plate=plate, raw_plate=plate,
-                      frame_time_ms=1764000000000, frame=frame, **kwargs)
+    return PlateEvent(state=state, runtimeId=runtimeId, channel=0, zone=0,
+                      plate=plate, rawPlate=plate,
+                      frameTimeMs=1764000000000, frame=frame, **kwargs)
 
 
 @implementer(IPlateReadSink)

@@ -37,7 +37,7 @@ def makeAnalytics(**changes):
 
 def read(plate, clock, channel=0, zone=0, confidence=0.9, bbox=None,
          jpeg=None):
-    return PlateRead(plate=plate, time_ms=int(clock.seconds() * 1000),
+    return PlateRead(plate=plate, timeMs=int(clock.seconds() * 1000),
                      channel=channel, zone=zone, confidence=confidence,
                      bbox=bbox, jpeg=jpeg)
 
@@ -188,7 +188,7 @@ def test_same_plate_in_two_zones_gives_two_tracks():
     analytics, clock, events = makeAnalytics()
     feed(analytics, clock, ["A123BC77"] * 2, zone=0)
     feed(analytics, clock, ["A123BC77"] * 2, zone=1)
-    assert len({e.runtime_id for e in events}) == 2
+    assert len({e.runtimeId for e in events}) == 2
 
 
 def test_lost_carries_the_frame_of_the_best_read():
@@ -280,7 +280,7 @@ def test_every_detected_track_ends_with_exactly_one_lost(steps, skip, raw,
     clock.advance(100)
     seen: dict[int, list[str]] = {}
     for e in events:
-        seen.setdefault(e.runtime_id, []).append(e.state.value)
+        seen.setdefault(e.runtimeId, []).append(e.state.value)
     for runtimeId, states in seen.items():
         assert states[0] == "Detected", states
         assert states[-1] == "Lost", states

@@ -33,7 +33,7 @@ def take(iterator, count):
 
 def key(demoRead):
     read = demoRead.read
-    return (read.plate, read.channel, read.zone, read.time_ms, read.bbox,
+    return (read.plate, read.channel, read.zone, read.timeMs, read.bbox,
             read.confidence, demoRead.error)
 
 
@@ -53,7 +53,7 @@ def test_different_seeds_give_different_traffic():
 
 def test_reads_come_in_time_order_on_valid_lanes():
     sample = take(reads(seed=3, channels=3), 2000)
-    times = [r.read.time_ms for r in sample]
+    times = [r.read.timeMs for r in sample]
     assert times == sorted(times)
     assert {r.read.channel for r in sample} == {0, 1, 2}
     assert {r.read.zone for r in sample} == {0, 1, 2, 3}
@@ -124,9 +124,9 @@ def test_a_lane_carries_one_vehicle_at_a_time():
     busy = {}
     for vehicle in take(vehicles(seed=10, rate=20.0, channels=1), 300):
         lane = (vehicle.channel, vehicle.zone)
-        start = vehicle.reads[0].read.time_ms
+        start = vehicle.reads[0].read.timeMs
         assert start >= busy.get(lane, 0)
-        busy[lane] = vehicle.reads[-1].read.time_ms
+        busy[lane] = vehicle.reads[-1].read.timeMs
         assert 3 <= len(vehicle.reads) <= 36
 
 
@@ -160,9 +160,9 @@ def test_service_emits_the_simulated_reads_as_the_clock_advances():
         clock.advance(0.05)
     got = sink.reads
     assert 50 < len(got) < 400
-    assert [r.time_ms for r in got] == [
-        e.read.time_ms for e in expected[:len(got)]]
-    assert all(r.time_ms <= clock.seconds() * 1000 for r in got)
+    assert [r.timeMs for r in got] == [
+        e.read.timeMs for e in expected[:len(got)]]
+    assert all(r.timeMs <= clock.seconds() * 1000 for r in got)
     for read, demoRead in zip(got, expected):
         assert read.plate == demoRead.read.plate
         assert read.bbox == demoRead.read.bbox
@@ -207,7 +207,7 @@ def test_frames_rendered_out_of_order_are_delivered_in_order():
     assert sink.reads == []           # the first frame still holds the line
     started[0][0].callback(b"\xff\xd8first")
     assert len(sink.reads) == source.reads > source.maxPendingFrames
-    times = [r.time_ms for r in sink.reads]
+    times = [r.timeMs for r in sink.reads]
     assert times == sorted(times)
     assert sink.reads[0].jpeg == b"\xff\xd8first"
     assert sum(r.jpeg is None for r in sink.reads) == source.framesSkipped
@@ -245,8 +245,8 @@ def test_recorder_writes_a_file_the_line_parser_accepts(tmp_path):
                 for r in v.reads]
     assert len(lines) == len(expected)
     parsed = [parseReadLine(line, 0)[0] for line in lines]
-    assert [r.time_ms for r in parsed] == sorted(
-        r.read.time_ms for r in expected)
+    assert [r.timeMs for r in parsed] == sorted(
+        r.read.timeMs for r in expected)
     assert all(Image.open(io.BytesIO(r.jpeg)).size == (640, 360)
                for r in parsed[:3])
     assert {r.plate for r in parsed} >= {v.plate for v in take(

@@ -43,7 +43,7 @@ def errorOf(obj, nowMs=NOW):
 
 def test_only_plate_is_required_and_defaults_apply():
     [read] = parseReadObject({"plate": "A123BC77"}, NOW)
-    assert read == PlateRead(plate="A123BC77", time_ms=NOW, channel=0,
+    assert read == PlateRead(plate="A123BC77", timeMs=NOW, channel=0,
                              zone=0, confidence=1.0)
 
 
@@ -55,15 +55,15 @@ def test_every_field_is_read():
         "jpeg_b64": base64.b64encode(jpeg).decode(), "process_time_ms": 12,
         "checkpoint": 4}, NOW)
     assert read == PlateRead(
-        plate="А123ВС77", time_ms=1764000000123, channel=7, zone=3,
+        plate="А123ВС77", timeMs=1764000000123, channel=7, zone=3,
         confidence=0.93, bbox=(10, 20, 110, 30), jpeg=jpeg,
-        process_time_ms=12, checkpoint=4)
+        processTimeMs=12, checkpoint=4)
 
 
 def test_unknown_keys_and_nulls_are_ignored():
     [read] = parseReadObject(
         {"plate": "A1", "vendor": {"x": 1}, "zone": None, "bbox": None}, NOW)
-    assert read == PlateRead(plate="A1", time_ms=NOW)
+    assert read == PlateRead(plate="A1", timeMs=NOW)
 
 
 def test_plate_is_cleaned_of_controls_and_spaces():
@@ -133,7 +133,7 @@ def test_a_non_object_is_refused():
 
 def test_process_time_may_be_fractional_and_is_rounded():
     [read] = parseReadObject({"plate": "A", "process_time_ms": 12.6}, NOW)
-    assert read.process_time_ms == 13
+    assert read.processTimeMs == 13
 
 
 # Lines
@@ -202,7 +202,7 @@ def test_arbitrary_json_raises_only_read_format_error(obj):
         assert 1 <= len(read.plate) <= 32
         assert 0 <= read.channel <= 1023 and 0 <= read.zone <= 3
         assert 0.0 <= read.confidence <= 1.0
-        assert 0 <= read.time_ms <= MAX_TIME_MS
+        assert 0 <= read.timeMs <= MAX_TIME_MS
 
 
 @settings(max_examples=300, deadline=None)
@@ -224,13 +224,13 @@ plateText = st.text(
 reads = st.builds(
     PlateRead,
     plate=plateText,
-    time_ms=st.integers(0, MAX_TIME_MS),
+    timeMs=st.integers(0, MAX_TIME_MS),
     channel=st.integers(0, 1023),
     zone=st.integers(0, 3),
     confidence=st.floats(0.0, 1.0),
     bbox=st.none() | st.tuples(*[st.integers(0, 100000)] * 4),
     jpeg=st.none() | st.binary(max_size=50).map(lambda b: b"\xff\xd8" + b),
-    process_time_ms=st.integers(0, 2 ** 31 - 1),
+    processTimeMs=st.integers(0, 2 ** 31 - 1),
     checkpoint=st.integers(0, 2 ** 31 - 1))
 
 
@@ -244,7 +244,7 @@ def test_read_to_object_round_trips_through_a_line(read):
 
 
 def test_read_to_object_leaves_out_absent_bbox_and_jpeg():
-    obj = readToObject(PlateRead(plate="A1", time_ms=5))
+    obj = readToObject(PlateRead(plate="A1", timeMs=5))
     assert "bbox" not in obj and "jpeg_b64" not in obj
     assert obj["plate"] == "A1" and obj["time_ms"] == 5
 
@@ -255,21 +255,21 @@ def test_alpr_j_sample_maps_field_by_field():
     reads = parseReadObject(sample("openalpr_alpr_j.json"), NOW)
     assert reads == [
         PlateRead(
-            plate="B123CE177", time_ms=1764000123456, channel=0, zone=0,
+            plate="B123CE177", timeMs=1764000123456, channel=0, zone=0,
             confidence=pytest.approx(0.91523178),
             # Corners (512,430) (655,427) (657,461) (514,465).
-            bbox=(512, 427, 145, 38), process_time_ms=31, source="openalpr"),
+            bbox=(512, 427, 145, 38), processTimeMs=31, source="openalpr"),
         PlateRead(
-            plate="HH4521", time_ms=1764000123456, channel=0, zone=0,
+            plate="HH4521", timeMs=1764000123456, channel=0, zone=0,
             confidence=pytest.approx(0.72004311),
             # A corner at x=-3 is clamped to the frame's edge.
-            bbox=(0, 604, 90, 42), process_time_ms=28, source="openalpr"),
+            bbox=(0, 604, 90, 42), processTimeMs=28, source="openalpr"),
     ]
 
 
 def test_alprd_sample_maps_seconds_camera_and_per_result_overrides():
     reads = parseReadObject(sample("openalpr_alprd.json"), NOW)
-    assert [(r.plate, r.channel, r.time_ms, r.process_time_ms, r.bbox)
+    assert [(r.plate, r.channel, r.timeMs, r.processTimeMs, r.bbox)
             for r in reads] == [
         # epoch_time 1764000200 is in seconds; top-level processing time.
         ("K777MP99", 2, 1764000200000, 122, (201, 301, 167, 58)),
@@ -285,10 +285,10 @@ def test_alpr_group_sample_gives_one_read_of_the_best_plate():
     [read] = parseReadObject(obj, NOW)
     assert read == PlateRead(
         plate="1234AB7",
-        time_ms=1764000301350,                  # best_uuid_epoch_ms
+        timeMs=1764000301350,                  # best_uuid_epoch_ms
         channel=zlib.crc32(b"1414799424") % 1024,
         zone=0, confidence=pytest.approx(0.9325),
-        bbox=(310, 384, 146, 40), process_time_ms=23,
+        bbox=(310, 384, 146, 40), processTimeMs=23,
         jpeg=base64.b64decode(obj["vehicle_crop_jpeg"]), source="openalpr")
 
 
@@ -297,7 +297,7 @@ def test_alpr_group_without_best_uuid_time_uses_epoch_start():
     del obj["best_uuid_epoch_ms"], obj["vehicle_crop_jpeg"]
     obj["best_plate_number"] = "1234AB-7"
     [read] = parseReadObject(obj, NOW)
-    assert (read.time_ms, read.plate, read.jpeg) == (
+    assert (read.timeMs, read.plate, read.jpeg) == (
         1764000300100, "1234AB-7", None)
 
 
@@ -305,7 +305,7 @@ def test_alpr_group_with_only_summary_keys():
     [read] = parseReadObject({
         "data_type": "alpr_group", "best_plate_number": "X1",
         "best_confidence": 50}, NOW)
-    assert (read.plate, read.confidence, read.time_ms) == ("X1", 0.5, NOW)
+    assert (read.plate, read.confidence, read.timeMs) == ("X1", 0.5, NOW)
 
 
 def test_openalpr_without_results_is_no_read():
@@ -318,7 +318,7 @@ def test_openalpr_heartbeat_is_no_read():
 
 def test_openalpr_without_epoch_time_uses_now():
     [read] = parseReadObject({"results": [{"plate": "A1"}]}, NOW)
-    assert (read.time_ms, read.confidence, read.bbox) == (NOW, 1.0, None)
+    assert (read.timeMs, read.confidence, read.bbox) == (NOW, 1.0, None)
 
 
 @pytest.mark.parametrize("cameraId, channel", [

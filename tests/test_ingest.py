@@ -79,4 +79,4 @@ def test_blank_lines_are_skipped_without_an_answer():
 def test_time_defaults_to_the_reactor_clock():
     factory, protocol, transport, sink = connect()
     protocol.dataReceived(GOOD + b"\n")
-    assert sink.reads[0].time_ms == 1764000000 * 1000
+    assert sink.reads[0].timeMs == 1764000000 * 1000

@@ -73,14 +73,14 @@ def test_lost_event_is_recorded_with_every_field_and_its_frame(tmp_path):
     clock.advance(1_764_000_000)
     journal = started(tmp_path / "j", clock)
     event = lost(42, frame=JPEG, movement=MovementType.IN, checkpoint=3,
-                 confidence=0.875, reads=7, process_time_ms=31)
+                 confidence=0.875, reads=7, processTimeMs=31)
     journal.publish(event)
     yield timeout(journal.whenIdle())
     page = yield timeout(journal.since(0, 10))
     [entry] = page.entries
-    assert (entry.state, entry.runtime_id, entry.plate, entry.raw_plate,
-            entry.frame_time_ms, entry.movement, entry.checkpoint,
-            entry.confidence, entry.reads, entry.process_time_ms,
+    assert (entry.state, entry.runtimeId, entry.plate, entry.rawPlate,
+            entry.frameTimeMs, entry.movement, entry.checkpoint,
+            entry.confidence, entry.reads, entry.processTimeMs,
             entry.channel, entry.zone) == (
         "Lost", 42, "A123BC77", "A123BC77", 1764000000000, "In", 3, 0.875,
         7, 31, 0, 0)
@@ -125,7 +125,7 @@ def test_restart_keeps_the_events_and_ids_keep_growing(tmp_path):
     again.publish(lost(99))
     yield timeout(again.whenIdle())
     recent = yield timeout(again.recent(10))
-    assert [e.runtime_id for e in recent] == [99, 2, 1, 0]
+    assert [e.runtimeId for e in recent] == [99, 2, 1, 0]
     assert [e.id for e in recent] == [4, 3, 2, 1]
     yield timeout(again.stopService())
 
@@ -142,14 +142,14 @@ def test_since_id_paging_sees_every_row_exactly_once(tmp_path):
             journal.publish(lost(published))
             published += 1
         page = yield timeout(journal.since(sinceId, 5))
-        seen += [e.runtime_id for e in page.entries]
+        seen += [e.runtimeId for e in page.entries]
         if page.entries:
             sinceId = page.entries[-1].id
     while True:
         page = yield timeout(journal.since(sinceId, 5))
         if not page.entries:
             break
-        seen += [e.runtime_id for e in page.entries]
+        seen += [e.runtimeId for e in page.entries]
         sinceId = page.entries[-1].id
     assert seen == list(range(published))
     assert page.lastId == published
@@ -174,7 +174,7 @@ def test_retention_by_age_removes_old_rows_and_their_files(tmp_path):
     assert not os.path.exists(old)
     assert os.path.exists(journal.screenshotPath(2))
     page = yield timeout(journal.since(0))
-    assert [e.runtime_id for e in page.entries] == [2]
+    assert [e.runtimeId for e in page.entries] == [2]
     assert page.oldestId == 2  # a client at since_id=0 can tell it missed one
     yield timeout(journal.stopService())
 
@@ -190,7 +190,7 @@ def test_retention_by_size_removes_the_oldest_rows_first(tmp_path):
     total = yield timeout(journal.totalBytes())
     assert total <= 0.5 * 1024 * 1024
     page = yield timeout(journal.since(0))
-    kept = [e.runtime_id for e in page.entries]
+    kept = [e.runtimeId for e in page.entries]
     assert kept and kept == list(range(10 - len(kept), 10))
     files = os.listdir(tmp_path / "j" / "screenshots")
     assert sorted(files) == sorted("%d.jpg" % e.id for e in page.entries)
@@ -266,7 +266,7 @@ def test_write_failure_after_open_is_counted_and_the_next_write_works(tmp_path):
     journal.publish(lost(3, frame=JPEG))
     yield timeout(journal.whenIdle())
     page = yield timeout(journal.since(0))
-    assert [(e.runtime_id, e.hasScreenshot) for e in page.entries] == [
+    assert [(e.runtimeId, e.hasScreenshot) for e in page.entries] == [
         (1, False), (2, False), (3, True)]
     yield timeout(journal.stopService())
 

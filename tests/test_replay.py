@@ -71,7 +71,7 @@ def test_plays_at_recorded_speed_with_times_shifted_to_now(tmp_path):
     clock.advance(0.001)
     assert len(sink.reads) == 2
     clock.advance(0.5)
-    assert [(r.plate, r.time_ms, r.zone, r.channel, r.source)
+    assert [(r.plate, r.timeMs, r.zone, r.channel, r.source)
             for r in sink.reads] == [
         ("A111AA77", 100000, 1, 0, "replay"),
         ("B222BB77", 101000, 0, 0, "replay"),
@@ -89,7 +89,7 @@ def test_plays_ten_times_faster(tmp_path):
     clock.advance(0.001)
     assert len(sink.reads) == 2
     clock.advance(0.05)
-    assert [r.time_ms for r in sink.reads] == [100000, 100100, 100150]
+    assert [r.timeMs for r in sink.reads] == [100000, 100100, 100150]
     source.stopService()
 
 
@@ -97,7 +97,7 @@ def test_keep_times_sends_the_recorded_times(tmp_path):
     clock, sink, source = start(tmp_path, threeReads(tmp_path),
                                 keepTimes=True)
     clock.pump([0, 1, 1])
-    assert [r.time_ms for r in sink.reads] == [T0, T0 + 1000, T0 + 1500]
+    assert [r.timeMs for r in sink.reads] == [T0, T0 + 1000, T0 + 1500]
     source.stopService()
 
 
@@ -112,7 +112,7 @@ def test_fast_mode_delivers_everything_a_batch_per_turn(tmp_path):
     clock.advance(0)
     assert [r.plate for r in sink.reads] == ["P%04d" % i for i in range(1000)]
     # No clock time passed, yet the recorded spacing is kept in time_ms.
-    assert [r.time_ms for r in sink.reads] == [
+    assert [r.timeMs for r in sink.reads] == [
         100000 + 100 * i for i in range(1000)]
     assert source.whenDone().called
     source.stopService()
@@ -130,7 +130,7 @@ def test_bad_lines_are_logged_with_their_number_and_skipped(tmp_path):
         clock.pump([0, 0, 0])
     assert [r.plate for r in sink.reads] == ["A1", "A3"]
     # A read without time_ms follows the one before it.
-    assert sink.reads[1].time_ms == sink.reads[0].time_ms
+    assert sink.reads[1].timeMs == sink.reads[0].timeMs
     assert source.badLines == 2
     warnings = [e for e in events if e.get("line") is not None]
     assert [(e["line"], e["error"]) for e in warnings] == [
@@ -193,7 +193,7 @@ def test_openalpr_lines_replay_too(tmp_path):
     ])
     clock, sink, source = start(tmp_path, path)
     clock.pump([0, 0.8])
-    assert [(r.plate, r.time_ms) for r in sink.reads] == [
+    assert [(r.plate, r.timeMs) for r in sink.reads] == [
         ("X1", 100000), ("X2", 100000), ("X3", 100800)]
     source.stopService()
 
@@ -209,7 +209,7 @@ def test_loop_starts_over_after_a_gap(tmp_path):
     clock.pump([0.01, 0.2])
     clock.pump([source.loopGap, 0.2])
     assert [r.plate for r in sink.reads] == ["A1", "A2"] * 3
-    times = [r.time_ms for r in sink.reads]
+    times = [r.timeMs for r in sink.reads]
     assert times == [100000, 100200, 106200, 106400, 112400, 112600]
     assert source.passes == 4 and not source.whenDone().called
     source.stopService()
@@ -259,9 +259,9 @@ def test_replays_a_demo_recording_read_for_read(tmp_path):
         recorded = [parseReadLine(line, 0)[0] for line in f]
     clock, sink, source = start(tmp_path, path, keepTimes=True)
     clock.pump([0] + [0.05] * 400)
-    assert [(r.plate, r.time_ms, r.channel, r.zone, r.bbox, r.confidence)
+    assert [(r.plate, r.timeMs, r.channel, r.zone, r.bbox, r.confidence)
             for r in sink.reads] == [
-        (r.plate, r.time_ms, r.channel, r.zone, r.bbox, r.confidence)
+        (r.plate, r.timeMs, r.channel, r.zone, r.bbox, r.confidence)
         for r in recorded]
     source.stopService()
 

@@ -32,7 +32,7 @@ def analyticsOn(clock):
 def summary(events):
     """Events with RuntimeIDs replaced by their order of first appearance."""
     order: dict[int, int] = {}
-    return [(order.setdefault(e.runtime_id, len(order)), e.state.value,
+    return [(order.setdefault(e.runtimeId, len(order)), e.state.value,
              e.plate, e.channel, e.zone, e.movement.wireName, e.reads)
             for e in events]
 
@@ -41,7 +41,7 @@ def test_replay_gives_the_events_of_live_ingest(tmp_path):
     path = tmp_path / "run.jsonl"
     assert recordMain([str(path), "--vehicles", "12", "--no-images"]) == 0
     lines = path.read_bytes().splitlines()
-    times = [parseReadLine(line, 0)[0].time_ms for line in lines]
+    times = [parseReadLine(line, 0)[0].timeMs for line in lines]
 
     # Live: each line reaches the ingest port at its recorded moment.
     liveClock = Clock()

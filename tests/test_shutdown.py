@@ -61,7 +61,7 @@ def test_stop_sends_every_active_track_as_lost_to_clients_and_journal(
         page = yield bounded(again.since(0, 100))
     finally:
         yield bounded(again.stopService())
-    assert sorted(e.runtime_id for e in page.entries) == active
+    assert sorted(e.runtimeId for e in page.entries) == active
     assert {e.state for e in page.entries} == {"Lost"}
 
 

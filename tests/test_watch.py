@@ -56,7 +56,7 @@ def test_a_stable_file_becomes_a_read_and_moves_to_done(tmp_path):
     assert sink.reads == []                  # first sight: wait a poll
     clock.advance(1.0)
     [read] = sink.reads
-    assert (read.plate, read.channel, read.zone, read.time_ms, read.jpeg,
+    assert (read.plate, read.channel, read.zone, read.timeMs, read.jpeg,
             read.source) == ("A123BC77", 3, 0, 1763999999123, data, "watch")
     assert names(tmp_path) == ["done"]
     assert names(tmp_path / "done") == ["20251124155959123_A123BC77_3.jpg"]
@@ -180,7 +180,7 @@ def test_time_plate_channel_and_zone_are_parsed(tmp_path, name, expected):
     source.startService()
     clock.advance(1.0)
     [read] = sink.reads
-    assert (read.time_ms, read.plate, read.channel, read.zone) == expected
+    assert (read.timeMs, read.plate, read.channel, read.zone) == expected
     source.stopService()
 
 
@@ -203,7 +203,7 @@ def test_a_custom_pattern_can_name_the_fields_its_own_way(tmp_path):
     source.startService()
     clock.advance(1.0)
     [read] = sink.reads
-    assert (read.channel, read.time_ms, read.plate) == (
+    assert (read.channel, read.timeMs, read.plate) == (
         7, 1764000000000, "A777AA77")
     source.stopService()
 

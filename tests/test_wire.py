@@ -116,9 +116,9 @@ ALWAYS_PRESENT = [
 
 
 def _event(**kw) -> PlateEvent:
-    base = dict(state=EventState.DETECTED, runtime_id=1764000000001,
-                channel=1, zone=2, plate="BÜ 1234", raw_plate="BU 1234",
-                frame_time_ms=1764000000123)
+    base = dict(state=EventState.DETECTED, runtimeId=1764000000001,
+                channel=1, zone=2, plate="BÜ 1234", rawPlate="BU 1234",
+                frameTimeMs=1764000000123)
     base.update(kw)
     return PlateEvent(**base)
 

@@ -91,7 +91,7 @@ class Scene:
 
     channel: int
     zone: int
-    time_ms: int
+    timeMs: int
     plate_text: str
     bbox: BBox
     colour: tuple[int, int, int]
@@ -251,7 +251,7 @@ def vehicles(seed: int = 1, rate: float = 2.0, channels: int = 2,
                 lane = min(lanes, key=lambda ln: (freeAt[ln], ln))
                 clock = freeAt[lane]
         vehicle = _vehicle(rng, index, lane, round(clock))
-        last = vehicle.reads[-1].read.time_ms
+        last = vehicle.reads[-1].read.timeMs
         freeAt[lane] = last + LANE_GAP_MS
         yield vehicle
         index += 1
@@ -293,10 +293,10 @@ def _vehicle(rng: random.Random, index: int, lane: tuple[int, int],
         else:
             confidence = rng.uniform(0.45, 0.85)
         read = PlateRead(
-            plate=spell(text, cyrillic), time_ms=timeMs, channel=channel,
+            plate=spell(text, cyrillic), timeMs=timeMs, channel=channel,
             zone=zone, confidence=round(confidence, 3), bbox=bbox,
-            process_time_ms=rng.randint(8, 40), source="demo")
-        scene = Scene(channel=channel, zone=zone, time_ms=timeMs,
+            processTimeMs=rng.randint(8, 40), source="demo")
+        scene = Scene(channel=channel, zone=zone, timeMs=timeMs,
                       plate_text=truth, bbox=bbox, colour=colour, body=body,
                       roof=roof, background=channel % 3)
         reads.append(DemoRead(read=read, scene=scene, vehicle=index,
@@ -318,9 +318,9 @@ def reads(seed: int = 1, rate: float = 2.0, channels: int = 2,
         # A vehicle's first read is never before its arrival, and arrivals
         # only grow: once the next arrival is later than the earliest
         # pending read, that read is the next one overall.
-        while not pending or upcoming.reads[0].read.time_ms <= pending[0][0]:
+        while not pending or upcoming.reads[0].read.timeMs <= pending[0][0]:
             for k, demoRead in enumerate(upcoming.reads):
-                heapq.heappush(pending, (demoRead.read.time_ms,
+                heapq.heappush(pending, (demoRead.read.timeMs,
                                          upcoming.index, k, demoRead))
             upcoming = next(fleet)
         yield heapq.heappop(pending)[3]
@@ -374,10 +374,10 @@ def renderFrame(scene: Scene) -> bytes:
     draw.text((cx, y + h / 2), scene.plate_text, fill=(0, 0, 0), font=font,
               anchor="mm")
     stamp = datetime.datetime.fromtimestamp(
-        scene.time_ms / 1000, datetime.timezone.utc)
+        scene.timeMs / 1000, datetime.timezone.utc)
     draw.text((8, 6), "CAM %d  ZONE %d  %s UTC" % (
         scene.channel, scene.zone,
-        stamp.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (scene.time_ms % 1000)),
+        stamp.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (scene.timeMs % 1000)),
         fill=(255, 255, 255), font=_font(14))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=JPEG_QUALITY)
@@ -465,7 +465,7 @@ class DemoSource(ThreadedSource):
     def _scheduleNext(self) -> None:
         demoRead = next(self._sequence)
         reactor = self._getReactor()
-        delay = max(0.0, demoRead.read.time_ms / 1000.0 - reactor.seconds())
+        delay = max(0.0, demoRead.read.timeMs / 1000.0 - reactor.seconds())
         self._call = reactor.callLater(delay, self._due, demoRead)
 
     def _due(self, demoRead: DemoRead) -> None:
@@ -527,7 +527,7 @@ def record(out, count: int, seed: int = 1, rate: float = 2.0,
     for vehicle in vehicles(seed, rate, channels, startMs):
         if vehicle.index >= count:
             break
-        chosen.extend((demoRead.read.time_ms, vehicle.index, k, demoRead)
+        chosen.extend((demoRead.read.timeMs, vehicle.index, k, demoRead)
                       for k, demoRead in enumerate(vehicle.reads))
     chosen.sort(key=lambda item: item[:3])
     for _, _, _, demoRead in chosen:

@@ -242,9 +242,9 @@ def _ourRead(obj: dict, nowMs: int) -> PlateRead:
     checkpoint = _integer(get("checkpoint", 0), "checkpoint", 0,
                           MAX_CHECKPOINT)
     return PlateRead(
-        plate=plate, time_ms=timeMs, channel=channel, zone=zone,
+        plate=plate, timeMs=timeMs, channel=channel, zone=zone,
         confidence=confidence, bbox=bbox, jpeg=jpeg,
-        process_time_ms=processTime, checkpoint=checkpoint)
+        processTimeMs=processTime, checkpoint=checkpoint)
 
 
 def cameraChannel(cameraId: object, field: str = "camera_id") -> int:
@@ -380,9 +380,9 @@ def _alprPlate(result: dict, where: str, channel: int, timeMs: int,
     if result.get("coordinates") is not None:
         bbox = _coordinatesBox(result["coordinates"], where + ".coordinates")
     return PlateRead(
-        plate=plate, time_ms=timeMs, channel=channel, zone=0,
+        plate=plate, timeMs=timeMs, channel=channel, zone=0,
         confidence=confidence, bbox=bbox, jpeg=jpeg,
-        process_time_ms=processTime, source="openalpr")
+        processTimeMs=processTime, source="openalpr")
 
 
 def _alprGroup(obj: dict, nowMs: int) -> list[PlateRead]:
@@ -530,11 +530,11 @@ def readToObject(read: PlateRead) -> dict:
         "channel": read.channel,
         "zone": read.zone,
         "confidence": read.confidence,
-        "time_ms": read.time_ms,
+        "time_ms": read.timeMs,
     }
     if read.bbox is not None:
         obj["bbox"] = list(read.bbox)
-    obj["process_time_ms"] = read.process_time_ms
+    obj["process_time_ms"] = read.processTimeMs
     obj["checkpoint"] = read.checkpoint
     if read.jpeg is not None:
         obj["jpeg_b64"] = base64.b64encode(read.jpeg).decode("ascii")

@@ -102,10 +102,10 @@ class _Reader:
         reads = parseReadObject(obj, _NO_TIME)
         items = []
         for read in reads:
-            if read.time_ms == _NO_TIME:
+            if read.timeMs == _NO_TIME:
                 recorded = self.lastTimeMs
             else:
-                recorded = self.lastTimeMs = read.time_ms
+                recorded = self.lastTimeMs = read.timeMs
             if jpeg is not None:
                 read = replace(read, jpeg=jpeg)
             items.append((self.lineNo, read, recorded))
@@ -332,7 +332,7 @@ class ReplaySource(ThreadedSource):
     def _play(self, read: PlateRead, outMs: int) -> None:
         self._lastOutMs = outMs
         if not self.keepTimes:
-            read = replace(read, time_ms=outMs)
+            read = replace(read, timeMs=outMs)
         read = replace(read, source="replay")
         self.played += 1
         self._passPlayed += 1

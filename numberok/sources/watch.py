@@ -108,7 +108,7 @@ def parseName(pattern: Pattern[str], name: str,
     except ReadFormatError as e:
         raise BadFileError(str(e))
     return PlateRead(
-        plate=plate, time_ms=parseTime(groups.get("time") or "", tz),
+        plate=plate, timeMs=parseTime(groups.get("time") or "", tz),
         channel=_index(groups, "channel", MAX_CHANNEL),
         zone=_index(groups, "zone", MAX_ZONE), source="watch")
 

@@ -58,10 +58,10 @@ def _eventOf(entry) -> PlateEvent:
     movement = next((m for m in MovementType if m.wireName == entry.movement),
                     MovementType.UNDETERMINED)
     return PlateEvent(
-        state=EventState(entry.state), runtime_id=entry.runtime_id,
+        state=EventState(entry.state), runtimeId=entry.runtimeId,
         channel=entry.channel, zone=entry.zone, plate=entry.plate,
-        raw_plate=entry.raw_plate, frame_time_ms=entry.frame_time_ms,
-        process_time_ms=entry.process_time_ms, movement=movement,
+        rawPlate=entry.rawPlate, frameTimeMs=entry.frameTimeMs,
+        processTimeMs=entry.processTimeMs, movement=movement,
         checkpoint=entry.checkpoint, confidence=entry.confidence,
         reads=entry.reads)
 
@@ -79,12 +79,12 @@ class RecentEvent:
         return {
             "id": self.id,
             "state": e.state.value,
-            "runtime_id": e.runtime_id,
+            "runtime_id": e.runtimeId,
             "plate": e.plate,
-            "raw_plate": e.raw_plate,
+            "raw_plate": e.rawPlate,
             "channel": e.channel,
             "zone": e.zone,
-            "time_ms": e.frame_time_ms,
+            "time_ms": e.frameTimeMs,
             "movement": e.movement.wireName,
             "confidence": round(e.confidence, 3),
             "reads": e.reads,
@@ -186,14 +186,14 @@ class RecentEvents(Service):
         self._events.append(entry)
         if event.frame is None:
             return
-        job = self._jobs.get(event.runtime_id)
+        job = self._jobs.get(event.runtimeId)
         if job is not None and job.frame == event.frame:
             job.add(entry)
             return
         if self._pending >= self.maxPending:
             self.skippedThumbnails += 1
             return
-        job = self._jobs[event.runtime_id] = _ThumbnailJob(event.frame)
+        job = self._jobs[event.runtimeId] = _ThumbnailJob(event.frame)
         job.add(entry)
         self._pending += 1
         d = deferToThreadPool(self.reactor, self.threadpool, makeThumbnail,
@@ -202,7 +202,7 @@ class RecentEvents(Service):
         d.addErrback(lambda f: self.log.failure("thumbnail failed", f))
         d.addBoth(self._jobDone)
         # Remember the frames of tracks still in the table only.
-        live = {e.event.runtime_id for e in self._events}
+        live = {e.event.runtimeId for e in self._events}
         for runtimeId in [r for r in self._jobs if r not in live]:
             del self._jobs[runtimeId]
 

@@ -1,0 +1,151 @@
+"""
+The one registry of numberok's counters (prometheus-client), read by
+C{GET /metrics}, the admin page and C{/api/connections}.
+
+Every part takes a L{Metrics} in its constructor (C{metrics=None} gives it a
+private one, so a unit test needs nothing); L{numberok.build.buildServer}
+makes one per server and hands the same object to every part.  A registry
+per server, not prometheus-client's global one: two servers in one test
+process must not share counts.
+
+Names follow Prometheus' rules: C{numberok_} prefix, C{_total} added to
+counters by the library, seconds for durations.  docs/operations.rst lists
+them with sample queries.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram,
+                               generate_latest)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
+
+
+class Metrics:
+    """
+    All counters, gauges and histograms of one server.
+
+    Attributes are the metric objects themselves; label values are bound
+    where the count happens (C{metrics.reads.labels(source="demo").inc()}),
+    or once in a constructor where the path is hot.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+
+        # -- reads and analytics (analytics.py, sources) -----------------
+        self.reads = Counter(
+            "numberok_reads", "Plate reads taken by the analytics.",
+            ["source"], registry=r)
+        self.readErrors = Counter(
+            "numberok_read_errors",
+            "Reads refused at a source's edge (bad line, bad file, bad "
+            "message), by source.", ["source"], registry=r)
+        self.emptyReads = Counter(
+            "numberok_empty_reads",
+            "Reads whose plate text was empty after cleaning.", registry=r)
+        self.events = Counter(
+            "numberok_events", "Vehicle events emitted by the analytics.",
+            ["state"], registry=r)
+        self.readToEvent = Histogram(
+            "numberok_read_to_event_seconds",
+            "From a read's arrival to the event it caused.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                     0.25, 0.5, 1.0, 2.5), registry=r)
+        self.activeTracks = Gauge(
+            "numberok_active_tracks", "Vehicle tracks open right now.",
+            registry=r)
+        self.noiseTracks = Counter(
+            "numberok_noise_tracks",
+            "Tracks dropped before Detected (skip-first-X noise).",
+            registry=r)
+        self.droppedTracks = Counter(
+            "numberok_dropped_tracks",
+            "Tracks refused or closed early by the track caps.",
+            ["reason"], registry=r)
+
+        # -- publisher (publisher.py) -------------------------------------
+        self.droppedEvents = Counter(
+            "numberok_dropped_events",
+            "Events dropped from a client's full queue, by state.",
+            ["state"], registry=r)
+        self.unencodableEvents = Counter(
+            "numberok_unencodable_events",
+            "Events that could not be encoded for the wire.", registry=r)
+        self.eventsSent = Counter(
+            "numberok_events_sent", "Events written to clients.", registry=r)
+        self.bytesSent = Counter(
+            "numberok_sent_bytes", "Bytes written to clients.", registry=r)
+
+        # -- event port (server.py) ---------------------------------------
+        self.connections = Gauge(
+            "numberok_connections", "NumberOk clients connected now.",
+            registry=r)
+        self.connectionsAccepted = Counter(
+            "numberok_connections_accepted",
+            "NumberOk client connections accepted.", registry=r)
+        self.connectionsRefused = Counter(
+            "numberok_connections_refused",
+            "NumberOk client connections refused, by reason.", ["reason"],
+            registry=r)
+        self.protocolErrors = Counter(
+            "numberok_protocol_errors",
+            "Client connections closed for a protocol error or timeout.",
+            ["reason"], registry=r)
+
+        # -- screenshots (screenshots.py, images.py) -----------------------
+        self.screenshotsEncoded = Counter(
+            "numberok_screenshots_encoded", "Screenshots re-encoded.",
+            registry=r)
+        self.screenshotCacheHits = Counter(
+            "numberok_screenshot_cache_hits",
+            "Screenshot requests answered from an encode already made.",
+            registry=r)
+        self.screenshotsSkipped = Counter(
+            "numberok_screenshots_skipped",
+            "Screenshots not attached, by reason (overloaded, unfit, "
+            "invalid).", ["reason"], registry=r)
+
+        # -- journal (journal/) -------------------------------------------
+        self.journalRecorded = Counter(
+            "numberok_journal_recorded", "Lost events written to the journal.",
+            registry=r)
+        self.journalFailures = Counter(
+            "numberok_journal_failures",
+            "Journal writes that failed, by reason (disk_full, read_only, "
+            "overflow, screenshot, other).", ["reason"], registry=r)
+
+        # -- ingest port and HTTP (sources/ingest.py, web/) ----------------
+        self.ingestRefused = Counter(
+            "numberok_ingest_connections_refused",
+            "Ingest connections refused at the per-peer or total cap.",
+            registry=r)
+
+        # -- admin web (web/) ---------------------------------------------
+        self.loginFailures = Counter(
+            "numberok_login_failures", "Wrong admin passwords.", registry=r)
+        self.adminRefused = Counter(
+            "numberok_admin_refused",
+            "Admin requests or connections refused before any work, by "
+            "reason.", ["reason"], registry=r)
+
+        # -- mqtt (mqtt/) -------------------------------------------------
+
+        # -- cameras (sources/hikvision.py) -------------------------------
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+    def value(self, name: str, **labels: str) -> float:
+        """
+        One sample's current value (0 when it has none yet), for the admin
+        page and tests: C{metrics.value("numberok_reads_total",
+        source="demo")}.
+        """
+        found: Optional[float] = self.registry.get_sample_value(name, labels)
+        return found or 0.0
