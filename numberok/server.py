@@ -17,18 +17,16 @@ import itertools
 from dataclasses import dataclass
 from typing import Optional
 
-from twisted.application.service import Service
 from twisted.internet import defer
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 from numberok import wire
 from numberok.interfaces import IEventPublisher, IEventSubscriber
+from numberok.metrics import Metrics
 from numberok.settings import SettingsStore
 
 
@@ -137,13 +135,14 @@ class NumberOkProtocol(Protocol, TimeoutMixin):
 
     def protocolError(self, reason: str) -> None:
         """Log and count C{reason}, then close this connection only."""
-        self.factory.protocolErrors += 1
+        self.factory.metrics.protocolErrors.labels(reason="protocol").inc()
         self.log.warn("protocol error from {peer}: {reason}; closing",
                       peer=self.peerText, reason=reason)
         self.close()
 
     def timeoutConnection(self) -> None:
-        self.factory.handshakeTimeouts += 1
+        self.factory.metrics.protocolErrors.labels(
+            reason="handshake_timeout").inc()
         self.log.info("{peer} did not subscribe within {timeout} s; closing",
                       peer=self.peerText, timeout=self.handshakeTimeout)
         self.close()
@@ -226,20 +225,20 @@ class NumberOkFactory(Factory):
     log = Logger()
 
     def __init__(self, store: SettingsStore, publisher: IEventPublisher,
-                 reactor=None) -> None:
+                 reactor=None, metrics: Optional[Metrics] = None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.store = store
         self.publisher = publisher
         self.reactor = reactor
+        self.metrics = metrics if metrics is not None else Metrics()
         self._connections: dict[int, NumberOkProtocol] = {}
         self._ids = itertools.count(1)
-        self.accepted = 0
-        self.refusedLimit = 0
-        self.refusedNotAllowed = 0
-        self.handshakeTimeouts = 0
-        self.protocolErrors = 0
-        self.shutdownAborted = 0
+        self.metrics.connections.set_function(lambda: len(self._connections))
+        self._refusedLimit = self.metrics.connectionsRefused.labels(
+            reason="limit")
+        self._refusedNotAllowed = self.metrics.connectionsRefused.labels(
+            reason="not_allowed")
         self.peakConnections = 0
 
     def isAllowed(self, address) -> bool:
@@ -257,18 +256,18 @@ class NumberOkFactory(Factory):
 
     def buildProtocol(self, addr) -> Optional[NumberOkProtocol]:
         if not self.isAllowed(addr):
-            self.refusedNotAllowed += 1
+            self._refusedNotAllowed.inc()
             self.log.warn("refused {peer}: not in AllowedClients",
                           peer=_peerText(addr))
             return None
         limit = min(self.maxConnections,
                     self.store.current["NetServer.MaxConnections"])
         if len(self._connections) >= limit:
-            self.refusedLimit += 1
+            self._refusedLimit.inc()
             self.log.warn("refused {peer}: connection limit {limit} reached",
                           peer=_peerText(addr), limit=limit)
             return None
-        self.accepted += 1
+        self.metrics.connectionsAccepted.inc()
         protocol = Factory.buildProtocol(self, addr)
         protocol.connectionId = next(self._ids)
         # Reserve the slot now: connectionMade follows, but the count must
@@ -326,7 +325,8 @@ class NumberOkFactory(Factory):
         def abortRest() -> None:
             stuck = [p for p in protocols if p._closedWaiters is not None]
             if stuck:
-                self.shutdownAborted += len(stuck)
+                self.metrics.protocolErrors.labels(
+                    reason="shutdown_aborted").inc(len(stuck))
                 self.log.warn(
                     "shutdown: {count} connections did not take their last "
                     "events within {grace} s and were aborted: {peers}",
@@ -344,160 +344,6 @@ class NumberOkFactory(Factory):
         return done
 
 
-class ListeningService(Service):
-    """
-    Listens on a strports endpoint while running, and can move to another
-    endpoint without a gap: the new port is bound first, and only when that
-    worked is the old one closed, so an unusable port leaves the server
-    where it was.
-
-    @ivar description: the endpoint now in use, e.g. C{"tcp:7700"}.
-    """
-
-    log = Logger()
-
-    def __init__(self, description: str, factory, reactor=None,
-                 enabled: bool = True) -> None:
-        if reactor is None:
-            from twisted.internet import reactor
-        self.description = description
-        self.factory = factory
-        self.reactor = reactor
-        self.enabled = enabled
-        self.port = None
-
-    def _listen(self, description: str) -> defer.Deferred:
-        return serverFromString(self.reactor, description).listen(self.factory)
-
-    def startService(self) -> None:
-        """
-        Listen now.  A port that cannot be bound at start-up ends the
-        process here with the reason (as C{strports.service} would, but
-        without a traceback) instead of running deaf.
-        """
-        Service.startService(self)
-        if not self.enabled:
-            return
-        d = self._listen(self.description)
-        outcome: list = []
-        d.addBoth(lambda result: outcome.append(result) or result)
-        if outcome and isinstance(outcome[0], Failure):
-            d.addErrback(lambda f: None)
-            self.running = False
-            # SystemExit: twistd then ends with this one line instead of a
-            # traceback through its own start-up code.
-            raise SystemExit("numberok: cannot listen on %s: %s" % (
-                self.description, outcome[0].getErrorMessage()))
-        # Twisted's own endpoints have bound by now; another may bind later.
-        d.addCallbacks(self._listening, lambda f: self.log.failure(
-            "cannot listen on {endpoint}", f, endpoint=self.description))
-
-    def _listening(self, port) -> None:
-        self.port = port
-        self.log.info("listening on {endpoint}", endpoint=self.description)
-
-    def rebind(self, description: str) -> defer.Deferred:
-        """
-        Listen on C{description} instead.  Fails (and keeps the old port)
-        when the new endpoint cannot be bound.  When the service is not
-        listening (stopped or disabled) it only records the endpoint.
-        """
-        if not self.running or self.port is None:
-            self.description = description
-            return defer.succeed(None)
-        d = self._listen(description)
-
-        def bound(port):
-            old, self.port, self.description = self.port, port, description
-            self.log.info("now listening on {endpoint}", endpoint=description)
-            if old is not None:
-                return old.stopListening()
-        d.addCallback(bound)
-        return d
-
-    def stopService(self):
-        Service.stopService(self)
-        return self._close()
-
-    def _close(self) -> defer.Deferred:
-        port, self.port = self.port, None
-        if port is None:
-            return defer.succeed(None)
-        return defer.maybeDeferred(port.stopListening)
-
-    def setEnabled(self, enabled: bool) -> defer.Deferred:
-        """
-        Listen or stop listening while the service keeps running, for the
-        C{[NetServer] Enable} switch.  Live connections are not touched.
-        """
-        self.enabled = enabled
-        if not self.running:
-            return defer.succeed(None)
-        if not enabled:
-            return self._close()
-        if self.port is not None:
-            return defer.succeed(None)
-        d = self._listen(self.description)
-
-        def listening(port):
-            self.port = port
-            self.log.info("listening on {endpoint}", endpoint=self.description)
-        return d.addCallback(listening)
-
-    @property
-    def boundPort(self) -> Optional[int]:
-        """The TCP port number in use (useful with C{tcp:0} in tests)."""
-        if self.port is None:
-            return None
-        return self.port.getHost().port
-
-
-def endpointWithPort(description: str, port: int) -> str:
-    """
-    C{description} with its port replaced: C{"tcp:7700:interface=::1"} and
-    8000 give C{"tcp:8000:interface=::1"}; other options (TLS keys, the
-    interface) stay, so changing the port on the admin page keeps them.
-    """
-    head, _, rest = description.partition(":")
-    parts = rest.split(":") if rest else []
-    for i, part in enumerate(parts):
-        if part.isdigit():
-            parts[i] = str(port)
-            return ":".join([head] + parts)
-        if part.startswith("port="):
-            parts[i] = "port=%d" % (port,)
-            return ":".join([head] + parts)
-    return "%s:%d%s" % (head, port, (":" + rest) if rest else "")
-
-
-class EventPortService(ListeningService):
-    """
-    The event port's L{ListeningService}, with the graceful shutdown of
-    issue 7 (docs/operations.rst, "Shutdown"): stop accepting, let the
-    publisher hand every queued event (the analytics' final Lost events
-    included) to the connections, let each connection write them out, then
-    close; all within L{shutdownGrace} seconds, after which connections
-    that do not read are aborted.
-
-    @ivar shutdownGrace: the whole shutdown's bound, in seconds.
-    """
-
-    shutdownGrace = 3.0
-
-    def stopService(self) -> defer.Deferred:
-        start = self.reactor.seconds()
-        stopped = ListeningService.stopService(self)
-        factory = self.factory
-
-        def drain(_: object) -> defer.Deferred:
-            return factory.publisher.drain(self.shutdownGrace)
-
-        def close(_: object) -> defer.Deferred:
-            left = self.shutdownGrace - (self.reactor.seconds() - start)
-            return factory.closeAll(max(0.25, left))
-
-        stopped.addBoth(drain)
-        stopped.addCallback(close)
-        stopped.addErrback(lambda f: self.log.failure(
-            "event port shutdown failed", f))
-        return stopped
+# Until every importer moves to numberok.listening / numberok.endpoints.
+from numberok.endpoints import endpointWithPort  # noqa: E402,F401
+from numberok.listening import ListeningService  # noqa: E402,F401

@@ -1,13 +1,7 @@
 """
-C{twistd numberok-tcp}: command-line options and the service tree.
-
-No logic lives here: L{makeService} only builds the parts and wires them
-(sources -> analytics -> publisher, journal, recent events -> connections),
-each one a child service so that start and graceful stop follow twistd's
-life cycle.  Children stop in reverse order of addition: admin, sources,
-ingest port (no more reads), analytics (every active track becomes a Lost
-event), recent events, journal (drains to disk), publisher and event port
-(flush, then close), screenshots.  docs/operations.rst, "Shutdown".
+C{twistd numberok-tcp}: command-line options, and L{makeService}, which hands
+them to L{numberok.build.buildServer} -- the one place that wires the parts
+and writes down the start and stop sequences.
 """
 
 from __future__ import annotations
@@ -16,18 +10,11 @@ import os
 import shutil
 from typing import Optional
 
-from twisted.application.service import MultiService
+from twisted.application.service import IService
 from twisted.python import usage
 
 from numberok import settings as settingsModule
-from numberok.analytics import Analytics, EventFanout
-from numberok.publisher import EventPublisher
-from numberok.screenshots import ScreenshotService
-from numberok.journal import Journal
-from numberok.server import EventPortService, NumberOkFactory
-from numberok.sources.ingest import IngestFactory, IngestService
-from numberok.web.recent import RecentEvents
-from numberok.web.service import makeAdminService
+from numberok.build import Endpoints, SourceMaker, buildServer
 
 DEFAULT_SETTINGS = os.path.join(os.path.dirname(__file__), "etc",
                                 "numberok.ini")
@@ -44,7 +31,10 @@ class Options(usage.Options):
     """The options of C{twistd numberok-tcp}."""
 
     synopsis = ("[--config PATH] [--port ENDPOINT] [--ingest ENDPOINT] "
-                "[--admin ENDPOINT] [--demo] [--replay PATH]")
+                "[--admin ENDPOINT] [--journal DIR|none] [--mqtt ENDPOINT] "
+                "[--demo [--demo-rate N] [--demo-seed N]] "
+                "[--replay PATH [--replay-speed N|max] [--replay-loop]] "
+                "[--watch DIR [--watch-pattern REGEX]]")
 
     optParameters = [
         ["config", "c", "numberok.ini",
@@ -62,6 +52,10 @@ class Options(usage.Options):
         ["journal", None, None,
          "Event journal folder (SQLite + screenshots); overrides [Journal] "
          "Path when given; 'none' disables the journal."],
+        ["mqtt", None, None,
+         "MQTT broker as a Twisted client endpoint "
+         "(tcp:host=H:port=1883, tls:host=H:port=8883); overrides [Mqtt] "
+         "Broker when given."],
         ["replay", None, None, "Play a JSONL file of reads."],
         ["replay-speed", None, "1",
          "Replay speed: 1 = as recorded, N = N times faster, max = as fast "
@@ -93,7 +87,15 @@ class Options(usage.Options):
         try:
             self.settings = settingsModule.load(path)
         except settingsModule.SettingsError as e:
-            raise usage.UsageError("invalid settings:\n%s" % (e,))
+            # Not a UsageError: twistd would print its whole usage text
+            # first and bury the one thing the operator must read.
+            raise SystemExit("numberok: invalid settings:\n%s" % (e,))
+        if self["mqtt"] is not None:
+            try:
+                self.settings = self.settings.withChanges(
+                    {"Mqtt.Broker": self["mqtt"]})
+            except settingsModule.SettingsError as e:
+                raise usage.UsageError("--mqtt: %s" % (e,))
         if self["demo"]:
             # The demo is there to be seen: its events carry their pictures
             # (for this run; the file is not changed).
@@ -115,16 +117,16 @@ class Options(usage.Options):
         if self["watch"] and not os.path.isdir(self["watch"]):
             raise usage.UsageError("--watch: no such folder: %s"
                                    % (self["watch"],))
-        try:
-            self.sources = _sources(self)
-        except ValueError as e:
-            raise usage.UsageError(str(e))
+        self.sources = _sources(self)
         if self["admin"] != "none":
-            from numberok.web.auth import checkAdminEndpoint
-            try:
-                checkAdminEndpoint(self["admin"], self.settings)
-            except ValueError as e:
-                raise usage.UsageError(str(e))
+            from numberok.endpoints import isLoopbackEndpoint
+            if not (self.settings["Admin.PasswordHash"]
+                    or isLoopbackEndpoint(self["admin"])):
+                raise usage.UsageError(
+                    "--admin %s is reachable from the network but no admin "
+                    "password is set: set one with `numberok-passwd CONFIG` "
+                    "first, or listen on loopback "
+                    "(tcp:8080:interface=127.0.0.1)" % (self["admin"],))
 
     def journalPath(self) -> Optional[str]:
         """
@@ -148,76 +150,47 @@ class Options(usage.Options):
         return "tcp:%d" % (self.settings["NetServer.Port"],)
 
 
-def makeService(options: Options) -> MultiService:
+def makeService(options: Options) -> IService:
     """Build the whole server from parsed L{Options}."""
-    settings = options.settings
-    store = settingsModule.SettingsStore(settings,
-                                         os.path.abspath(options["config"]))
-    root = MultiService()
-
-    screenshots = ScreenshotService()
-    screenshots.setServiceParent(root)
-
-    publisher = EventPublisher(store, screenshots)
-    factory = NumberOkFactory(store, publisher)
-    events = EventPortService(options.eventEndpoint(), factory,
-                              enabled=settings["NetServer.Enable"])
-    events.setName("events")
-    events.setServiceParent(root)
-    publisher.setServiceParent(root)
-
-    sinks = [publisher]
-    journal = None
-    journalPath = options.journalPath()
-    if journalPath is not None:
-        journal = Journal(journalPath,
-                          keepDays=settings["Journal.KeepDays"],
-                          maxMegabytes=settings["Journal.MaxMegabytes"])
-        journal.setName("journal")
-        journal.setServiceParent(root)
-        sinks.append(journal)
-
-    recent = RecentEvents(journal=journal)
-    recent.setServiceParent(root)
-    sinks.append(recent)
-
-    analytics = Analytics(store, EventFanout(*sinks))
-    analytics.setServiceParent(root)
-
-    if options["ingest"] != "none":
-        IngestService(options["ingest"],
-                      IngestFactory(analytics)).setServiceParent(root)
-
-    for source in options.sources:
-        source.sink = analytics
-        source.setServiceParent(root)
-
-    if options["admin"] != "none":
-        makeAdminService(store, factory, events, analytics, recent,
-                         endpoint=options["admin"],
-                         journal=journal).setServiceParent(root)
-    return root
+    def endpoint(name: str) -> Optional[str]:
+        value = options[name]
+        return None if value == "none" else value
+    return buildServer(
+        options.settings,
+        Endpoints(events=options.eventEndpoint(), ingest=endpoint("ingest"),
+                  admin=endpoint("admin")),
+        settingsPath=os.path.abspath(options["config"]),
+        journalPath=options.journalPath(),
+        sources=options.sources)
 
 
-def _sources(options: Options) -> list:
+def _sources(options: Options) -> list[SourceMaker]:
     """
-    The read sources the options ask for, built (and so validated) while
-    parsing the options, so a bad pattern or rate is a usage error; their
-    sink is set when the service tree is built.
+    Makers of the read sources the options ask for.  Their parameters are
+    checked here, so a bad pattern is a usage error; the sources themselves
+    are built by L{buildServer}, with the analytics as their sink.
     """
-    sources = []
+    makers: list[SourceMaker] = []
     if options["demo"]:
         from numberok.sources.demo import DemoSource
-        sources.append(DemoSource(None, rate=options["demo-rate"],
-                                  seed=options["demo-seed"]))
+        rate, seed = options["demo-rate"], options["demo-seed"]
+        makers.append(lambda sink, reactor, metrics: DemoSource(
+            sink, rate=rate, seed=seed, reactor=reactor))
     if options["replay"]:
         from numberok.sources.replay import ReplaySource
-        sources.append(ReplaySource(None, options["replay"],
-                                    speed=options["replay-speed"],
-                                    loop=bool(options["replay-loop"])))
+        path, speed = options["replay"], options["replay-speed"]
+        loop = bool(options["replay-loop"])
+        makers.append(lambda sink, reactor, metrics: ReplaySource(
+            sink, path, speed=speed, loop=loop, reactor=reactor))
     if options["watch"]:
+        import re
         from numberok.sources.watch import DEFAULT_PATTERN, FolderWatchSource
-        sources.append(FolderWatchSource(
-            None, options["watch"],
-            pattern=options["watch-pattern"] or DEFAULT_PATTERN))
-    return sources
+        folder = options["watch"]
+        pattern = options["watch-pattern"] or DEFAULT_PATTERN
+        try:
+            FolderWatchSource(None, folder, pattern=pattern)
+        except (ValueError, re.error) as e:
+            raise usage.UsageError("--watch-pattern: %s" % (e,))
+        makers.append(lambda sink, reactor, metrics: FolderWatchSource(
+            sink, folder, pattern=pattern, reactor=reactor))
+    return makers

@@ -162,3 +162,109 @@ def twistdServer(tmp_path):
     yield start
     for server in servers:
         server.stop(signal.SIGKILL)
+
+
+# -- the server in this process, on loopback ports ---------------------------
+
+LOOPBACK_ANY_PORT = "tcp:0:interface=127.0.0.1"
+
+
+def getReactor():
+    from twisted.internet import reactor
+    return reactor
+
+
+def sleep(seconds: float):
+    """A Deferred that fires after C{seconds} of real time."""
+    from twisted.internet import task
+    return task.deferLater(getReactor(), seconds, lambda: None)
+
+
+def bounded(d, seconds: float = 10):
+    """C{d} with a timeout, so a test that would hang fails instead."""
+    return d.addTimeout(seconds, getReactor())
+
+
+def waitFor(predicate, seconds: float = 10.0, step: float = 0.05):
+    """Poll C{predicate} on the reactor until it holds (bounded)."""
+    from twisted.internet import defer
+
+    @defer.inlineCallbacks
+    def poll():
+        deadline = getReactor().seconds() + seconds
+        while not predicate():
+            if getReactor().seconds() > deadline:
+                raise AssertionError("condition not met within %s s"
+                                     % (seconds,))
+            yield sleep(step)
+    return poll()
+
+
+class InProcessServer:
+    """
+    The real server, built by L{numberok.build.buildServer} exactly as
+    C{twistd numberok-tcp} builds it, in the test's reactor, listening on
+    127.0.0.1 port 0 (so tests read its parts and counters directly).
+    """
+
+    def __init__(self, journalPath=None, admin: bool = False,
+                 settingsPath=None, **changes) -> None:
+        from numberok.build import Endpoints, buildServer
+        from numberok.settings import Settings
+        settings = Settings().withChanges(changes)
+        self.root = buildServer(
+            settings,
+            Endpoints(events=LOOPBACK_ANY_PORT, ingest=LOOPBACK_ANY_PORT,
+                      admin=LOOPBACK_ANY_PORT if admin else None),
+            reactor=getReactor(), settingsPath=settingsPath,
+            journalPath=None if journalPath is None else str(journalPath),
+            screenshotThreads=1)
+        self.root.privilegedStartService()
+        self.root.startService()
+
+    def __getattr__(self, name: str):
+        # The parts by name: s.publisher, s.factory, s.journal, ...
+        return getattr(self.root, name)
+
+    @property
+    def port(self) -> int:
+        return self.root.eventPort.boundPort
+
+    @property
+    def ingestPort(self) -> int:
+        return self.root.ingest.boundPort
+
+    @property
+    def ingestFactory(self):
+        return self.root.ingest.factory
+
+    def stop(self):
+        from twisted.internet import defer
+        if not self.root.running:
+            return defer.succeed(None)
+        return bounded(defer.maybeDeferred(self.root.stopService), 15)
+
+
+@pytest.fixture
+def server():
+    """Start in-process servers with C{server(**settings)}; all are stopped
+    when the test ends."""
+    import pytest_twisted
+    servers: list[InProcessServer] = []
+
+    def start(**kwargs) -> InProcessServer:
+        s = InProcessServer(**kwargs)
+        servers.append(s)
+        return s
+    yield start
+    for s in servers:
+        if s.root.running:
+            pytest_twisted.blockon(s.stop())
+
+
+def connectTo(port: int, protocol):
+    """Connect C{protocol} to 127.0.0.1:C{port} (bounded)."""
+    from twisted.internet.endpoints import TCP4ClientEndpoint
+    from twisted.internet.protocol import Factory
+    endpoint = TCP4ClientEndpoint(getReactor(), "127.0.0.1", port, timeout=5)
+    return bounded(endpoint.connect(Factory.forProtocol(lambda: protocol)), 5)

@@ -69,3 +69,16 @@ def jpegBytes(colour=(0, 120, 0), size=(8, 8)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, colour).save(buf, "JPEG")
     return buf.getvalue()
+
+
+def refusals(factory, reason: str) -> float:
+    """How many NumberOk connections C{factory} refused for C{reason}."""
+    return factory.metrics.value("numberok_connections_refused_total",
+                                 reason=reason)
+
+
+def closedFor(factory, reason: str) -> float:
+    """How many NumberOk connections C{factory} closed for C{reason}
+    (C{protocol}, C{handshake_timeout}, C{shutdown_aborted})."""
+    return factory.metrics.value("numberok_protocol_errors_total",
+                                 reason=reason)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import io
 import json
+import socket
 import subprocess
 import sys
 
 from PIL import Image
 
-from conftest import TWISTD, checkoutEnvironment
+from conftest import TWISTD, checkoutEnvironment, freePort
 
 SETTINGS = """\
 [NetServer]
@@ -119,3 +120,55 @@ def test_missing_settings_file_is_created_with_the_defaults(tmp_path):
     options.parseOptions(["--config", str(config)])
     assert config.exists()
     assert options.settings["NetServer.Port"] == 7700
+
+
+def runTwistd(tmp_path, *args: str, timeout: float = 20.0):
+    """Run C{twistd -n numberok-tcp ARGS} to its end; (code, output)."""
+    return subprocess.run(
+        TWISTD + ["--nodaemon", "--pidfile=", "--logfile=-", "numberok-tcp",
+                  "--config", str(tmp_path / "numberok.ini")] + list(args),
+        cwd=str(tmp_path), env=checkoutEnvironment(), capture_output=True,
+        text=True, timeout=timeout)
+
+
+def test_a_taken_port_ends_the_process_with_code_1_and_one_line(tmp_path):
+    # The demo would start a worker thread that keeps the process alive:
+    # nothing may start when a port cannot be bound.  (The subprocess
+    # timeout guards against the old hang.)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        for option in ("--ingest", "--admin"):
+            endpoint = "tcp:%d:interface=127.0.0.1" % (port,)
+            others = {"--ingest": "none", "--admin": "none"}
+            others[option] = endpoint
+            result = runTwistd(
+                tmp_path, "--demo", "--journal", "none",
+                "--port", "tcp:%d:interface=127.0.0.1" % (freePort(),),
+                "--ingest", others["--ingest"], "--admin", others["--admin"])
+            assert result.returncode == 1, result.stdout + result.stderr
+            # twistd logs what goes to stderr: one line says it all.
+            said = [line for line in result.stdout.splitlines()
+                    if "cannot listen" in line]
+            assert len(said) == 1, result.stdout
+            assert said[0].endswith(
+                "numberok: cannot listen on %s: Couldn't listen on "
+                "127.0.0.1:%d: [Errno 98] Address already in use"
+                % (endpoint, port)), said
+            assert "demo" not in result.stdout.lower()
+
+
+def test_invalid_settings_are_reported_alone_before_any_usage_text(tmp_path):
+    (tmp_path / "numberok.ini").write_text(
+        "[NetServer]\nPort = 99999\nAttachedScreenshotsQuality = 5\n",
+        encoding="utf-8")
+    result = runTwistd(tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "numberok: invalid settings:",
+        "%s: [NetServer] AttachedScreenshotsQuality: 5 is out of range "
+        "10..100" % (tmp_path / "numberok.ini",),
+        "%s: [NetServer] Port: 99999 is out of range 1..65535"
+        % (tmp_path / "numberok.ini",)]

@@ -12,42 +12,24 @@ import base64
 import io
 import json
 
-import pytest
 import pytest_twisted
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
-from twisted.application.service import MultiService
 from twisted.internet import defer
-from twisted.internet.endpoints import TCP4ClientEndpoint
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
 from twisted.internet.address import IPv4Address
 
-from helpers import makeEvent
+from conftest import bounded, connectTo, getReactor, sleep, waitFor
+from helpers import closedFor, makeEvent, refusals
 from numberok import wire
 from numberok.analytics import Analytics, EventFanout
 from numberok.client import NumberOkClientProtocol, eventFields
 from numberok.events import EventState
-from numberok.journal import Journal
 from numberok.publisher import EventPublisher
-from numberok.screenshots import ScreenshotService
-from numberok.server import EventPortService, NumberOkFactory
-from numberok.settings import Settings, SettingsStore
-from numberok.sources.ingest import IngestFactory, IngestService
-
-
-def getReactor():
-    from twisted.internet import reactor
-    return reactor
-
-
-def sleep(seconds: float) -> defer.Deferred:
-    from twisted.internet import task
-    return task.deferLater(getReactor(), seconds, lambda: None)
-
-
-def bounded(d: defer.Deferred, seconds: float = 10) -> defer.Deferred:
-    return d.addTimeout(seconds, getReactor())
+from numberok.server import NumberOkFactory
+from numberok.settings import SettingsStore
+from numberok.sources.ingest import IngestFactory
 
 
 def noiseJpeg(width=480, height=360, seed=1) -> bytes:
@@ -60,72 +42,6 @@ def noiseJpeg(width=480, height=360, seed=1) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90)
     return out.getvalue()
-
-
-class InProcessServer:
-    """
-    The server's parts wired as issue 7 asks tap.py to wire them (children
-    stop in reverse order: ingest, analytics, journal, publisher, event
-    port, screenshots), listening on 127.0.0.1 port 0.
-    """
-
-    def __init__(self, journalPath=None, screenshots=False, **changes) -> None:
-        reactor = getReactor()
-        self.store = SettingsStore(Settings().withChanges(changes))
-        self.root = MultiService()
-        self.screenshots = ScreenshotService(reactor, threads=1)
-        self.screenshots.setServiceParent(self.root)
-        self.publisher = EventPublisher(
-            self.store, self.screenshots if screenshots else None,
-            reactor=reactor)
-        self.factory = NumberOkFactory(self.store, self.publisher,
-                                       reactor=reactor)
-        self.events = EventPortService("tcp:0:interface=127.0.0.1",
-                                       self.factory, reactor=reactor)
-        self.events.setServiceParent(self.root)
-        self.publisher.setServiceParent(self.root)
-        sinks = [self.publisher]
-        self.journal = None
-        if journalPath is not None:
-            self.journal = Journal(str(journalPath), reactor=reactor)
-            self.journal.setServiceParent(self.root)
-            sinks.insert(0, self.journal)
-        self.analytics = Analytics(self.store, EventFanout(*sinks),
-                                   reactor=reactor)
-        self.analytics.setServiceParent(self.root)
-        self.ingestFactory = IngestFactory(self.analytics, reactor=reactor)
-        self.ingest = IngestService("tcp:0:interface=127.0.0.1",
-                                    self.ingestFactory, reactor=reactor)
-        self.ingest.setServiceParent(self.root)
-        self.root.startService()
-
-    @property
-    def port(self) -> int:
-        return self.events.boundPort
-
-    @property
-    def ingestPort(self) -> int:
-        return self.ingest.boundPort
-
-    def stop(self) -> defer.Deferred:
-        if not self.root.running:
-            return defer.succeed(None)
-        return bounded(defer.maybeDeferred(self.root.stopService), 15)
-
-
-@pytest.fixture
-def server():
-    """Start servers with C{server(**settings)}; all stopped at the end."""
-    servers: list[InProcessServer] = []
-
-    def start(**kwargs) -> InProcessServer:
-        s = InProcessServer(**kwargs)
-        servers.append(s)
-        return s
-    yield start
-    for s in servers:
-        if s.root.running:
-            pytest_twisted.blockon(s.stop())
 
 
 class Collector(NumberOkClientProtocol):
@@ -172,30 +88,17 @@ class Silent(Protocol):
         self.closed.callback(None)
 
 
-def connect(port: int, protocol: Protocol) -> defer.Deferred:
-    endpoint = TCP4ClientEndpoint(getReactor(), "127.0.0.1", port, timeout=5)
-    return bounded(endpoint.connect(Factory.forProtocol(lambda: protocol)), 5)
+connect = connectTo
 
 
 @defer.inlineCallbacks
-def subscribedCollectors(s: InProcessServer, n: int):
+def subscribedCollectors(s, n: int):
     collectors = [Collector() for _ in range(n)]
     for c in collectors:
         yield connect(s.port, c)
     while sum(p.subscribed for p in s.factory._connections.values()) < n:
         yield sleep(0.01)
     return collectors
-
-
-@defer.inlineCallbacks
-def waitFor(predicate, seconds: float = 10.0, step: float = 0.05):
-    """Poll C{predicate} on the reactor until it holds (bounded)."""
-    reactor = getReactor()
-    deadline = reactor.seconds() + seconds
-    while not predicate():
-        if reactor.seconds() > deadline:
-            raise AssertionError("condition not met within %s s" % seconds)
-        yield sleep(step)
 
 
 # -- connection storm ---------------------------------------------------------
@@ -234,7 +137,7 @@ def test_connection_storm_is_refused_while_four_clients_lose_nothing(server):
     finally:
         stream.stop()
     assert len(refusedClosed) == attempts
-    assert s.factory.refusedLimit == attempts
+    assert refusals(s.factory, "limit") == attempts
     assert s.factory.peakConnections <= 4
     yield waitFor(lambda: all(len(c.ids) == len(published) for c in good))
     for c in good:
@@ -247,11 +150,11 @@ def test_storm_beyond_a_lower_limit_admits_at_most_that_many(server):
     s = server(**{"NetServer.MaxConnections": "2"})
     peers = [Silent(stall=False) for _ in range(50)]
     yield bounded(defer.gatherResults([connect(s.port, p) for p in peers]))
-    yield waitFor(lambda: s.factory.refusedLimit == 48)
+    yield waitFor(lambda: refusals(s.factory, "limit") == 48)
     assert s.factory.peakConnections == 2
     # The two admitted never subscribe: closed after the handshake timeout.
     yield bounded(defer.gatherResults([p.closed for p in peers]), 5)
-    assert s.factory.handshakeTimeouts == 2
+    assert closedFor(s.factory, "handshake_timeout") == 2
 
 
 # -- slow clients ---------------------------------------------------------------
@@ -264,7 +167,7 @@ def test_client_that_never_subscribes_is_closed_after_one_second(server):
     start = getReactor().seconds()
     yield bounded(p.closed, 5)
     assert getReactor().seconds() - start >= 0.9
-    assert s.factory.handshakeTimeouts == 1
+    assert closedFor(s.factory, "handshake_timeout") == 1
     assert s.factory.connections() == []
 
 
@@ -273,8 +176,7 @@ def test_clients_that_never_read_hit_their_queue_cap_and_others_keep_schedule(
         server):
     from twisted.internet.task import LoopingCall
 
-    s = server(screenshots=True,
-               **{"NetServer.AttachScreenshotsToEvents": "1",
+    s = server(**{"NetServer.AttachScreenshotsToEvents": "1",
                   "NetServer.AttachedScreenshotsQuality": "95"})
     s.publisher.queueLimit = 20
     stalled = [Silent(subscribe=True, stall=True) for _ in range(2)]
@@ -359,7 +261,7 @@ def test_any_bytes_on_the_event_port_subscribe_or_close_that_peer(chunks):
     headers = [data[i:i + 8] for i in range(0, len(data) // 8 * 8, 8)]
     if any(h != wire.subscribePacket() for h in headers):
         assert transport.disconnecting
-        assert factory.protocolErrors == 1
+        assert closedFor(factory, "protocol") == 1
     else:
         assert not transport.disconnecting
         assert protocol.subscribed == bool(headers)
@@ -382,7 +284,7 @@ def test_garbage_on_the_event_port_closes_only_that_peer(server):
         yield connect(s.port, p)
         p.transport.write(data)
         yield bounded(p.closed, 5)
-    assert s.factory.protocolErrors == len(samples)
+    assert closedFor(s.factory, "protocol") == len(samples)
     s.publisher.publish(makeEvent(EventState.LOST, runtimeId=5))
     yield waitFor(lambda: good.ids == [5])
 

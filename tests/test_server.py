@@ -10,7 +10,7 @@ import pytest
 from twisted.internet.testing import MemoryReactorClock
 from zope.interface.verify import verifyObject
 
-from helpers import connect, disconnect, makeEvent
+from helpers import closedFor, connect, disconnect, makeEvent, refusals
 from numberok import wire
 from numberok.events import EventState
 from numberok.interfaces import IEventSubscriber
@@ -43,7 +43,7 @@ def test_fifth_connection_is_refused():
     admitted = [connect(factory, port=50000 + i)[0] for i in range(4)]
     assert all(admitted)
     assert connect(factory, port=50010) == (None, None)
-    assert factory.refusedLimit == 1
+    assert refusals(factory, "limit") == 1
 
 
 def test_max_connections_setting_lowers_the_limit_for_new_connections():
@@ -64,8 +64,8 @@ def test_peer_outside_allowed_clients_is_refused_before_the_limit():
     factory, _ = makeFactory(**{"NetServer.AllowedClients": "10.0.0.0/8"})
     assert connect(factory, host="127.0.0.1")[0] is None
     assert connect(factory, host="10.1.2.3")[0] is not None
-    assert factory.refusedNotAllowed == 1
-    assert factory.refusedLimit == 0
+    assert refusals(factory, "not_allowed") == 1
+    assert refusals(factory, "limit") == 0
 
 
 def test_client_that_does_not_subscribe_within_one_second_is_closed():
@@ -75,7 +75,7 @@ def test_client_that_does_not_subscribe_within_one_second_is_closed():
     assert not transport.disconnecting
     reactor.advance(0.02)
     assert transport.disconnecting
-    assert factory.handshakeTimeouts == 1
+    assert closedFor(factory, "handshake_timeout") == 1
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 8])
@@ -104,7 +104,7 @@ def test_repeated_subscribe_is_ignored():
     protocol, transport = subscribed(factory)
     protocol.dataReceived(wire.subscribePacket() * 2)
     assert not transport.disconnecting
-    assert factory.protocolErrors == 0
+    assert closedFor(factory, "protocol") == 0
 
 
 @pytest.mark.parametrize("packet,reason", [
@@ -119,7 +119,7 @@ def test_protocol_error_closes_only_that_connection(packet, reason):
     bad.dataReceived(packet[:8])
     assert badTransport.disconnecting, reason
     assert not goodTransport.disconnecting
-    assert factory.protocolErrors == 1
+    assert closedFor(factory, "protocol") == 1
 
 
 def test_registry_lists_connections_and_disconnect_closes_the_right_one():

@@ -17,9 +17,6 @@ from twisted.internet.defer import inlineCallbacks
 from helpers import makeEvent
 from numberok import client
 from numberok.events import EventState
-from numberok.publisher import EventPublisher
-from numberok.server import EventPortService, NumberOkFactory
-from numberok.settings import SettingsStore
 
 
 def _hasTLS() -> bool:
@@ -69,15 +66,15 @@ def runClient(reactor, port, *argv):
 
 
 def startTLSServer(reactor, key, cert):
-    """The real event port on an ssl: strports endpoint, on a free port."""
-    store = SettingsStore()
-    publisher = EventPublisher(store, reactor=reactor)
-    factory = NumberOkFactory(store, publisher, reactor=reactor)
-    service = EventPortService(
-        "ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s" % (key, cert),
-        factory, reactor=reactor)
-    service.startService()
-    return service, publisher
+    """The real server with its event port on an ssl: strports endpoint."""
+    from numberok.build import Endpoints, buildServer
+    from numberok.settings import Settings
+    server = buildServer(Settings(), Endpoints(
+        events="ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s"
+        % (key, cert), ingest=None, admin=None), reactor=reactor)
+    server.privilegedStartService()
+    server.startService()
+    return server, server.publisher
 
 
 @pytest_twisted.inlineCallbacks
@@ -86,7 +83,7 @@ def test_client_with_tls_and_ca_receives_events_from_an_ssl_port(tmp_path):
     key, cert = makeCertificate(tmp_path)
     service, publisher = startTLSServer(reactor, key, cert)
     try:
-        d = runClient(reactor, service.boundPort, "--tls", "--ca", str(cert),
+        d = runClient(reactor, service.eventPort.boundPort, "--tls", "--ca", str(cert),
                       "--count", "2")
         yield untilSubscribed(publisher)
         publisher.publish(makeEvent(EventState.DETECTED, runtimeId=7))
@@ -106,7 +103,7 @@ def test_client_that_does_not_trust_the_certificate_is_refused(tmp_path):
     _, otherCert = makeCertificate(tmp_path, "other")
     service, publisher = startTLSServer(reactor, key, cert)
     try:
-        code, out, err = yield runClient(reactor, service.boundPort,
+        code, out, err = yield runClient(reactor, service.eventPort.boundPort,
                                          "--ca", str(otherCert))
     finally:
         yield service.stopService()
@@ -123,10 +120,10 @@ def test_plain_client_on_the_tls_port_is_closed_and_the_server_goes_on(
     service, publisher = startTLSServer(reactor, key, cert)
     try:
         # A NumberOk subscribe where a TLS ClientHello belongs.
-        code, _, _ = yield runClient(reactor, service.boundPort, "--count", "1")
+        code, _, _ = yield runClient(reactor, service.eventPort.boundPort, "--count", "1")
         assert code != client.EXIT_OK
         assert publisher.subscriptions() == []
-        d = runClient(reactor, service.boundPort, "--ca", str(cert),
+        d = runClient(reactor, service.eventPort.boundPort, "--ca", str(cert),
                       "--count", "1")
         yield untilSubscribed(publisher)
         publisher.publish(makeEvent(EventState.LOST, runtimeId=8))

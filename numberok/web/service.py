@@ -139,6 +139,7 @@ class AdminService(MultiService):
 
     def connectionsDocument(self) -> dict[str, Any]:
         f = self.factory
+        m = f.metrics
         return {
             "connections": [
                 {"id": c.id, "host": c.host, "port": c.port,
@@ -148,10 +149,18 @@ class AdminService(MultiService):
                  "dropped": c.dropped}
                 for c in f.connections()],
             "counters": {
-                "accepted": f.accepted, "refusedLimit": f.refusedLimit,
-                "refusedNotAllowed": f.refusedNotAllowed,
-                "handshakeTimeouts": f.handshakeTimeouts,
-                "protocolErrors": f.protocolErrors,
+                "accepted": int(m.value(
+                    "numberok_connections_accepted_total")),
+                "refusedLimit": int(m.value(
+                    "numberok_connections_refused_total", reason="limit")),
+                "refusedNotAllowed": int(m.value(
+                    "numberok_connections_refused_total",
+                    reason="not_allowed")),
+                "handshakeTimeouts": int(m.value(
+                    "numberok_protocol_errors_total",
+                    reason="handshake_timeout")),
+                "protocolErrors": int(m.value(
+                    "numberok_protocol_errors_total", reason="protocol")),
                 "httpReads": self.httpReads,
                 "httpBadRequests": self.httpBadRequests},
             "listening": self.listeningState(),
