@@ -217,16 +217,25 @@ def _format(value: Any) -> str:
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
+MAX_TEXT_LENGTH = 1024
+"""Characters of a text setting: far above any path, name or template
+list, and short enough that no message or page line quoting it grows
+without bound."""
+
 
 def _text(raw: Any, lines: bool = False) -> str:
     """
-    Form or file text, stripped, refused when it holds a control character
-    (a new line is allowed where C{lines}): a setting is one line of the
-    file, and a path or name with a new line breaks whoever uses it later.
+    Form or file text, stripped, refused when it is longer than
+    L{MAX_TEXT_LENGTH} or holds a control character (a new line is allowed
+    where C{lines}): a setting is one line of the file, and a path or name
+    with a new line breaks whoever uses it later.
     """
     if not isinstance(raw, str):
         raise ValueError("expected text, got %s" % (quote(raw),))
     text = raw.strip()
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ValueError("%s is longer than %d characters"
+                         % (quote(text), MAX_TEXT_LENGTH))
     for match in _CONTROL.finditer(text):
         if lines and match.group() == "\n":
             continue
