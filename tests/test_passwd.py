@@ -15,17 +15,15 @@ from numberok.passwd import passwdMain
 from numberok.web import auth
 
 SETTINGS_TEXT = """\
-; test settings -- this comment must survive saves
-[NetServer]
-Port = 7700                     ; 1..65535
-AttachedScreenshotsQuality = 50 ; JPEG quality 10..100
+# the site's own file; numberok-passwd must keep this line
+[System]
+SystemId = 12     ; gate 12
 
-[Zone:0:0]
-LossIntervalSec = 5             ; gate
-InDirection = down
+[Zone:4:1]
+InDirection = up  ; exit lane
 
-[Custom]
-keep = me
+[SiteNotes]
+owner = facilities
 """
 
 
