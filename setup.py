@@ -43,7 +43,7 @@ setup(
         "console_scripts": [
             "numberok-client = numberok.client:main",
             "numberok-demo-record = numberok.sources.demo:recordMain",
-            "numberok-passwd = numberok.web.auth:main",
+            "numberok-passwd = numberok.passwd:main",
         ],
     },
 )

@@ -14,11 +14,9 @@ from hypothesis import given, settings as hsettings, strategies as st
 
 from numberok import settings as S
 from numberok.settings import (FIELDS, SCHEMA, Settings, SettingsError,
-                               SettingsStore, parseText, saveFile,
-                               updateText)
-
-DEFAULT_INI = os.path.join(os.path.dirname(S.__file__), "etc",
-                           "numberok.ini")
+                               SettingsStore, defaultText, parseText,
+                               saveFile, updateText)
+from numberok.settings.files import _changes
 
 USER_FILE = """\
 ; my site's settings -- keep this comment
@@ -38,11 +36,6 @@ InDirection = up
 
 ; trailing comment
 """
-
-
-def defaultText() -> str:
-    with open(DEFAULT_INI, encoding="utf-8") as f:
-        return f.read()
 
 
 def test_default_file_parses_to_the_defaults_of_the_schema():
@@ -175,7 +168,7 @@ def test_store_save_writes_atomically_and_tells_observers(tmp_path):
     seen = []
     store.addObserver(lambda old, new: seen.append(
         (old["NetServer.Port"], new["NetServer.Port"])))
-    store.save(store.current.withChanges({"NetServer.Port": 9000}))
+    store.apply({"NetServer.Port": 9000})
     assert seen == [(7700, 9000)]
     assert S.load(str(path))["NetServer.Port"] == 9000
     assert sorted(os.listdir(tmp_path)) == ["numberok.ini"]
@@ -198,7 +191,7 @@ def test_invalid_change_writes_nothing(tmp_path):
     path.write_text(USER_FILE)
     store = SettingsStore(parseText(USER_FILE), str(path))
     with pytest.raises(SettingsError):
-        store.save(store.current.withChanges({"NetServer.Port": 0}))
+        store.apply({"NetServer.Port": 0})
     assert path.read_text() == USER_FILE
     assert store.current["NetServer.Port"] == 7700
 
@@ -219,11 +212,15 @@ def test_unwritable_directory_is_a_settings_error_and_keeps_the_file(
         os.chmod(tmp_path, 0o700)
 
 
-def test_missing_file_is_created_with_only_the_changes(tmp_path):
+def test_missing_file_is_created_from_the_commented_defaults(tmp_path):
     path = tmp_path / "new.ini"
     base = Settings()
-    saveFile(str(path), base, base.withChanges({"System.SystemId": 5}))
-    assert path.read_text() == "[System]\nSystemId = 5\n"
+    new = base.withChanges({"System.SystemId": 5})
+    saveFile(str(path), base, new)
+    text = path.read_text()
+    assert text.startswith("; numberok settings.")
+    assert "SystemId = 5                    ; sent as SystemId" in text
+    assert parseText(text) == new
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
@@ -255,7 +252,7 @@ def test_arbitrary_form_values_raise_only_settings_error(changes):
     text = defaultText()
     base = parseText(text)
     assert parseText(updateText(text, Settings(), new)) == \
-        base.withChanges(S._differences(Settings(), new))
+        base.withChanges(_changes(Settings(), new, base, frozenset(FIELDS)))
 
 
 @hsettings(max_examples=100, deadline=None)

@@ -7,7 +7,6 @@ open loopback mode with no password.
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
@@ -40,53 +39,6 @@ def test_hash_is_a_valid_settings_value():
     encoded = auth.hashPassword("s3cret-pass", iterations=1000)
     assert S.Settings().withChanges(
         {"Admin.PasswordHash": encoded})["Admin.PasswordHash"] == encoded
-
-
-# -- numberok-passwd ---------------------------------------------------------
-
-def runPasswd(args, stdin: str = ""):
-    out, err = io.StringIO(), io.StringIO()
-    status = auth.passwdMain(args, stdin=io.StringIO(stdin), stdout=out,
-                             stderr=err)
-    return status, out.getvalue(), err.getvalue()
-
-
-def test_passwd_stores_only_a_hash_and_keeps_the_file(tmp_path):
-    path = tmp_path / "numberok.ini"
-    path.write_text(SETTINGS_TEXT)
-    status, out, err = runPasswd([str(path), "--iterations", "1000"],
-                                 "my new password\n")
-    assert status == 0, err
-    text = path.read_text()
-    assert "my new password" not in text
-    assert text.startswith(SETTINGS_TEXT)
-    encoded = S.load(str(path))["Admin.PasswordHash"]
-    assert auth.checkPassword("my new password", encoded)
-    assert "restart" in out
-
-
-def test_passwd_refuses_a_short_password_and_writes_nothing(tmp_path):
-    path = tmp_path / "numberok.ini"
-    path.write_text(SETTINGS_TEXT)
-    status, _, err = runPasswd([str(path)], "short\n")
-    assert status == 1 and "at least 8" in err
-    assert path.read_text() == SETTINGS_TEXT
-
-
-def test_passwd_clear_removes_the_password(tmp_path):
-    path = tmp_path / "numberok.ini"
-    path.write_text(SETTINGS_TEXT)
-    runPasswd([str(path), "--iterations", "1000"], "long enough pw\n")
-    status, _, _ = runPasswd([str(path), "--clear"])
-    assert status == 0
-    assert S.load(str(path))["Admin.PasswordHash"] == ""
-
-
-def test_passwd_reports_an_invalid_settings_file(tmp_path):
-    path = tmp_path / "numberok.ini"
-    path.write_text("[NetServer]\nPort = nope\n")
-    status, _, err = runPasswd([str(path)], "long enough pw\n")
-    assert status == 1 and "Port" in err
 
 
 # -- where the admin server may listen ---------------------------------------

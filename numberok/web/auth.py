@@ -28,18 +28,15 @@ The model (docs/admin.rst explains it for operators):
 
 from __future__ import annotations
 
-import argparse
 import base64
-import getpass
 import hashlib
 import hmac
 import ipaddress
 import os
 import secrets
-import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Optional, TextIO
+from typing import Optional
 
 from twisted.internet import defer
 from twisted.internet.task import deferLater
@@ -325,73 +322,3 @@ class PasswordChecker:
                       "{delay} s", host=host, delay=delay)
         yield deferLater(self.reactor, delay, lambda: None)
         return False
-
-
-# -- numberok-passwd -------------------------------------------------------
-
-def _readPassword(stdin: TextIO, stdout: TextIO) -> str:
-    if stdin.isatty():
-        first = getpass.getpass("New admin password: ")
-        if first != getpass.getpass("Again: "):
-            raise ValueError("the passwords differ")
-        return first
-    line = stdin.readline()
-    return line.rstrip("\r\n")
-
-
-def passwdMain(argv: Optional[list[str]] = None,
-               stdin: Optional[TextIO] = None,
-               stdout: Optional[TextIO] = None,
-               stderr: Optional[TextIO] = None) -> int:
-    """
-    C{numberok-passwd CONFIG}: read a new admin password from standard
-    input (asked twice on a terminal, the first line otherwise, so
-    C{echo "$PW" | numberok-passwd numberok.ini} works in scripts) and store
-    its hash in C{[Admin] PasswordHash}, keeping the rest of the file as
-    it is.  C{--clear} removes the password.  A running server uses the
-    new password after a restart.
-
-    @return: the exit status.
-    """
-    stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
-    parser = argparse.ArgumentParser(
-        prog="numberok-passwd",
-        description="Set the numberok admin password (read from stdin).")
-    parser.add_argument("config", help="the settings file (INI)")
-    parser.add_argument("--clear", action="store_true",
-                        help="remove the password (the admin server then "
-                             "only listens on loopback)")
-    parser.add_argument("--iterations", type=int, default=PBKDF2_ITERATIONS,
-                        help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    try:
-        current = (settingsModule.load(args.config)
-                   if os.path.exists(args.config)
-                   else settingsModule.Settings())
-        if args.clear:
-            encoded = ""
-        else:
-            password = _readPassword(stdin, stdout)
-            if len(password) < MIN_PASSWORD_LENGTH:
-                raise ValueError("the password must have at least %d "
-                                 "characters" % (MIN_PASSWORD_LENGTH,))
-            encoded = hashPassword(password, args.iterations)
-        new = current.withChanges({"Admin.PasswordHash": encoded})
-        settingsModule.saveFile(args.config, current, new)
-    except (ValueError, EOFError) as e:
-        stderr.write("numberok-passwd: %s\n" % (e,))
-        return 1
-    except settingsModule.SettingsError as e:
-        stderr.write("numberok-passwd: %s\n" % (e,))
-        return 1
-    stdout.write("%s %s; restart the server to use it.\n" % (
-        "Password removed from" if args.clear else "Password set in",
-        args.config))
-    return 0
-
-
-def main() -> None:
-    """Console-script entry point."""
-    sys.exit(passwdMain())

@@ -1,0 +1,165 @@
+"""
+Every key of the settings file, written once: one module-level constant
+per key, named C{SECTION_KEY} in upper snake case, whose value is the
+L{Field} itself (type, range, default, help).  L{SCHEMA} and L{ZONE_SCHEMA}
+are collected from these constants, so the typed names and the schema
+cannot drift apart, and a misspelt name fails when it is imported::
+
+    from numberok.settings.keys import NETSERVER_PORT, ZONE_LOSS_INTERVAL_SEC
+
+    port = store.current[NETSERVER_PORT]
+    loss = store.current.zone(channel, zone)[ZONE_LOSS_INTERVAL_SEC]
+
+Zone keys (section C{Zone}) are the keys of every C{[Zone:<c>:<z>]}
+section.  Add a key by adding a constant here (and a line with its
+default to etc/numberok.ini).
+"""
+
+from __future__ import annotations
+
+import re
+
+from numberok import plates
+from numberok.settings.fields import Field, parsePasswordHash
+
+NETSERVER_ENABLE = Field(
+    "NetServer", "Enable", "bool", True,
+    help="Listen for NumberOk clients.")
+NETSERVER_PORT = Field(
+    "NetServer", "Port", "int", 7700, 1, 65535,
+    help="TCP port of the event server.")
+NETSERVER_MAX_CONNECTIONS = Field(
+    "NetServer", "MaxConnections", "int", 4, 1, 4,
+    help="Clients connected at once; the next one is closed.")
+NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS = Field(
+    "NetServer", "AttachScreenshotsToEvents", "bool", False,
+    help="Send the JPEG of the best read with each event.")
+NETSERVER_ATTACHED_SCREENSHOTS_QUALITY = Field(
+    "NetServer", "AttachedScreenshotsQuality", "int", 50, 10, 100,
+    help="JPEG quality of attached screenshots.")
+NETSERVER_SEND_LOST_ONLY = Field(
+    "NetServer", "SendLostOnly", "bool", False,
+    help="Send only Lost events.")
+NETSERVER_ALLOWED_CLIENTS = Field(
+    "NetServer", "AllowedClients", "cidrs", (),
+    help="Who may connect; empty means anyone.")
+
+ANALYTICS_SOFT_COMPARISON = Field(
+    "Analytics", "SoftComparison", "bool", True,
+    help="Join reads to a track within a Levenshtein distance.")
+ANALYTICS_LEVENSHTEIN_DISTANCE = Field(
+    "Analytics", "LevenshteinDistance", "int", 2, 1, 4,
+    help="Distance for soft comparison.")
+ANALYTICS_SKIP_FIRST_RESULTS = Field(
+    "Analytics", "SkipFirstResults", "int", 1, 0, 9,
+    help="Reads held back before Detected.")
+ANALYTICS_USE_RAW_RESULTS = Field(
+    "Analytics", "UseRawResults", "bool", False,
+    help="Send an Updated for every read.")
+
+PLATES_ALPHABET = Field(
+    "Plates", "Alphabet", "choice", "latin", choices=("latin", "native"),
+    help="Write processed plates in Latin letters (A123BC77) or in the "
+         "script of the fitting template (А123ВС77).")
+PLATES_TEMPLATES = Field(
+    "Plates", "Templates", "str", plates.DEFAULT_TEMPLATES,
+    parser=plates.parseTemplates, lines=True,
+    help="Plate layouts, most important first: "
+         "name[(alphabet)]:pattern; ... (docs/plates.rst).")
+
+JOURNAL_PATH = Field(
+    "Journal", "Path", "str", "journal",
+    help="Event journal folder (SQLite + screenshots), relative to the "
+         "settings file; empty = no journal.")
+JOURNAL_KEEP_DAYS = Field(
+    "Journal", "KeepDays", "float", 30.0, 0.01, 3650.0,
+    help="Events older than this are deleted.")
+JOURNAL_MAX_MEGABYTES = Field(
+    "Journal", "MaxMegabytes", "float", 1024.0, 1.0, 1048576.0,
+    help="Database and screenshots stay under this; oldest go first.")
+
+SYSTEM_SYSTEM_ID = Field(
+    "System", "SystemId", "int", 1, 0, 2 ** 31 - 1,
+    help="Id of this server in every event.")
+SYSTEM_TEST_MODE = Field(
+    "System", "TestMode", "bool", False,
+    help="Mark every event with TestMode=Enabled.")
+
+MQTT_BROKER = Field(
+    "Mqtt", "Broker", "str", "",
+    help="MQTT broker as a Twisted client endpoint: "
+         "tcp:host=H:port=1883 or tls:host=H:port=8883; empty = off.")
+MQTT_CLIENT_ID = Field(
+    "Mqtt", "ClientId", "str", "",
+    help="MQTT client id; empty = numberok-<SystemId>.")
+MQTT_USERNAME = Field("Mqtt", "Username", "str", "", help="MQTT user name.")
+MQTT_PASSWORD = Field("Mqtt", "Password", "str", "", help="MQTT password.")
+MQTT_TOPIC_PREFIX = Field(
+    "Mqtt", "TopicPrefix", "str", "numberok",
+    help="First level of every topic numberok publishes or reads.")
+MQTT_PUBLISH = Field(
+    "Mqtt", "Publish", "choice", "lost", choices=("none", "lost", "all"),
+    help="Events published to the broker: none, Lost only, or all.")
+MQTT_PICTURES = Field(
+    "Mqtt", "Pictures", "bool", True,
+    help="Include the event's JPEG (base64) in each message.")
+MQTT_QOS = Field("Mqtt", "QoS", "int", 1, 0, 2,
+                 help="MQTT quality of service.")
+MQTT_COLLECT = Field(
+    "Mqtt", "Collect", "bool", False,
+    help="Subscribe to <prefix>/+/events/# and serve other instances' "
+         "events here.")
+MQTT_READS = Field(
+    "Mqtt", "Reads", "str", "",
+    help="Topic filter carrying raw reads (ingest JSON or OpenALPR); "
+         "empty = off.")
+
+CAMERAS_TOKEN = Field(
+    "Cameras", "Token", "str", "",
+    help="Token cameras put in the push URL (?token=) when they cannot "
+         "send Basic credentials; empty = Basic only.")
+
+ADMIN_PASSWORD_HASH = Field(
+    "Admin", "PasswordHash", "str", "", parser=parsePasswordHash,
+    help="Salted PBKDF2 hash of the admin password; set it with "
+         "numberok-passwd, never by hand.")
+
+ZONE_LOSS_INTERVAL_SEC = Field(
+    "Zone", "LossIntervalSec", "float", 5.0, 0.5, 60.0,
+    help="Seconds without a read before a track is Lost.")
+ZONE_IN_DIRECTION = Field(
+    "Zone", "InDirection", "choice", "down",
+    choices=("down", "up", "left", "right"),
+    help="Direction of travel in the frame that counts as In.")
+
+
+def constantName(field: Field) -> str:
+    """
+    The name of C{field}'s constant here: C{NetServer.Port} is
+    C{NETSERVER_PORT}, C{Mqtt.QoS} is C{MQTT_QOS}.
+    """
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", field.key)
+    return "%s_%s" % (field.section.upper(), words.upper())
+
+
+_ALL = tuple(value for value in dict(globals()).values()
+             if isinstance(value, Field))
+
+SCHEMA: tuple[Field, ...] = tuple(f for f in _ALL if f.section != "Zone")
+"""The keys of the named sections, in the order of the default file."""
+
+ZONE_SCHEMA: tuple[Field, ...] = tuple(f for f in _ALL if f.section == "Zone")
+"""The keys of every C{[Zone:<channel>:<zone>]} section."""
+
+FIELDS: dict[str, Field] = {f.name: f for f in SCHEMA}
+ZONE_FIELDS: dict[str, Field] = {f.key: f for f in ZONE_SCHEMA}
+
+MAX_CHANNEL = 1023
+"""The highest channel number, here and for every source."""
+MAX_ZONE = 3
+ZONE_SECTION = re.compile(r"^Zone:(\d{1,4}):([0-%d])$" % (MAX_ZONE,))
+
+
+def zoneSection(channel: int, zone: int) -> str:
+    """The section name of a zone: C{Zone:<channel>:<zone>}."""
+    return "Zone:%d:%d" % (channel, zone)
