@@ -36,6 +36,8 @@ from numberok.publisher import EventPublisher
 from numberok.screenshots import ScreenshotService
 from numberok.server import NumberOkFactory
 from numberok.settings import Settings, SettingsStore
+from numberok.settings.keys import (
+    JOURNAL_KEEP_DAYS, JOURNAL_MAX_MEGABYTES, NETSERVER_ENABLE)
 from numberok.sources.ingest import IngestFactory, IngestService
 from numberok.web.recent import RecentEvents
 
@@ -181,13 +183,13 @@ def buildServer(settings: Settings, endpoints: Endpoints,
                                      metrics=metrics)
     server.eventPort = server.add(ListeningService(
         endpoints.events, server.factory, reactor=reactor,
-        enabled=settings["NetServer.Enable"]), "events")
+        enabled=settings[NETSERVER_ENABLE]), "events")
 
     sinks: list[Any] = [server.publisher]
     if journalPath is not None:
         server.journal = server.add(Journal(
-            journalPath, keepDays=settings["Journal.KeepDays"],
-            maxMegabytes=settings["Journal.MaxMegabytes"], reactor=reactor),
+            journalPath, keepDays=settings[JOURNAL_KEEP_DAYS],
+            maxMegabytes=settings[JOURNAL_MAX_MEGABYTES], reactor=reactor),
             "journal")
         sinks.append(server.journal)
     server.recent = server.add(

@@ -28,6 +28,11 @@ from numberok import wire
 from numberok.interfaces import IEventPublisher, IEventSubscriber
 from numberok.metrics import Metrics
 from numberok.settings import SettingsStore
+from numberok.settings.keys import (
+    NETSERVER_ALLOWED_CLIENTS,
+    NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS,
+    NETSERVER_MAX_CONNECTIONS,
+    NETSERVER_SEND_LOST_ONLY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +86,11 @@ class NumberOkProtocol(Protocol, TimeoutMixin):
 
     @property
     def wantsScreenshots(self) -> bool:
-        return self.factory.store.current["NetServer.AttachScreenshotsToEvents"]
+        return self.factory.store.current[NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS]
 
     @property
     def lostOnly(self) -> bool:
-        return self.factory.store.current["NetServer.SendLostOnly"]
+        return self.factory.store.current[NETSERVER_SEND_LOST_ONLY]
 
     def writePackets(self, data: bytes) -> None:
         self.transport.write(data)
@@ -221,7 +226,7 @@ class NumberOkFactory(Factory):
     """
 
     protocol = NumberOkProtocol
-    maxConnections = 4
+    maxConnections = NETSERVER_MAX_CONNECTIONS.maximum
     log = Logger()
 
     def __init__(self, store: SettingsStore, publisher: IEventPublisher,
@@ -242,7 +247,7 @@ class NumberOkFactory(Factory):
         self.peakConnections = 0
 
     def isAllowed(self, address) -> bool:
-        networks = self.store.current["NetServer.AllowedClients"]
+        networks = self.store.current[NETSERVER_ALLOWED_CLIENTS]
         if not networks:
             return True
         try:
@@ -261,7 +266,7 @@ class NumberOkFactory(Factory):
                           peer=_peerText(addr))
             return None
         limit = min(self.maxConnections,
-                    self.store.current["NetServer.MaxConnections"])
+                    self.store.current[NETSERVER_MAX_CONNECTIONS])
         if len(self._connections) >= limit:
             self._refusedLimit.inc()
             self.log.warn("refused {peer}: connection limit {limit} reached",

@@ -7,7 +7,6 @@ and writes down the start and stop sequences.
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Optional
 
 from twisted.application.service import IService
@@ -15,9 +14,9 @@ from twisted.python import usage
 
 from numberok import settings as settingsModule
 from numberok.build import Endpoints, SourceMaker, buildServer
-
-DEFAULT_SETTINGS = os.path.join(os.path.dirname(__file__), "etc",
-                                "numberok.ini")
+from numberok.settings.keys import (
+    ADMIN_PASSWORD_HASH, JOURNAL_PATH, MQTT_BROKER,
+    NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS, NETSERVER_PORT)
 
 
 def _positiveFloat(text: str) -> float:
@@ -80,7 +79,9 @@ class Options(usage.Options):
         path = self["config"]
         if not os.path.exists(path):
             try:
-                shutil.copyfile(DEFAULT_SETTINGS, path)
+                settingsModule.createDefaultFile(path)
+            except FileExistsError:
+                pass  # made by someone else meanwhile: load theirs
             except OSError as e:
                 raise usage.UsageError(
                     "cannot create settings file %s: %s" % (path, e))
@@ -93,14 +94,14 @@ class Options(usage.Options):
         if self["mqtt"] is not None:
             try:
                 self.settings = self.settings.withChanges(
-                    {"Mqtt.Broker": self["mqtt"]})
+                    {MQTT_BROKER: self["mqtt"]})
             except settingsModule.SettingsError as e:
                 raise usage.UsageError("--mqtt: %s" % (e,))
         if self["demo"]:
             # The demo is there to be seen: its events carry their pictures
             # (for this run; the file is not changed).
             self.settings = self.settings.withChanges(
-                {"NetServer.AttachScreenshotsToEvents": True})
+                {NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS: True})
         if self["replay"] and not os.path.isfile(self["replay"]):
             raise usage.UsageError("--replay: no such file: %s"
                                    % (self["replay"],))
@@ -120,7 +121,7 @@ class Options(usage.Options):
         self.sources = _sources(self)
         if self["admin"] != "none":
             from numberok.endpoints import isLoopbackEndpoint
-            if not (self.settings["Admin.PasswordHash"]
+            if not (self.settings[ADMIN_PASSWORD_HASH]
                     or isLoopbackEndpoint(self["admin"])):
                 raise usage.UsageError(
                     "--admin %s is reachable from the network but no admin "
@@ -135,7 +136,7 @@ class Options(usage.Options):
         """
         path = self["journal"]
         if path is None:
-            path = self.settings["Journal.Path"]
+            path = self.settings[JOURNAL_PATH]
             if path:
                 path = os.path.join(
                     os.path.dirname(os.path.abspath(self["config"])), path)
@@ -147,7 +148,7 @@ class Options(usage.Options):
         """The event server's endpoint: --port, else the file's Port."""
         if self["port"]:
             return self["port"]
-        return "tcp:%d" % (self.settings["NetServer.Port"],)
+        return "tcp:%d" % (self.settings[NETSERVER_PORT],)
 
 
 def makeService(options: Options) -> IService:
