@@ -25,11 +25,12 @@ THUMBNAIL_QUALITY = 70
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
-def makeThumbnail(jpeg: bytes) -> Optional[bytes]:
+def makeThumbnail(jpeg: bytes, size: tuple[int, int] = THUMBNAIL_SIZE,
+                  quality: int = THUMBNAIL_QUALITY) -> Optional[bytes]:
     """
-    A small JPEG of C{jpeg} fitting L{THUMBNAIL_SIZE}, or L{None} when it
-    is not a usable image.  C{draft} lets the decoder skip most of a large
-    frame's pixels.
+    A JPEG of C{jpeg} scaled down to fit C{size}, or L{None} when it is not
+    a usable image.  C{draft} lets the decoder skip most of a large frame's
+    pixels.
     """
     from PIL import Image
 
@@ -37,11 +38,11 @@ def makeThumbnail(jpeg: bytes) -> Optional[bytes]:
     try:
         frameSize(jpeg)  # the pixel limit, from the header
         with Image.open(io.BytesIO(jpeg), formats=("JPEG",)) as image:
-            image.draft("RGB", THUMBNAIL_SIZE)
+            image.draft("RGB", size)
             image = image.convert("RGB")
-            image.thumbnail(THUMBNAIL_SIZE)
+            image.thumbnail(size)
             out = io.BytesIO()
-            image.save(out, "JPEG", quality=THUMBNAIL_QUALITY)
+            image.save(out, "JPEG", quality=quality)
             return out.getvalue()
     except Exception:  # InvalidImage, or anything Pillow raises
         return None

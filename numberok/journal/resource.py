@@ -120,12 +120,8 @@ def renderAt(root: Resource, request, segments: Sequence[bytes]) -> None:
     router that checked authentication itself and hands the rest of the
     path (C{/api/events/<rest>}) to this tree.
     """
-    target = root
-    for segment in segments:
-        if target.isLeaf:
-            break
-        target = target.getChildWithDefault(segment, request)
-    body = target.render(request)
+    request.postpath = list(segments)
+    body = resource.getChildForRequest(root, request).render(request)
     if body is not server.NOT_DONE_YET:
         finish(request, body)
 
