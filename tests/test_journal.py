@@ -310,7 +310,7 @@ def test_api_pages_events_with_screenshot_urls_and_serves_the_file(tmp_path):
     from twisted.web.resource import Resource
     from twisted.web.server import Site
 
-    from numberok.journal_api import JournalResource
+    from numberok.journal.resource import JournalResource
 
     journal = started(tmp_path / "j")
     for i in range(5):
@@ -334,6 +334,7 @@ def test_api_pages_events_with_screenshot_urls_and_serves_the_file(tmp_path):
         assert code == 200
         assert [e["runtime_id"] for e in doc["events"]] == [2, 3]
         assert (doc["oldest_id"], doc["last_id"]) == (1, 5)
+        assert doc["first_id"] == 1 and len(doc["epoch"]) == 32
         assert doc["events"][0]["screenshot"] is None
         shot = doc["events"][1]["screenshot"]
         assert shot == "/api/events/4/screenshot.jpg"
@@ -341,10 +342,17 @@ def test_api_pages_events_with_screenshot_urls_and_serves_the_file(tmp_path):
         assert (code, body) == (200, JPEG)
         code, body = yield get("/api/events/1/screenshot.jpg")
         assert code == 404
+        assert json.loads(body) == {"errors": {"id": "event 1 has no screenshot"}}
+        code, body = yield get("/api/events/4/plate.jpg")
+        assert code == 404 and "id" in json.loads(body)["errors"]
+        code, body = yield get("/api/events/4/nothing")
+        assert code == 404 and "path" in json.loads(body)["errors"]
         code, body = yield get("/api/events?since_id=x")
-        assert code == 400 and b"since_id" in body
+        assert code == 400 and "since_id" in json.loads(body)["errors"]
+        code, body = yield get("/api/events?since_id=" + "9" * 5000)
+        assert code == 400 and "since_id" in json.loads(body)["errors"]
         code, body = yield get("/api/events?limit=0")
-        assert code == 400 and b"limit" in body
+        assert code == 400 and "limit" in json.loads(body)["errors"]
     finally:
         yield port.stopListening()
         yield timeout(journal.stopService())
