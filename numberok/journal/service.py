@@ -78,7 +78,6 @@ class Journal(Service):
         self.path = path
         self.keepDays = keepDays
         self.maxMegabytes = maxMegabytes
-        self._reactor = reactor
         self._clock = clock
         self.metrics = metrics if metrics is not None else Metrics()
         self._recordedCount = self.metrics.journalRecorded
@@ -95,10 +94,7 @@ class Journal(Service):
 
     @property
     def reactor(self) -> Any:
-        if self._reactor is None:
-            from twisted.internet import reactor
-            self._reactor = reactor
-        return self._reactor
+        return self._threads.reactor
 
     @property
     def clock(self) -> Any:
