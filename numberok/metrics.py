@@ -116,8 +116,24 @@ class Metrics:
             registry=r)
         self.journalFailures = Counter(
             "numberok_journal_failures",
-            "Journal writes that failed, by reason (disk_full, read_only, "
-            "overflow, screenshot, other).", ["reason"], registry=r)
+            "Events (or a start) the journal could not record, by reason "
+            "(disk_full, read_only, overflow, closed, other).", ["reason"],
+            registry=r)
+        self.journalPicturesSkipped = Counter(
+            "numberok_journal_pictures_skipped",
+            "Pictures of recorded events not kept, by reason (not_jpeg, "
+            "disk_full, read_only, other).", ["reason"], registry=r)
+        self.journalPruned = Counter(
+            "numberok_journal_pruned", "Journal rows removed by retention.",
+            registry=r)
+        self.journalEpochs = Counter(
+            "numberok_journal_epochs",
+            "New journal databases started because the old one was lost.",
+            registry=r)
+        self.recentThumbnailsSkipped = Counter(
+            "numberok_recent_thumbnails_skipped",
+            "Admin page rows left without a thumbnail because the thumbnail "
+            "thread was behind.", registry=r)
 
         # -- ingest port and HTTP (sources/ingest.py, web/) ----------------
         self.ingestRefused = Counter(

@@ -19,6 +19,7 @@ from numberok.analytics import EventFanout
 from numberok.events import EventState, MovementType
 from numberok.interfaces import IEventSink
 from numberok.journal import Journal, JournalUnavailable
+from numberok.metrics import Metrics
 from numberok.publisher import EventPublisher
 from numberok.settings import SettingsStore
 
@@ -47,13 +48,13 @@ def stopJournals():
     yield
     while _running:
         journal = _running.pop()
-        if journal._pool is not None:
-            journal._pool.stop()
+        journal._threads.stop()
 
 
 def started(path, clock=None, pruneInterval=1e9, **kwargs) -> Journal:
     """A running journal; retention runs only when a test asks for it."""
-    journal = Journal(str(path), clock=clock or Clock(), **kwargs)
+    journal = Journal(str(path), clock=clock or Clock(), metrics=Metrics(),
+                      **kwargs)
     journal.pruneInterval = pruneInterval
     journal.startService()
     _running.append(journal)
@@ -85,7 +86,7 @@ def test_lost_event_is_recorded_with_every_field_and_its_frame(tmp_path):
         "Lost", 42, "A123BC77", "A123BC77", 1764000000000, "In", 3, 0.875,
         7, 31, 0, 0)
     assert entry.recorded_ms == 1_764_000_000_000
-    with open(journal.screenshotPath(entry.id), "rb") as f:
+    with open(journal.screenshotPath(entry), "rb") as f:
         assert f.read() == JPEG
     assert entry.toJSON("/s/1.jpg")["screenshot"] == "/s/1.jpg"
     yield timeout(journal.stopService())
@@ -110,7 +111,8 @@ def test_frame_that_is_not_jpeg_is_not_stored_and_is_counted(tmp_path):
     [entry] = (yield timeout(journal.since(0))).entries
     assert not entry.hasScreenshot
     assert entry.toJSON("/x")["screenshot"] is None
-    assert journal.framesNotJpeg == 1
+    assert journal.metrics.value("numberok_journal_pictures_skipped_total",
+                                 reason="not_jpeg") == 1
     yield timeout(journal.stopService())
 
 
@@ -165,14 +167,15 @@ def test_retention_by_age_removes_old_rows_and_their_files(tmp_path):
     clock.advance(1.5 * DAY)
     journal.publish(lost(2, frame=JPEG))
     yield timeout(journal.whenIdle())
-    old = journal.screenshotPath(1)
+    first, second = (yield timeout(journal.since(0))).entries
+    old = journal.screenshotPath(first)
     assert os.path.exists(old)
 
     clock.advance(0.75 * DAY)  # row 1 is 2.25 days old, row 2 0.75
     removed = yield timeout(journal.prune())
     assert removed == 1
     assert not os.path.exists(old)
-    assert os.path.exists(journal.screenshotPath(2))
+    assert os.path.exists(journal.screenshotPath(second))
     page = yield timeout(journal.since(0))
     assert [e.runtimeId for e in page.entries] == [2]
     assert page.oldestId == 2  # a client at since_id=0 can tell it missed one
@@ -193,7 +196,7 @@ def test_retention_by_size_removes_the_oldest_rows_first(tmp_path):
     kept = [e.runtimeId for e in page.entries]
     assert kept and kept == list(range(10 - len(kept), 10))
     files = os.listdir(tmp_path / "j" / "screenshots")
-    assert sorted(files) == sorted("%d.jpg" % e.id for e in page.entries)
+    assert sorted(files) == sorted(e.screenshot_file for e in page.entries)
     yield timeout(journal.stopService())
 
 
@@ -207,8 +210,16 @@ def test_retention_runs_on_its_own_every_interval(tmp_path):
     clock.advance(DAY)
     clock.advance(3600.0)
     yield timeout(journal.whenIdle())
-    assert journal.pruned == 1
+    assert journal.metrics.value("numberok_journal_pruned_total") == 1
     yield timeout(journal.stopService())
+
+
+def failures(journal) -> float:
+    """Events (and starts) the journal could not record, any reason."""
+    return sum(journal.metrics.value("numberok_journal_failures_total",
+                                     reason=reason)
+               for reason in ("disk_full", "read_only", "overflow", "closed",
+                              "other"))
 
 
 def _unusableDirectory(tmp_path):
@@ -233,7 +244,7 @@ def test_unusable_journal_path_does_not_stop_live_delivery(tmp_path):
     journal = started(_unusableDirectory(tmp_path))
     yield timeout(journal.whenIdle())
     assert not journal.isOpen
-    assert journal.writeFailures == 1
+    assert failures(journal) == 1
     store = SettingsStore()
     publisher = EventPublisher(store, reactor=reactor)
     factory = NumberOkFactory(store, publisher, reactor=reactor)
@@ -243,7 +254,7 @@ def test_unusable_journal_path_does_not_stop_live_delivery(tmp_path):
     sink.publish(lost(7))
     assert isinstance(transport, StringTransport)
     assert b"RuntimeID=7" in transport.value()
-    assert journal.writeFailures == 2
+    assert failures(journal) == 2
     with pytest.raises(JournalUnavailable):
         yield timeout(journal.since(0))
     protocol.setTimeout(None)
@@ -255,14 +266,18 @@ def test_write_failure_after_open_is_counted_and_the_next_write_works(tmp_path):
     journal = started(tmp_path / "j")
     yield timeout(journal.whenIdle())
     shots = tmp_path / "j" / "screenshots"
-    # A directory where the screenshot file should go: the file write fails
+    # A file where the screenshot folder should be: the picture write fails
     # even as root; the row is kept without its picture.
     journal.publish(lost(1))
     yield timeout(journal.whenIdle())
-    os.mkdir(shots / "2.jpg.part")
+    os.rmdir(shots)
+    shots.write_bytes(b"")
     journal.publish(lost(2, frame=JPEG))
     yield timeout(journal.whenIdle())
-    assert journal.screenshotFailures == 1
+    assert journal.metrics.value("numberok_journal_pictures_skipped_total",
+                                 reason="other") == 1
+    os.remove(shots)
+    os.mkdir(shots)
     journal.publish(lost(3, frame=JPEG))
     yield timeout(journal.whenIdle())
     page = yield timeout(journal.since(0))
@@ -282,7 +297,7 @@ def test_journal_that_opens_later_records_again(tmp_path):
     assert journal.isOpen
     journal.publish(lost(5))
     yield timeout(journal.whenIdle())
-    assert journal.recorded == 1
+    assert journal.metrics.value("numberok_journal_recorded_total") == 1
     yield timeout(journal.stopService())
 
 
@@ -295,7 +310,7 @@ def test_api_pages_events_with_screenshot_urls_and_serves_the_file(tmp_path):
     from twisted.web.resource import Resource
     from twisted.web.server import Site
 
-    from numberok.journal_api import JournalResource
+    from numberok.journal.resource import JournalResource
 
     journal = started(tmp_path / "j")
     for i in range(5):
@@ -319,6 +334,7 @@ def test_api_pages_events_with_screenshot_urls_and_serves_the_file(tmp_path):
         assert code == 200
         assert [e["runtime_id"] for e in doc["events"]] == [2, 3]
         assert (doc["oldest_id"], doc["last_id"]) == (1, 5)
+        assert doc["first_id"] == 1 and len(doc["epoch"]) == 32
         assert doc["events"][0]["screenshot"] is None
         shot = doc["events"][1]["screenshot"]
         assert shot == "/api/events/4/screenshot.jpg"
@@ -326,10 +342,17 @@ def test_api_pages_events_with_screenshot_urls_and_serves_the_file(tmp_path):
         assert (code, body) == (200, JPEG)
         code, body = yield get("/api/events/1/screenshot.jpg")
         assert code == 404
+        assert json.loads(body) == {"errors": {"id": "event 1 has no screenshot"}}
+        code, body = yield get("/api/events/4/plate.jpg")
+        assert code == 404 and "id" in json.loads(body)["errors"]
+        code, body = yield get("/api/events/4/nothing")
+        assert code == 404 and "path" in json.loads(body)["errors"]
         code, body = yield get("/api/events?since_id=x")
-        assert code == 400 and b"since_id" in body
+        assert code == 400 and "since_id" in json.loads(body)["errors"]
+        code, body = yield get("/api/events?since_id=" + "9" * 5000)
+        assert code == 400 and "since_id" in json.loads(body)["errors"]
         code, body = yield get("/api/events?limit=0")
-        assert code == 400 and b"limit" in body
+        assert code == 400 and "limit" in json.loads(body)["errors"]
     finally:
         yield port.stopListening()
         yield timeout(journal.stopService())

@@ -1,220 +1,309 @@
 """
 The last events, for the admin page's "Last events" table and
-C{GET /api/events/recent}: a small in-memory ring with a thumbnail of each
-event's screenshot.  Self-contained on purpose: the persistent journal is
-another part; this one only serves the page.
+C{GET /api/events/recent}: a small in-memory ring of every event (Detected,
+Updated, Lost), with pictures made in a thread.
+
+One id scheme per path (docs/admin.rst):
+
+- a row whose event is in the journal (a Lost event, once recorded) carries
+  its journal C{id}, and its pictures are the journal's:
+  C{/api/events/<id>/plate.jpg}, C{/api/events/<id>/thumbnail},
+  C{/api/events/<id>/screenshot.jpg};
+- a row that is not (Detected, Updated, a Lost not yet recorded) has
+  C{"id": null} and a C{live_id}; its pictures, kept here while the row is
+  in the ring, are C{/api/events/live/<live_id>/thumbnail} and
+  C{/api/events/live/<live_id>/picture.jpg}.
+
+A row's C{thumbnail} is the plate crop when the event has a plate box (at
+least 160 px wide: readable), else the frame scaled down; C{picture} is the
+whole frame, for a click.  A URL is given only while what it names exists.
 """
 
 from __future__ import annotations
 
-import io
 import itertools
 from collections import deque
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from twisted.application.service import Service
-from twisted.internet.threads import deferToThreadPool
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
-from twisted.python.threadpool import ThreadPool
+from twisted.web.resource import Resource
 from zope.interface import implementer
 
-from numberok.events import EventState, MovementType, PlateEvent
+from numberok.events import BBox, PlateEvent
 from numberok.interfaces import IEventSink
+from numberok.journal.fields import JournalEntry, eventJSON
+from numberok.journal.pictures import makeThumbnail
+from numberok.journal.resource import (JournalResource, answerError,
+                                       answerJPEG, answerJSON, notFound)
+from numberok.metrics import Metrics
+from numberok.threads import ServiceThreads
 
-THUMBNAIL_SIZE = (192, 144)
-THUMBNAIL_QUALITY = 70
+PICTURE_SIZE = (960, 720)
+"""The frame shown on a click, scaled down to this: a row's memory stays
+small however large the camera's frame."""
 
 
-def makeThumbnail(jpeg: bytes) -> Optional[bytes]:
+def livePictures(frame: bytes, box: Optional[BBox]
+                 ) -> tuple[Optional[bytes], Optional[bytes]]:
     """
-    A small JPEG of C{jpeg} fitting L{THUMBNAIL_SIZE}, or L{None} when it
-    is not a usable image.  Blocking (Pillow): runs in a thread.  C{draft}
-    lets the decoder skip most of a large frame's pixels.
+    The thumbnail (plate crop when there is a box, else the frame scaled
+    down) and the click picture of a frame.  Blocking: runs in a thread.
     """
-    from PIL import Image
-    try:
-        with Image.open(io.BytesIO(jpeg)) as image:
-            image.draft("RGB", THUMBNAIL_SIZE)
-            image = image.convert("RGB")
-            image.thumbnail(THUMBNAIL_SIZE)
-            out = io.BytesIO()
-            image.save(out, "JPEG", quality=THUMBNAIL_QUALITY)
-            return out.getvalue()
-    except Exception:
-        return None
-
-
-def _thumbnailOfFile(path: str) -> Optional[bytes]:
-    try:
-        with open(path, "rb") as f:
-            return makeThumbnail(f.read())
-    except OSError:
-        return None
-
-
-def _eventOf(entry) -> PlateEvent:
-    """A journal row (L{numberok.journal.JournalEntry}) as an event again."""
-    movement = next((m for m in MovementType if m.wireName == entry.movement),
-                    MovementType.UNDETERMINED)
-    return PlateEvent(
-        state=EventState(entry.state), runtimeId=entry.runtimeId,
-        channel=entry.channel, zone=entry.zone, plate=entry.plate,
-        rawPlate=entry.rawPlate, frameTimeMs=entry.frameTimeMs,
-        processTimeMs=entry.processTimeMs, movement=movement,
-        checkpoint=entry.checkpoint, confidence=entry.confidence,
-        reads=entry.reads)
+    from numberok.images import InvalidImage, cropPlate
+    thumbnail = None
+    if box is not None:
+        try:
+            thumbnail = cropPlate(frame, box)
+        except InvalidImage:
+            return None, None
+    if thumbnail is None:
+        thumbnail = makeThumbnail(frame)
+    return thumbnail, makeThumbnail(frame, PICTURE_SIZE, 80)
 
 
 @dataclass
 class RecentEvent:
-    """One row of the table.  C{thumbnail} arrives later, from a thread."""
+    """
+    One row of the table.  Its pictures arrive later, from a thread; once
+    the journal recorded the event, C{entry} is its row there.
+    """
 
-    id: int
+    liveId: int
     event: PlateEvent
+    entry: Optional[JournalEntry] = None
     thumbnail: Optional[bytes] = None
+    picture: Optional[bytes] = None
 
-    def asJSON(self) -> dict:
+    def asJSON(self, base: str = "/api/events") -> dict[str, Any]:
         e = self.event
-        return {
-            "id": self.id,
-            "state": e.state.value,
-            "runtime_id": e.runtimeId,
-            "plate": e.plate,
-            "raw_plate": e.rawPlate,
-            "channel": e.channel,
-            "zone": e.zone,
-            "time_ms": e.frameTimeMs,
-            "movement": e.movement.wireName,
+        data = eventJSON(e)
+        data.update({
+            "id": self.entry.id if self.entry is not None else None,
+            "live_id": self.liveId,
+            # What the table shows: when it happened (for Lost: when the
+            # vehicle was lost), not the best read's frame time.
+            "time_ms": (e.eventTimeMs if e.eventTimeMs is not None
+                        else e.frameTimeMs),
             "confidence": round(e.confidence, 3),
-            "reads": e.reads,
-            "thumbnail": ("/api/events/%d/thumbnail" % (self.id,)
-                          if self.thumbnail else None),
-        }
+        })
+        data["thumbnail"], data["picture"] = self.urls(base)
+        return data
+
+    def urls(self, base: str) -> tuple[Optional[str], Optional[str]]:
+        """C{(thumbnail, picture)} URLs, L{None} for what does not
+        exist."""
+        entry = self.entry
+        if entry is not None:
+            row = "%s/%d/" % (base, entry.id)
+            shot = row + "screenshot.jpg" if entry.hasScreenshot else None
+            if entry.hasPlatePicture:
+                return row + "plate.jpg", shot
+            return (row + "thumbnail" if shot else None), shot
+        live = "%s/live/%d/" % (base, self.liveId)
+        return (live + "thumbnail" if self.thumbnail else None,
+                live + "picture.jpg" if self.picture else None)
 
 
-class _ThumbnailJob:
-    """One frame being (or made) into a thumbnail, and the rows that show
-    it."""
+class _PictureJob:
+    """One frame being (or made) into pictures, and the rows that show
+    them."""
 
-    def __init__(self, frame: bytes) -> None:
-        self.frame = frame
+    def __init__(self, frame: bytes, box: Optional[BBox]) -> None:
+        self.frame, self.box = frame, box
         self.done = False
-        self.thumbnail: Optional[bytes] = None
-        self._entries: list[RecentEvent] = []
+        self.pictures: tuple[Optional[bytes], Optional[bytes]] = (None, None)
+        self._rows: list[RecentEvent] = []
 
-    def add(self, entry: RecentEvent) -> None:
+    def add(self, row: RecentEvent) -> None:
         if self.done:
-            entry.thumbnail = self.thumbnail
+            row.thumbnail, row.picture = self.pictures
         else:
-            self._entries.append(entry)
+            self._rows.append(row)
 
-    def finish(self, thumbnail: Optional[bytes]) -> None:
-        self.done, self.thumbnail = True, thumbnail
-        for entry in self._entries:
-            entry.thumbnail = thumbnail
-        self._entries = []
+    def finish(self, pictures: tuple[Optional[bytes], Optional[bytes]]
+               ) -> None:
+        self.done, self.pictures = True, pictures
+        for row in self._rows:
+            if row.entry is None:
+                row.thumbnail, row.picture = pictures
+        self._rows = []
 
 
 @implementer(IEventSink)
 class RecentEvents(Service):
     """
-    Keeps the last C{size} events.  An event with a frame gets a thumbnail
-    made in this service's own one-thread pool; the events of one track
-    usually share the frame of its best read, so a thumbnail is reused while
-    the frame stays the same, and when the pool is behind (more than
-    C{maxPending} waiting) an event simply has none: the page is a view,
-    not a record.
+    Keeps the last C{size} events.  An event with a frame gets its pictures
+    made in this service's own thread; the events of one track usually
+    share the frame of its best read, so the pictures are reused while the
+    frame stays the same, and when the thread is behind (more than
+    C{maxPending} waiting) a row simply has none (counted): the page is a
+    view, not a record.
+
+    @param journal: the L{numberok.journal.Journal}, or L{None}: its newest
+        rows fill the table at start, and the rows of events it records
+        take its ids.
     """
 
     log = Logger()
     size = 50
     maxPending = 8
 
-    def __init__(self, size: Optional[int] = None, reactor=None,
-                 journal=None) -> None:
-        if reactor is None:
-            from twisted.internet import reactor
+    def __init__(self, size: Optional[int] = None, reactor: Any = None,
+                 journal: Any = None, metrics: Optional[Metrics] = None,
+                 base: str = "/api/events") -> None:
         if size is not None:
             self.size = size
-        self.reactor = reactor
         self.journal = journal
-        self._events: deque[RecentEvent] = deque(maxlen=self.size)
-        self._ids = itertools.count(1)
-        self._jobs: dict[int, _ThumbnailJob] = {}
+        self.base = base
+        self.metrics = metrics if metrics is not None else Metrics()
+        self._skipped = self.metrics.recentThumbnailsSkipped
+        self._rows: deque[RecentEvent] = deque(maxlen=self.size)
+        self._liveIds = itertools.count(1)
+        self._jobs: dict[int, _PictureJob] = {}
         self._pending = 0
-        self.threadpool = ThreadPool(minthreads=0, maxthreads=1,
-                                     name="numberok-thumbnails")
-        self.skippedThumbnails = 0
+        self.threads = ServiceThreads("numberok-thumbnails", 1,
+                                      reactor=reactor)
 
     def startService(self) -> None:
         Service.startService(self)
-        self.threadpool.start()
+        self.threads.start()
         if self.journal is not None:
+            self.journal.addRecordedObserver(self._journaled)
             self.journal.recent(self.size).addCallbacks(
                 self._preload, lambda f: self.log.warn(
                     "last events not loaded from the journal: {reason}",
                     reason=f.getErrorMessage()))
 
-    def _preload(self, entries) -> None:
-        """
-        Put the journal's newest events (the Lost events it keeps) below
-        the live ones, so that a restart does not empty the page's table;
-        their thumbnails are made from the journal's pictures.
-        """
-        room = self.size - len(self._events)
-        for journalEntry in entries[:max(room, 0)]:
-            entry = RecentEvent(next(self._ids), _eventOf(journalEntry))
-            self._events.appendleft(entry)
-            if journalEntry.hasScreenshot:
-                path = self.journal.screenshotPath(journalEntry.id)
-                d = deferToThreadPool(self.reactor, self.threadpool,
-                                      _thumbnailOfFile, path)
-                d.addCallback(lambda thumbnail, entry=entry: setattr(
-                    entry, "thumbnail", thumbnail))
-                d.addErrback(lambda f: self.log.failure(
-                    "thumbnail of a journal picture failed", f))
-
-    def stopService(self):
+    def stopService(self) -> Deferred:
         Service.stopService(self)
-        return deferToThreadPool(self.reactor, self.threadpool,
-                                 lambda: None).addBoth(
-            lambda _: self.threadpool.stop())
+        if self.journal is not None:
+            self.journal.removeRecordedObserver(self._journaled)
+        return self.threads.stop()
+
+    def _preload(self, entries: list) -> None:
+        """
+        Put the journal's newest rows below the live ones, so that a
+        restart does not empty the page's table; their pictures are the
+        journal's.
+        """
+        room = self.size - len(self._rows)
+        for entry in entries[:max(room, 0)]:
+            self._rows.appendleft(RecentEvent(next(self._liveIds),
+                                              entry.toEvent(), entry))
+
+    def _journaled(self, entry: JournalEntry, event: PlateEvent) -> None:
+        """The journal recorded C{event}: its row takes the journal's id
+        and pictures, and lets go of its own."""
+        for row in self._rows:
+            if row.event is event:
+                row.entry, row.thumbnail, row.picture = entry, None, None
 
     def publish(self, event: PlateEvent) -> None:
-        entry = RecentEvent(next(self._ids), event)
-        self._events.append(entry)
+        row = RecentEvent(next(self._liveIds), event)
+        self._rows.append(row)
         if event.frame is None:
             return
         job = self._jobs.get(event.runtimeId)
-        if job is not None and job.frame == event.frame:
-            job.add(entry)
+        if job is not None and job.frame is event.frame \
+                and job.box == event.bbox:
+            job.add(row)
             return
-        if self._pending >= self.maxPending:
-            self.skippedThumbnails += 1
+        if self._pending >= self.maxPending or not self.threads.running:
+            self._skipped.inc()
             return
-        job = self._jobs[event.runtimeId] = _ThumbnailJob(event.frame)
-        job.add(entry)
+        job = self._jobs[event.runtimeId] = _PictureJob(event.frame,
+                                                        event.bbox)
+        job.add(row)
         self._pending += 1
-        d = deferToThreadPool(self.reactor, self.threadpool, makeThumbnail,
-                              event.frame)
+        d = self.threads.run(livePictures, event.frame, event.bbox)
         d.addCallback(job.finish)
         d.addErrback(lambda f: self.log.failure("thumbnail failed", f))
         d.addBoth(self._jobDone)
         # Remember the frames of tracks still in the table only.
-        live = {e.event.runtimeId for e in self._events}
+        live = {r.event.runtimeId for r in self._rows}
         for runtimeId in [r for r in self._jobs if r not in live]:
             del self._jobs[runtimeId]
 
-    def _jobDone(self, _) -> None:
+    def _jobDone(self, _: object) -> None:
         self._pending -= 1
 
     def recent(self) -> list[RecentEvent]:
-        """The events kept, newest first."""
-        return list(reversed(self._events))
+        """The rows kept, newest first."""
+        return list(reversed(self._rows))
 
-    def thumbnail(self, eventId: int) -> Optional[bytes]:
-        for entry in self._events:
-            if entry.id == eventId:
-                return entry.thumbnail
+    def document(self) -> dict[str, Any]:
+        """C{GET /api/events/recent}'s answer."""
+        return {"events": [r.asJSON(self.base) for r in self.recent()]}
+
+    def _row(self, liveId: int) -> Optional[RecentEvent]:
+        for row in self._rows:
+            if row.liveId == liveId:
+                return row
         return None
+
+    def thumbnail(self, liveId: int) -> Optional[bytes]:
+        """The live thumbnail of row C{liveId}, while it is kept here."""
+        row = self._row(liveId)
+        return row.thumbnail if row is not None else None
+
+    def picture(self, liveId: int) -> Optional[bytes]:
+        """The live click picture of row C{liveId}, while it is kept."""
+        row = self._row(liveId)
+        return row.picture if row is not None else None
+
+
+class _RecentList(Resource):
+    """C{GET /api/events/recent}."""
+
+    isLeaf = True
+
+    def __init__(self, recent: RecentEvents) -> None:
+        super().__init__()
+        self.recent = recent
+
+    def render_GET(self, request) -> bytes:
+        return answerJSON(request, 200, self.recent.document())
+
+
+class _Live(Resource):
+    """C{/api/events/live/<live_id>/thumbnail|picture.jpg}."""
+
+    isLeaf = True
+
+    def __init__(self, recent: RecentEvents) -> None:
+        super().__init__()
+        self.recent = recent
+
+    def render_GET(self, request) -> bytes:
+        path = request.postpath
+        if (len(path) != 2 or not path[0].isdigit() or len(path[0]) > 18
+                or path[1] not in (b"thumbnail", b"picture.jpg")):
+            return answerError(request, 404, "path", "no such resource")
+        liveId = int(path[0])
+        if path[1] == b"thumbnail":
+            data = self.recent.thumbnail(liveId)
+        else:
+            data = self.recent.picture(liveId)
+        if data is None:
+            return answerError(request, 404, "live_id", (
+                "no %s for live event %d (not kept any more, or recorded in "
+                "the journal: use its id)" % (path[1].decode(), liveId)))
+        return answerJPEG(request, data)
+
+
+def eventsResource(journal: Any, recent: Optional[RecentEvents],
+                   base: str = "/api/events") -> JournalResource:
+    """
+    The whole C{/api/events} tree: the journal's paging and pictures, the
+    admin page's C{recent} list and its C{live} pictures.
+    """
+    root = JournalResource(journal, base)
+    if recent is not None:
+        root.putChild(b"recent", _RecentList(recent))
+        root.putChild(b"live", _Live(recent))
+    else:
+        root.putChild(b"recent", notFound("path", "no recent events here"))
+    return root
