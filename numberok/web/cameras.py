@@ -36,7 +36,8 @@ from twisted.web.server import NOT_DONE_YET, Request
 from numberok.metrics import Metrics
 from numberok.sources import handOver
 from numberok.sources.formats import ReadFormatError
-from numberok.sources.hikvision import (ANPR, KINDS, MAX_ALARM_BYTES, Alarm,
+from numberok.sources.hikvision import (ANPR, HEARTBEAT, KINDS,
+                                       MAX_ALARM_BYTES, Alarm,
                                        parseAlarm)
 from numberok.threads import ServiceThreads
 
@@ -228,7 +229,7 @@ class HikvisionResource(Resource):
                           peer=peer, problem=alarm.pictureProblem)
         if alarm.kind == ANPR:
             handOver(self.sink, alarm.read, "Hikvision camera " + peer)
-        elif alarm.kind != "heartbeat":
+        elif alarm.kind != HEARTBEAT:
             self.log.debug("camera {peer}: {eventType} alarm without a read",
                            peer=peer, eventType=alarm.eventType)
 
