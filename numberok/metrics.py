@@ -151,7 +151,20 @@ class Metrics:
 
         # -- mqtt (mqtt/) -------------------------------------------------
 
-        # -- cameras (sources/hikvision.py) -------------------------------
+        # -- cameras (sources/hikvision.py, web/cameras.py) ---------------
+        self.cameraAlarms = Counter(
+            "numberok_camera_alarms",
+            "Alarms pushed by cameras, by kind (anpr, unknown_plate, "
+            "heartbeat, other).", ["kind"], registry=r)
+        self.cameraRefused = Counter(
+            "numberok_camera_refused",
+            "Camera pushes refused, by reason (too_large, unauthorized, "
+            "invalid, unsupported_type).", ["reason"], registry=r)
+        self.cameraPicturesDropped = Counter(
+            "numberok_camera_pictures_dropped",
+            "Camera pictures left out of a read (not a JPEG, over the pixel "
+            "limit, listed but not sent); the read itself is kept.",
+            registry=r)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -4,9 +4,11 @@ recognizer's frame at the configured quality and scaled down when it would
 not fit in a packet (docs/plates.rst, "Screenshots").
 
 Decoding and encoding are blocking CPU work, so they run in a thread pool
-that L{ScreenshotService} owns; Pillow releases the GIL while it codes, so
-the pool uses every core.  The reactor thread only hands bytes over and
-counts.
+that L{ScreenshotService} owns (L{ServiceThreads}); Pillow releases the GIL
+while it codes, so the pool uses every core.  The reactor thread only hands
+bytes over and counts (in L{numberok.metrics.Metrics}).  A frame over the
+pixel limit (L{numberok.images.MAX_FRAME_PIXELS}) is refused from its
+header, before anything is decoded.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from typing import Any, Optional
 from PIL import Image
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
+from numberok.images import MAX_FRAME_PIXELS, InvalidImage, frameSize
 from numberok.interfaces import IScreenshotEncoder
+from numberok.metrics import Metrics
+from numberok.threads import ServiceThreads
 
 __all__ = ["InvalidImage", "ImageDoesNotFit", "ScreenshotService",
            "reencode", "MIN_QUALITY", "MAX_QUALITY"]
@@ -35,10 +38,6 @@ _Key = tuple[int, int, int]
 
 MIN_QUALITY = 10
 MAX_QUALITY = 100
-
-
-class InvalidImage(Exception):
-    """The frame is not a JPEG Pillow can decode, or is unreasonably big."""
 
 
 class ImageDoesNotFit(Exception):
@@ -52,7 +51,7 @@ def _save(image: Image.Image, quality: int) -> bytes:
 
 
 def reencode(jpeg: bytes, quality: int, maxBytes: int,
-             maxPixels: int = 40_000_000, minSide: int = 16) -> bytes:
+             maxPixels: int = MAX_FRAME_PIXELS, minSide: int = 16) -> bytes:
     """
     Decode C{jpeg} and encode it again at C{quality}; while the result is
     larger than C{maxBytes}, scale the picture down (by the square root of
@@ -60,22 +59,18 @@ def reencode(jpeg: bytes, quality: int, maxBytes: int,
     again.  Blocking: call it in a thread.  Metadata (EXIF, comments) is
     not copied.
 
-    @param maxPixels: frames with more pixels are refused before they are
-        decoded, so a decompression bomb costs nothing.
+    @param maxPixels: frames with more pixels are refused from their header
+        (L{frameSize}) before they are decoded, so a decompression bomb
+        costs nothing.
     @param minSide: the smallest side a scaled picture may have.
     @raise InvalidImage: for anything that is not a decodable JPEG
         (garbage, another format, truncated data, too many pixels).
     @raise ImageDoesNotFit: when C{maxBytes} is too small for any picture.
     """
+    width, height = frameSize(jpeg, maxPixels)
     try:
         image = Image.open(BytesIO(jpeg), formats=("JPEG",))
-        width, height = image.size
-        if width * height > maxPixels:
-            raise InvalidImage("%dx%d is more than %d pixels"
-                               % (width, height, maxPixels))
         image.load()
-    except InvalidImage:
-        raise
     except Exception as e:
         # Pillow reports bad data with OSError, SyntaxError, ValueError,
         # struct.error, DecompressionBombError...: all mean "unusable".
@@ -110,22 +105,19 @@ class ScreenshotService(Service):
     matched by identity, not content: hashing every 150 KB frame on the
     reactor thread would cost more than the rare repeat saves.
 
+    Counts go to C{metrics}: C{screenshotsEncoded} (cache answers not
+    included), C{screenshotCacheHits}, and C{screenshotsSkipped} by reason
+    (C{invalid}: not a usable JPEG or over the pixel limit; C{unfit}: fits
+    in C{maxBytes} at no size; C{overloaded}: L{maxBacklog} were waiting).
+
     @ivar threads: the pool size; by default one thread per core.
-    @ivar encoded: frames encoded (cache answers not included).
-    @ivar invalidImages: frames that were not usable JPEGs.
-    @ivar invalidByChannel: the same, per channel.
-    @ivar bytesIn: source bytes handed to the pool.
-    @ivar bytesOut: encoded bytes produced.
-    @ivar cacheHits: requests answered without a new encoding.
-    @ivar unfit: frames that fit in C{maxBytes} at no size.
-    @ivar overloaded: requests refused because L{maxBacklog} were waiting.
     """
 
     name = "screenshots"
     log = Logger()
 
-    maxPixels = 40_000_000
-    """Frames with more pixels are refused undecoded (8K is 33 Mpx)."""
+    maxPixels = MAX_FRAME_PIXELS
+    """Frames with more pixels are refused from their header, undecoded."""
 
     maxBacklog = 256
     """
@@ -138,13 +130,20 @@ class ScreenshotService(Service):
     """Recent results kept; 0 turns the cache off."""
 
     def __init__(self, reactor: Any = None,
-                 threads: Optional[int] = None) -> None:
+                 threads: Optional[int] = None,
+                 metrics: Optional[Metrics] = None) -> None:
         if threads is not None and threads < 1:
             raise ValueError("threads must be at least 1, not %r"
                              % (threads,))
         self._reactor = reactor
         self.threads = threads or os.cpu_count() or 1
-        self._pool: Optional[ThreadPool] = None
+        self.metrics = metrics if metrics is not None else Metrics()
+        self._countEncoded = self.metrics.screenshotsEncoded
+        self._countCacheHits = self.metrics.screenshotCacheHits
+        self._skipped = {reason: self.metrics.screenshotsSkipped.labels(
+            reason=reason) for reason in ("invalid", "unfit", "overloaded")}
+        self._pool = ServiceThreads("numberok-screenshots", self.threads,
+                                    reactor=reactor)
         self._backlog = 0
         # (id(frame), quality, maxBytes) -> (frame, ...): holding the frame
         # keeps its id from being reused while the entry lives.
@@ -153,14 +152,6 @@ class ScreenshotService(Service):
         self._warnedChannels: set[int] = set()
         self._warnedOverload = False
         self._warnedStopped = False
-        self.encoded = 0
-        self.invalidImages = 0
-        self.invalidByChannel: dict[int, int] = {}
-        self.bytesIn = 0
-        self.bytesOut = 0
-        self.cacheHits = 0
-        self.unfit = 0
-        self.overloaded = 0
 
     @property
     def reactor(self) -> Any:
@@ -171,8 +162,6 @@ class ScreenshotService(Service):
 
     def startService(self) -> None:
         Service.startService(self)
-        self._pool = ThreadPool(minthreads=0, maxthreads=self.threads,
-                                name="numberok-screenshots")
         self._pool.start()
         self._warnedStopped = False
 
@@ -183,19 +172,7 @@ class ScreenshotService(Service):
         returned Deferred fires when they are gone.
         """
         Service.stopService(self)
-        pool, self._pool = self._pool, None
-        done: Deferred = Deferred()
-        if pool is None:
-            done.callback(None)
-            return done
-        reactor = self.reactor
-
-        def stop() -> None:
-            pool.stop()
-            reactor.callFromThread(done.callback, None)
-
-        reactor.callInThread(stop)
-        return done
+        return self._pool.stop()
 
     def encode(self, jpeg: bytes, quality: int, maxBytes: int,
                channel: int = 0) -> Deferred:
@@ -217,22 +194,22 @@ class ScreenshotService(Service):
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
-            self.cacheHits += 1
+            self._countCacheHits.inc()
             return succeed(cached[1])
         result: Deferred = Deferred()
         running = self._inFlight.get(key)
         if running is not None:
-            self.cacheHits += 1
+            self._countCacheHits.inc()
             running[1].append(result)
             return result
-        if self._pool is None:
+        if not self._pool.running:
             if not self._warnedStopped:
                 self._warnedStopped = True
                 self.log.warn("screenshot asked for while the screenshot "
                               "service is stopped; events go without one")
             return succeed(None)
         if self._backlog >= self.maxBacklog:
-            self.overloaded += 1
+            self._skipped["overloaded"].inc()
             if not self._warnedOverload:
                 self._warnedOverload = True
                 self.log.warn(
@@ -242,9 +219,8 @@ class ScreenshotService(Service):
             return succeed(None)
         self._inFlight[key] = (jpeg, [result])
         self._backlog += 1
-        self.bytesIn += len(jpeg)
-        work = deferToThreadPool(self.reactor, self._pool, reencode, jpeg,
-                                 quality, maxBytes, self.maxPixels)
+        work = self._pool.run(reencode, jpeg, quality, maxBytes,
+                              self.maxPixels)
         work.addCallbacks(self._encoded, self._failed,
                           callbackArgs=(key,), errbackArgs=(key, channel))
         work.addErrback(lambda f: self.log.failure(
@@ -264,8 +240,7 @@ class ScreenshotService(Service):
             waiter.callback(data)
 
     def _encoded(self, data: bytes, key: _Key) -> None:
-        self.encoded += 1
-        self.bytesOut += len(data)
+        self._countEncoded.inc()
         self._done(key, data)
 
     def _failed(self, failure: Failure, key: _Key,
@@ -273,19 +248,17 @@ class ScreenshotService(Service):
         if failure.check(InvalidImage):
             self._invalid(channel, str(failure.value))
         elif failure.check(ImageDoesNotFit):
-            self.unfit += 1
+            self._skipped["unfit"].inc()
             self.log.warn("channel {channel}: screenshot dropped: {reason}",
                           channel=channel, reason=str(failure.value))
         else:
-            self.invalidImages += 1
+            self._skipped["invalid"].inc()
             self.log.failure("channel {channel}: screenshot encoding failed",
                              failure, channel=channel)
         self._done(key, None)
 
     def _invalid(self, channel: int, reason: str) -> None:
-        self.invalidImages += 1
-        self.invalidByChannel[channel] = \
-            self.invalidByChannel.get(channel, 0) + 1
+        self._skipped["invalid"].inc()
         if channel not in self._warnedChannels:
             self._warnedChannels.add(channel)
             self.log.warn(

@@ -393,7 +393,7 @@ class SlowDisk:
         if f is os.makedirs:
             self.directories.append(args[0])
             return succeed(None)
-        assert f is client._writeFile
+        assert f is client.command.saveScreenshot
         d = Deferred()
         self.writes.append((args[0], args[1], d))
         return d
@@ -431,13 +431,13 @@ def test_count_stops_at_n_events_while_screenshots_are_still_being_saved():
 def test_slow_screenshot_writes_pause_reading_until_they_catch_up():
     disk = SlowDisk()
     run = Run("--save-screenshots", "shots", disk=disk)
-    n = client._Session.maxBacklog + 1
+    n = client.command._Session.maxBacklog + 1
     run.send(b"".join(_event(i, jpeg=b"J") for i in range(1, n + 1)))
     assert run.transport.producerState == "paused"
     while run.transport.producerState == "paused":
         disk.writes[-1][2].callback(None)
     printed = len(run.lines())
-    assert printed == n - client._Session.resumeBacklog
+    assert printed == n - client.command._Session.resumeBacklog
     ids = [line.split("id=")[1].split()[0] for line in run.lines()]
     assert ids == [str(1764000000000 + i) for i in range(1, printed + 1)]
 
@@ -729,3 +729,61 @@ def test_options_may_follow_host_and_port():
     before.parseOptions(["--count", "3", "10.0.0.5"])
     assert (before["host"], before["port"], before["count"]) == (
         "10.0.0.5", 7700, 3)
+
+
+# --- plate crops and --version ---------------------------------------------
+
+def _frameWithPlate() -> bytes:
+    """A 320x240 grey frame with a white 60x20 'plate' at (100, 150)."""
+    from PIL import Image, ImageDraw
+    image = Image.new("RGB", (320, 240), (90, 90, 90))
+    ImageDraw.Draw(image).rectangle((100, 150, 159, 169), fill=(255, 255, 255))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
+@pytest_twisted.inlineCallbacks
+def test_plate_rect_saves_the_plate_cut_from_the_screenshot(tmp_path):
+    from PIL import Image
+    frame = _frameWithPlate()
+    shots = tmp_path / "shots"
+    code, out, err = yield _withStandIn(
+        _standIn([wire.encodeEvent(_pairs(1) + [("PlateRect",
+                                                 "100,150,60,20")], frame),
+                  _event(2, jpeg=frame)]),
+        lambda r, port: _runAgainst(r, port, "--count", "2",
+                                    "--save-screenshots", str(shots)))
+    assert (code, err) == (0, "")
+    assert sorted(os.listdir(shots)) == [
+        "1764000000001_Lost_1-plate.jpg", "1764000000001_Lost_1.jpg",
+        "1764000000002_Lost_2.jpg"]
+    with Image.open(shots / "1764000000001_Lost_1-plate.jpg") as plate:
+        assert plate.size == (60, 20)
+        # All of it is the white plate: the cut is where the rect says.
+        low, high = plate.convert("L").getextrema()
+        assert low > 200
+
+
+@pytest.mark.parametrize("rect", ["0,0,0,0", "a,b,c,d", "1,2,3",
+                                  "5000,5000,10,10"])
+@pytest_twisted.inlineCallbacks
+def test_unusable_plate_rect_keeps_the_screenshot_and_warns(tmp_path, rect):
+    shots = tmp_path / "shots"
+    code, out, err = yield _withStandIn(
+        _standIn([wire.encodeEvent(_pairs(1) + [("PlateRect", rect)],
+                                   _frameWithPlate())]),
+        lambda r, port: _runAgainst(r, port, "--count", "1",
+                                    "--save-screenshots", str(shots)))
+    assert code == 0
+    assert os.listdir(shots) == ["1764000000001_Lost_1.jpg"]
+    assert err == "" if rect != "5000,5000,10,10" else "outside" in err
+
+
+def test_version_prints_numberoks_version_not_twisteds(capsys):
+    from importlib.metadata import version
+    with pytest.raises(SystemExit) as exited:
+        client.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == "numberok-client (numberok) %s\n" % (
+        version("numberok"),)

@@ -9,7 +9,7 @@ from io import BytesIO
 
 import pytest
 import pytest_twisted
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFile
 from twisted.internet.defer import gatherResults
 from twisted.logger import capturedLogs
 from zope.interface.verify import verifyObject
@@ -110,8 +110,40 @@ def test_reencode_refuses_other_formats():
 def test_reencode_refuses_decompression_bombs_before_decoding():
     out = BytesIO()
     Image.new("L", (2000, 2000)).save(out, "JPEG")
-    with pytest.raises(InvalidImage, match="more than 1000000 pixels"):
+    with pytest.raises(InvalidImage, match="more than the 1000000 pixels"):
         reencode(out.getvalue(), 50, 1 << 20, maxPixels=1_000_000)
+
+
+def headerOnlyJpeg(width: int, height: int) -> bytes:
+    """A small JPEG whose header claims C{width} x C{height}: an 8x8 one
+    with its frame header's size rewritten (the data stays 8x8's)."""
+    out = BytesIO()
+    Image.new("L", (8, 8)).save(out, "JPEG")
+    data = out.getvalue()
+    sof = data.index(b"\xff\xc0")
+    return (data[:sof + 5] + height.to_bytes(2, "big")
+            + width.to_bytes(2, "big") + data[sof + 9:])
+
+
+@pytest_twisted.inlineCallbacks
+def test_tiny_jpeg_claiming_6300x6300_is_refused_counted_never_decoded(
+        service, monkeypatch):
+    claim = headerOnlyJpeg(6300, 6300)
+    assert len(claim) < 1000
+    decoded = []
+    pillowLoad = ImageFile.ImageFile.load
+
+    def recordingLoad(image, *args):
+        decoded.append(image.size)
+        return pillowLoad(image, *args)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recordingLoad)
+    result = yield timed(service.encode(claim, 50, 1 << 20))
+    assert result is None and decoded == []
+    assert skipped(service, "invalid") == 1
+    with pytest.raises(InvalidImage, match="6300x6300 is more than the "
+                       "12000000 pixels"):
+        reencode(claim, 50, 1 << 20)
 
 
 def test_reencode_accepts_grey_and_cmyk_frames():
@@ -122,6 +154,19 @@ def test_reencode_accepts_grey_and_cmyk_frames():
 
 
 # --- the service -------------------------------------------------------------
+
+def encoded(service) -> float:
+    return service.metrics.value("numberok_screenshots_encoded_total")
+
+
+def cacheHits(service) -> float:
+    return service.metrics.value("numberok_screenshot_cache_hits_total")
+
+
+def skipped(service, reason: str) -> float:
+    return service.metrics.value("numberok_screenshots_skipped_total",
+                                 reason=reason)
+
 
 def test_service_provides_the_encoder_interface():
     assert verifyObject(IScreenshotEncoder, ScreenshotService(threads=1))
@@ -138,10 +183,8 @@ def test_service_uses_a_thread_per_core_by_default():
 def test_encode_fires_with_a_jpeg_and_counts(service):
     data = yield timed(service.encode(FRAME, 50, 1 << 20))
     assert opened(data).size == (640, 360)
-    assert service.encoded == 1
-    assert service.bytesIn == len(FRAME)
-    assert service.bytesOut == len(data)
-    assert service.invalidImages == 0
+    assert encoded(service) == 1
+    assert skipped(service, "invalid") == 0
 
 
 @pytest_twisted.inlineCallbacks
@@ -177,8 +220,7 @@ def test_encode_of_invalid_bytes_fires_none_and_logs_once_per_channel(
             for i in range(6)] + [
             service.encode(FRAME[:500], 50, 1 << 20, channel=1)]))
     assert results == [None] * 7
-    assert service.invalidImages == 7
-    assert service.invalidByChannel == {0: 3, 1: 4}
+    assert skipped(service, "invalid") == 7
     warnings = [e for e in events if e.get("log_namespace", "").startswith(
         "numberok.screenshots") and "usable JPEG" in e["log_format"]]
     assert sorted(e["channel"] for e in warnings) == [0, 1]
@@ -188,14 +230,14 @@ def test_encode_of_invalid_bytes_fires_none_and_logs_once_per_channel(
 def test_encode_of_a_non_bytes_frame_fires_none(service):
     result = yield timed(service.encode(None, 50, 1 << 20))
     assert result is None
-    assert service.invalidImages == 1
+    assert skipped(service, "invalid") == 1
 
 
 @pytest_twisted.inlineCallbacks
 def test_encode_that_cannot_fit_fires_none(service):
     result = yield timed(service.encode(FRAME, 50, 100))
     assert result is None
-    assert service.unfit == 1
+    assert skipped(service, "unfit") == 1
 
 
 @pytest_twisted.inlineCallbacks
@@ -225,8 +267,8 @@ def test_same_frame_is_encoded_once(service):
         service.encode(FRAME, 50, 1 << 20)]))
     third = yield timed(service.encode(FRAME, 50, 1 << 20))
     assert first == second == third
-    assert service.encoded == 1
-    assert service.cacheHits == 2
+    assert encoded(service) == 1
+    assert cacheHits(service) == 2
 
 
 @pytest_twisted.inlineCallbacks
@@ -237,7 +279,7 @@ def test_encode_past_the_backlog_fires_none_at_once(service):
         second = service.encode(makeFrame(seed=6), 50, 1 << 20)
         assert second.called and second.result is None
         yield timed(first)
-    assert service.overloaded == 1
+    assert skipped(service, "overloaded") == 1
     assert any("backlog full" in e.get("log_format", "") for e in events)
 
 
@@ -266,5 +308,5 @@ def test_cache_tells_different_frames_apart(service):
     first = yield timed(service.encode(FRAME, 50, 1 << 20))
     second = yield timed(service.encode(other, 50, 1 << 20))
     assert first != second
-    assert service.encoded == 2
-    assert service.cacheHits == 0
+    assert encoded(service) == 2
+    assert cacheHits(service) == 0

@@ -15,7 +15,7 @@ from twisted.logger import capturedLogs
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from numberok.interfaces import IPlateReadSink
+from numberok.interfaces import IEventSink, IPlateReadSink
 from numberok.sources.watch import (
     DEFAULT_PATTERN, BadFileError, FolderWatchSource, parseTime)
 
@@ -301,3 +301,40 @@ def test_default_pattern_is_documented_shape():
     assert pattern.fullmatch("20251124160000_A123BC77_1.jpg")
     assert pattern.fullmatch("20251124160000_A123BC77.jpeg")
     assert not pattern.fullmatch("A123BC77_20251124160000.jpg")
+
+
+def test_a_watch_folder_jpeg_is_a_per_vehicle_read(tmp_path):
+    upload(tmp_path, "20251124155959123_A123BC77.jpg")
+    clock, sink, source = watcher(tmp_path)
+    source.startService()
+    clock.advance(1.0)
+    [read] = sink.reads
+    assert read.perVehicle
+    source.stopService()
+
+
+@pytest.mark.xfail(strict=False,
+                   reason="perVehicle lands with the perf branch")
+def test_a_single_jpeg_dropped_in_the_folder_gives_an_event(tmp_path):
+    from numberok import settings as S
+    from numberok.analytics import Analytics
+    from numberok.events import EventState
+
+    @implementer(IEventSink)
+    class Events(list):
+        def publish(self, event):
+            self.append(event)
+    upload(tmp_path, "20251124155959123_A123BC77.jpg")
+    events = Events()
+    clock = Clock()
+    clock.advance(NOW)
+    analytics = Analytics(S.SettingsStore(), events, reactor=clock)
+    analytics.startService()
+    _, _, source = watcher(tmp_path, clock=clock, sink=analytics)
+    source.startService()
+    clock.advance(1.0)
+    assert [e.state for e in events] == [EventState.DETECTED]
+    clock.advance(30.0)
+    assert [e.state for e in events] == [EventState.DETECTED, EventState.LOST]
+    source.stopService()
+    analytics.stopService()

@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
-from twisted.python.threadpool import ThreadPool
 
 from numberok.events import PlateRead
 from numberok.interfaces import IPlateReadSink
+from numberok.threads import ServiceThreads
 
 _log = Logger(namespace="numberok.sources")
 
@@ -34,28 +34,14 @@ def handOver(sink: IPlateReadSink, read: PlateRead, where: str) -> bool:
     return True
 
 
-def startWorker(reactor, name: str) -> tuple[ThreadPool,
-                                              Callable[..., Deferred]]:
-    """
-    Start the one worker thread a source owns for its blocking work (frame
-    rendering, file reading), so it never runs on the reactor thread.
-
-    @return: the pool (the source stops it in C{stopService}) and
-        C{run(f, *args) -> Deferred} that runs C{f} on that thread.
-    """
-    from twisted.internet.threads import deferToThreadPool
-    pool = ThreadPool(minthreads=0, maxthreads=1, name=name)
-    pool.start()
-    return pool, lambda f, *args: deferToThreadPool(reactor, pool, f, *args)
-
-
 class ThreadedSource(Service):
     """
     The shared life of a source that does blocking work: an injected
     reactor (the global one, looked up when first needed, by default) and
-    one worker thread of its own, started with the service and stopped with
-    it.  Tests inject C{runInThread} (C{f(callable, *args) -> Deferred}) to
-    run that work synchronously; then no thread is started.
+    one worker thread of its own (L{ServiceThreads}), started with the
+    service and stopped with it off the reactor thread.  Tests inject
+    C{runInThread} (C{f(callable, *args) -> Deferred}) to run that work
+    synchronously; then no thread is started.
 
     @cvar workerName: the worker thread's name, for thread dumps.
     """
@@ -66,7 +52,7 @@ class ThreadedSource(Service):
                  runInThread: Optional[Callable[..., Deferred]] = None) -> None:
         self._reactor = reactor
         self._runInThread = runInThread
-        self._pool: Optional[ThreadPool] = None
+        self._threads: Optional[ServiceThreads] = None
 
     def _getReactor(self):
         if self._reactor is None:
@@ -78,11 +64,19 @@ class ThreadedSource(Service):
         """Start the worker (unless one is injected); return its runner."""
         if self._runInThread is not None:
             return self._runInThread
-        self._pool, run = startWorker(self._getReactor(), self.workerName)
-        return run
+        self._threads = ServiceThreads(self.workerName, 1,
+                                       reactor=self._getReactor())
+        self._threads.start()
+        return self._threads.run
 
-    def _stopWorker(self) -> None:
-        """Stop the worker; waits for the job in flight to finish."""
-        if self._pool is not None:
-            self._pool.stop()
-            self._pool = None
+    def _stopWorker(self) -> Deferred:
+        """
+        Stop the worker: the job in flight finishes first.
+
+        @return: a Deferred firing once the thread is gone (at once with
+            an injected runner).
+        """
+        threads, self._threads = self._threads, None
+        if threads is None:
+            return succeed(None)
+        return threads.stop()

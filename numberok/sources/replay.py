@@ -233,19 +233,25 @@ class ReplaySource(ThreadedSource):
                       loop=" in a loop" if self.loop else "")
         self._startPass(round(reactor.seconds() * 1000))
 
-    def stopService(self) -> None:
+    def stopService(self) -> Deferred:
+        """
+        Stop playing.  The returned Deferred fires once a batch in flight
+        has been read and the file is closed.
+        """
         super().stopService()
         self._generation += 1
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
-        # Waits for a batch in flight, so the file is ours to close.
-        self._stopWorker()
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
         self._buffer = deque()
         self._reading = False
+        reader, self._reader = self._reader, None
+
+        def close(_) -> None:
+            # The worker is gone: the file is ours to close.
+            if reader is not None:
+                reader.close()
+        return self._stopWorker().addCallback(close)
 
     def _startPass(self, startMs: int) -> None:
         self.passes += 1

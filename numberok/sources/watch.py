@@ -18,7 +18,8 @@ import re
 from dataclasses import replace
 from typing import Callable, Optional, Pattern, Union
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from numberok.events import PlateRead
@@ -110,7 +111,8 @@ def parseName(pattern: Pattern[str], name: str,
     return PlateRead(
         plate=plate, timeMs=parseTime(groups.get("time") or "", tz),
         channel=_index(groups, "channel", MAX_CHANNEL),
-        zone=_index(groups, "zone", MAX_ZONE), source="watch")
+        zone=_index(groups, "zone", MAX_ZONE), source="watch",
+        perVehicle=True)
 
 
 def moveUnique(path: str, directory: str, name: str) -> str:
@@ -207,9 +209,8 @@ class FolderWatchSource(ThreadedSource):
         self.pattern = pattern
         self.pollInterval = pollInterval
         self.tz = tz
-        self._call = None
-        self._polling = False
-        self._stopWaiters: list[Deferred] = []
+        self._loop: Optional[LoopingCall] = None
+        self._loopDone: Optional[Deferred] = None
         self._seen: dict[str, tuple[int, int]] = {}
         self._complaints: dict[str, str] = {}
         self.accepted = 0
@@ -222,46 +223,33 @@ class FolderWatchSource(ThreadedSource):
         self._seen = {}
         self.log.info("watching {directory} every {interval} s",
                       directory=self.directory, interval=self.pollInterval)
-        self._poll()
+        self._loop = LoopingCall(self._poll)
+        self._loop.clock = self._getReactor()
+        # A poll returns a Deferred: the next one waits for it to finish.
+        self._loopDone = self._loop.start(self.pollInterval, now=True)
 
     def stopService(self) -> Deferred:
         """
         Stop polling.  A poll in progress finishes first, and the reads of
-        the files it already moved to C{done/} still reach the sink.
+        the files it already moved to C{done/} still reach the sink; the
+        Deferred fires once the worker thread is gone.
         """
         super().stopService()
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = None
-        if self._polling:
-            d = Deferred()
-            self._stopWaiters.append(d)
-        else:
-            d = succeed(None)
-        return d.addCallback(self._stopPool)
+        loop, self._loop = self._loop, None
+        if loop is not None and loop.running:
+            loop.stop()
+        done, self._loopDone = self._loopDone, None
+        if done is None:
+            return self._stopWorker()
+        return done.addCallback(lambda _: self._stopWorker())
 
-    def _stopPool(self, _) -> None:
-        if not self._polling:
-            self._stopWorker()
-
-    def _poll(self) -> None:
-        self._call = None
-        self._polling = True
+    def _poll(self) -> Deferred:
         d = self._run(self._scan, self._getReactor().seconds())
         d.addCallback(self._deliver)
+        # Never fails: a failed Deferred would end the LoopingCall.
         d.addErrback(lambda f: self.log.failure(
             "polling {directory} failed", f, directory=self.directory))
-        d.addCallback(self._pollDone)
-
-    def _pollDone(self, _) -> None:
-        self._polling = False
-        if self.running:
-            self._call = self._getReactor().callLater(self.pollInterval,
-                                                      self._poll)
-        else:
-            waiters, self._stopWaiters = self._stopWaiters, []
-            for d in waiters:
-                d.callback(None)
+        return d
 
     def _ignored(self, name: str) -> bool:
         return name.startswith(".") or name.lower().endswith(

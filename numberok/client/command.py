@@ -1,22 +1,15 @@
 """
-A NumberOk event client: a reusable Twisted protocol for integrators, and
-the C{numberok-client} command that prints the events a server sends
-(docs/client.rst).
-
-Only L{numberok.wire} and Twisted are used here, never the server's code:
-the client is a peer of any NumberOk-compatible server, ours or the
-original, and must keep working against both.
+The C{numberok-client} command: subscribe to a NumberOk server and print
+one line (or JSON object) per event, saving screenshots on request
+(docs/client.rst).  The protocol itself is L{numberok.client.protocol}.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
-import unicodedata
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Sequence, TextIO
+from typing import Callable, Sequence, TextIO
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import (
@@ -26,19 +19,20 @@ from twisted.internet.error import (
     TimeoutError,
 )
 from twisted.internet.interfaces import IHandshakeListener
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from numberok import wire
-
-DEFAULT_PORT = 7700
+from numberok.client.output import (formatEventJSON, formatEventLine,
+                                    plateRect, saveScreenshot,
+                                    screenshotName)
+from numberok.client.protocol import (DEFAULT_PORT, NumberOkClientProtocol,
+                                      Pairs)
 
 log = Logger()
-
-Pairs = list[tuple[str, str]]
 
 EXIT_OK = 0
 """C{--count} events received, or the reader of our stdout went away."""
@@ -51,215 +45,6 @@ EXIT_DISCONNECTED = 3
 """The server closed the connection, or it was lost."""
 EXIT_PROTOCOL = 4
 """The server sent bytes that are not NumberOk packets."""
-
-
-def eventFields(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """
-    A dict view of an event's pairs.  The protocol allows repeated keys; the
-    last one wins here, which is what a C{Key=Value} reader of the original
-    protocol does too.
-    """
-    return dict(pairs)
-
-
-class NumberOkClientProtocol(Protocol):
-    """
-    Subscribe to a NumberOk server and hand each event to L{eventReceived}.
-
-    Subclass it and override L{eventReceived}; L{protocolError} and
-    L{malformedEventReceived} are hooks too.  A framing error (a packet type
-    other than Event, a length over 1 MiB) leaves no way to find the next
-    packet, so it closes the connection.  An Event packet whose text part is
-    malformed is framed correctly, so it is skipped and counted and the
-    connection goes on: one bad event should not cost an integrator the
-    ones after it.
-
-    @ivar eventCount: events delivered to L{eventReceived}.
-    @ivar malformedCount: Event packets skipped because their data did not
-        decode.
-    @ivar bytesReceived: bytes received on this connection.
-    @ivar error: the L{wire.WireError} that closed the connection, if one did.
-    """
-
-    log = Logger()
-
-    eventCount = 0
-    malformedCount = 0
-    bytesReceived = 0
-    error: wire.WireError | None = None
-
-    def connectionMade(self) -> None:
-        self._decoder = wire.PacketDecoder(allowedTypes=[wire.PT_EVENT])
-        self.transport.write(wire.subscribePacket())
-
-    def dataReceived(self, data: bytes) -> None:
-        if self.error is not None:
-            # The connection is closing; what still arrives has no framing.
-            return
-        self.bytesReceived += len(data)
-        try:
-            packets = self._decoder.feed(data)
-        except wire.WireError as e:
-            self.error = e
-            self.protocolError(e)
-            return
-        for packet in packets:
-            try:
-                pairs, jpeg = wire.decodeEventData(packet.data)
-            except wire.WireError as e:
-                self.malformedCount += 1
-                self.malformedEventReceived(packet.data, e)
-                continue
-            self.eventCount += 1
-            try:
-                self.eventReceived(pairs, jpeg)
-            except Exception:
-                self.log.failure("eventReceived failed for event {n}",
-                                 n=self.eventCount)
-
-    def eventReceived(self, pairs: Pairs, jpeg: bytes) -> None:
-        """
-        One event arrived.  Override this.
-
-        @param pairs: the event's C{(key, value)} pairs in the order sent;
-            L{eventFields} gives a dict view.
-        @param jpeg: the attached screenshot, C{b""} when there is none.
-        """
-
-    def malformedEventReceived(self, data: bytes,
-                               error: wire.WireError) -> None:
-        """
-        An Event packet whose data is not C{Key=Value} text was skipped.
-
-        @param data: the packet's data bytes.
-        @param error: why it did not decode.
-        """
-        self.log.warn("skipped malformed event from {peer}: {error}",
-                      peer=self.transport.getPeer(), error=str(error))
-
-    def protocolError(self, error: wire.WireError) -> None:
-        """
-        The server sent bytes that are not NumberOk packets: log and close.
-        """
-        self.log.error("protocol error from {peer}: {error}; closing",
-                       peer=self.transport.getPeer(), error=str(error))
-        self.transport.loseConnection()
-
-
-# --- the numberok-client command ---------------------------------------
-
-def _needsEscape(c: str) -> bool:
-    category = unicodedata.category(c)
-    return category[0] == "C" or category in ("Zl", "Zp")
-
-
-def _printable(text: str) -> str:
-    """
-    C{text} with control, format and line-separator characters escaped, so
-    that a hostile plate string cannot break the one-line-per-event output
-    or send escape sequences to a terminal.
-    """
-    if not any(_needsEscape(c) for c in text):
-        return text
-    return "".join(
-        c if not _needsEscape(c)
-        else "\\x%02x" % ord(c) if ord(c) < 0x100
-        else "\\u%04x" % ord(c) if ord(c) < 0x10000
-        else "\\U%08x" % ord(c)
-        for c in text)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def formatFrameTime(value: str | None) -> str:
-    """
-    C{FrameTimeStampMs} as UTC C{YYYY-MM-DD HH:MM:SS.mmmZ}, or the raw text
-    (escaped) when it is not a usable millisecond count.
-    """
-    if value is None:
-        return "-"
-    try:
-        when = _EPOCH + timedelta(milliseconds=int(value))
-    except (ValueError, OverflowError):
-        return _printable(value)
-    return when.strftime("%Y-%m-%d %H:%M:%S.") + "%03dZ" % (
-        when.microsecond // 1000)
-
-
-def formatEventLine(pairs: Pairs, jpegBytes: int,
-                    screenshot: str | None = None) -> str:
-    """
-    The readable one-line form of an event (docs/client.rst), here folded::
-
-        2026-11-26 01:02:03.456Z Lost     A123BC77   ch0/z1  In
-        id=17 conf=93 reads=12 [jpeg 34567 B]
-
-    Columns: frame time (UTC), State, PlateNumber, channel/zone,
-    MovementType, RuntimeID, then our own Confidence and ReadCount when the
-    server sends them, then the screenshot size and where it was saved.
-    """
-    f = eventFields(pairs)
-    get = lambda key: _printable(f.get(key, "?"))  # noqa: E731
-    plate = f.get("PlateNumber", f.get("Plate", "?"))
-    parts = [
-        formatFrameTime(f.get("FrameTimeStampMs")),
-        "%-8s" % get("State"),
-        "%-10s" % (_printable(plate) or '""'),
-        "%-7s" % ("ch%s/z%s" % (get("ChannelIndex"), get("ZoneIndex"))),
-        "%-12s" % get("MovementType"),
-        "id=" + get("RuntimeID"),
-    ]
-    if "Confidence" in f:
-        parts.append("conf=" + get("Confidence"))
-    if "ReadCount" in f:
-        parts.append("reads=" + get("ReadCount"))
-    if jpegBytes:
-        if screenshot is None:
-            parts.append("[jpeg %d B]" % (jpegBytes,))
-        else:
-            parts.append("[jpeg %d B -> %s]" % (jpegBytes, screenshot))
-    return " ".join(parts)
-
-
-def formatEventJSON(pairs: Pairs, jpegBytes: int,
-                    screenshot: str | None = None) -> str:
-    """
-    The C{--json} form of an event: one JSON object on one line, every pair
-    as a string member (as sent; a repeated key keeps its last value), plus
-    C{"jpeg_bytes"} and, when the screenshot was saved, C{"screenshot"}.
-    """
-    obj: dict[str, object] = dict(eventFields(pairs))
-    obj["jpeg_bytes"] = jpegBytes
-    if screenshot is not None:
-        obj["screenshot"] = screenshot
-    return json.dumps(obj, ensure_ascii=False)
-
-
-def _safeNamePart(text: str) -> str:
-    """A server-supplied value made safe for a file name: no paths, no dots."""
-    cleaned = "".join(c if c.isascii() and (c.isalnum() or c == "-") else "_"
-                      for c in text[:40])
-    return cleaned or "_"
-
-
-def screenshotName(pairs: Pairs, n: int) -> str:
-    """
-    The file name of event C{n}'s screenshot: C{<RuntimeID>_<State>_<n>.jpg}.
-    C{n} is the event's number in this run (1, 2, ...), so the Updated
-    events of one track do not overwrite each other.
-    """
-    f = eventFields(pairs)
-    return "%s_%s_%d.jpg" % (_safeNamePart(f.get("RuntimeID", "unknown")),
-                             _safeNamePart(f.get("State", "unknown")), n)
-
-
-def _writeFile(path: str, data: bytes) -> None:
-    """Blocking: write C{data} to C{path} via a temporary name."""
-    tmp = path + ".part"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
 
 
 class Options(usage.Options):
@@ -286,6 +71,11 @@ class Options(usage.Options):
          "PEM file of the CA that signed the server's certificate; "
          "implies --tls (which otherwise trusts the system's CAs)."],
     ]
+
+    def opt_version(self) -> None:
+        """Print numberok's version and exit."""
+        print("numberok-client (numberok) %s" % (numberokVersion(),))
+        sys.exit(EXIT_OK)
 
     def parseOptions(self, options=None) -> None:
         """
@@ -321,6 +111,19 @@ class Options(usage.Options):
             self["tls"] = True
         if self["tls"]:
             self["trustRoot"] = _loadTrustRoot(self["ca"])
+
+
+def numberokVersion() -> str:
+    """
+    The installed numberok's version, from the package metadata; a
+    checkout run without installing says so rather than guessing.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("numberok")
+    except PackageNotFoundError:
+        import numberok
+        return getattr(numberok, "__version__", "unknown (not installed)")
 
 
 def _optionsFirst(arguments: list[str], longOpt: list[str]) -> list[str]:
@@ -561,8 +364,13 @@ class _Session:
                       % (path, f.getErrorMessage()))
             return None
 
-        d = self.inThread(_writeFile, path, jpeg)
-        d.addCallbacks(lambda _: path, failed)
+        def saved(problem: str | None) -> str:
+            if problem is not None:
+                self.warn("cannot save %s" % (problem,))
+            return path
+
+        d = self.inThread(saveScreenshot, path, jpeg, plateRect(pairs))
+        d.addCallbacks(saved, failed)
         d.addCallback(lambda saved: self._print(n, pairs, len(jpeg), saved))
         return d
 
@@ -726,5 +534,3 @@ def main(argv: Sequence[str] | None = None) -> None:
           .addCallback(exitWith))
 
 
-if __name__ == "__main__":
-    main()

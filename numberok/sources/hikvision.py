@@ -1,0 +1,348 @@
+"""
+Hikvision ISAPI ANPR alarms: what a Hikvision ANPR camera's "HTTP
+listening" (alarm host) pushes, turned into a L{PlateRead}.
+
+The camera posts an C{EventNotificationAlert} XML document, either as the
+bare body or as a C{multipart/form-data} part beside one JPEG part per
+picture its C{pictureInfoList} names (C{licensePlatePicture.jpg},
+C{vehiclePicture.jpg}, C{detectionPicture.jpg}).  The mapping of its fields
+to a read, and where their meaning comes from, is the table in
+docs/sources.rst ("Hikvision ANPR cameras").
+
+Everything here is pure and blocking (an XML parse, a JPEG header read):
+the HTTP resource (L{numberok.web.cameras}) runs L{parseAlarm} in a thread.
+The XML is untrusted: it is parsed only with C{defusedxml}, which refuses
+DTDs, entity declarations (billion laughs) and external references.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.parser
+import email.policy
+import re
+from dataclasses import dataclass
+from typing import Iterator, Optional
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml
+import defusedxml.ElementTree
+
+from numberok.events import BBox, PlateRead
+from numberok.images import InvalidImage, frameSize
+from numberok.sources.formats import (MAX_CHANNEL, MAX_TIME_MS, MAX_ZONE,
+                                      ReadFormatError, checkPlate)
+
+MAX_ALARM_BYTES = 8 * 1024 * 1024
+"""The largest alarm body taken: the XML and two or three JPEGs of a few
+hundred kilobytes each fit many times over (docs/sources.rst)."""
+
+MAX_PARTS = 16
+"""Multipart parts taken at most; ISAPI lists up to 8 pictures."""
+
+PICTURE_PREFERENCE = ("vehiclePicture", "detectionPicture")
+"""Which picture becomes the read's frame: the first of these sent."""
+
+RECT_SCALE = 1000
+"""ISAPI gives C{plateRect} in thousandths of the picture's width and
+height, origin top left (docs/sources.rst cites the schema)."""
+
+HEARTBEATS = frozenset({"videoloss", "heartbeat"})
+"""Event types cameras send to say they are alive (Hikvision's heartbeat is
+a C{videoloss} alarm with C{eventState} inactive)."""
+
+DIRECTIONS = frozenset({"forward", "reverse"})
+
+ANPR = "anpr"
+UNKNOWN_PLATE = "unknown_plate"
+HEARTBEAT = "heartbeat"
+OTHER = "other"
+KINDS = (ANPR, UNKNOWN_PLATE, HEARTBEAT, OTHER)
+
+_XML_TYPES = ("application/xml", "text/xml")
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """
+    One parsed alarm.
+
+    @ivar kind: one of L{KINDS}: an ANPR read, an ANPR alarm without a
+        read (C{licensePlate} C{unknown}), a heartbeat, or any other
+        event type.
+    @ivar eventType: as the camera spelled it, for the log.
+    @ivar read: the read, for C{kind == ANPR} only.
+    @ivar direction: C{"forward"} or C{"reverse"} when the camera says so
+        (C{ANPR/direction}); L{None} otherwise.
+    @ivar pictureProblem: why the camera's picture was left out of the
+        read (not a JPEG, over the pixel limit, a missing part), or L{None}.
+    """
+
+    kind: str
+    eventType: str
+    read: Optional[PlateRead] = None
+    direction: Optional[str] = None
+    pictureProblem: Optional[str] = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Picture:
+    fileName: str
+    type: str
+    rect: Optional[tuple[int, int, int, int]]
+
+
+def _local(tag: str) -> str:
+    """A tag without its namespace: ISAPI documents come with
+    C{.../ver20/XMLSchema}, C{.../ver10/XMLSchema}, isapi.org's, or none."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child(element: Element, name: str) -> Optional[Element]:
+    for child in element:
+        if _local(child.tag) == name:
+            return child
+    return None
+
+
+def _text(element: Element, name: str) -> Optional[str]:
+    child = _child(element, name)
+    if child is None or child.text is None:
+        return None
+    return child.text.strip() or None
+
+
+def _int(element: Element, name: str, low: int, high: int,
+         path: str) -> Optional[int]:
+    text = _text(element, name)
+    if text is None:
+        return None
+    if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 9:
+        raise ReadFormatError(path, "%r is not an integer" % (text[:40],))
+    value = int(text)
+    if not low <= value <= high:
+        raise ReadFormatError(path, "%d is not %d..%d" % (value, low, high))
+    return value
+
+
+def parseXML(data: bytes) -> Element:
+    """
+    The root of an alarm document, parsed with defusedxml.
+
+    @raise ReadFormatError: not XML, a DTD / entity / external reference
+        (refused, never expanded), or another root than
+        C{EventNotificationAlert}.
+    """
+    try:
+        root = defusedxml.ElementTree.fromstring(
+            data, forbid_dtd=True, forbid_entities=True,
+            forbid_external=True)
+    except defusedxml.DefusedXmlException as e:
+        raise ReadFormatError("xml", "refused: %s" % (
+            type(e).__name__,)) from None
+    except (ParseError, ValueError) as e:
+        raise ReadFormatError("xml", "not well-formed XML: %s" % (e,)) from None
+    if _local(root.tag) != "EventNotificationAlert":
+        raise ReadFormatError("xml", "root element is %s, not "
+                              "EventNotificationAlert" % (_local(root.tag)[:40],))
+    return root
+
+
+def parseTime(text: Optional[str], nowMs: int) -> int:
+    """
+    C{dateTime} (ISO 8601, normally with an offset, e.g.
+    C{2025-11-24T15:30:12+03:00}) as ms since the epoch.  A time without
+    an offset is taken in the server's local zone, as cameras set to local
+    time stamp it; no time at all means now.
+    """
+    if text is None:
+        return nowMs
+    try:
+        stamp = datetime.datetime.fromisoformat(text)
+        if stamp.tzinfo is None:
+            stamp = stamp.astimezone()
+        ms = round(stamp.timestamp() * 1000)
+    except (ValueError, OverflowError, OSError):
+        raise ReadFormatError("dateTime", "%r is not an ISO 8601 time"
+                              % (text[:40],)) from None
+    if not 0 <= ms <= MAX_TIME_MS:
+        raise ReadFormatError("dateTime", "%r is out of range" % (text[:40],))
+    return ms
+
+
+def confidenceOf(anpr: Element) -> float:
+    """
+    C{confidenceLevel} (0..100, the whole plate) as 0.0..1.0; without it the
+    lowest of C{plateCharBelieve}'s per-character values (a plate is no
+    surer than its weakest character); without both, 1.0.
+    """
+    level = _int(anpr, "confidenceLevel", 0, 100, "ANPR.confidenceLevel")
+    if level is not None:
+        return level / 100
+    chars = _text(anpr, "plateCharBelieve")
+    if chars:
+        values = [int(v) for v in chars.split(",")
+                  if v.strip().isascii() and v.strip().isdigit()]
+        values = [v for v in values if 0 <= v <= 100]
+        if values:
+            return min(values) / 100
+    return 1.0
+
+
+def _pictures(anpr: Element) -> list[_Picture]:
+    listing = _child(anpr, "pictureInfoList")
+    if listing is None:
+        return []
+    pictures = []
+    for info in listing:
+        if _local(info.tag) != "pictureInfo":
+            continue
+        name = _text(info, "fileName") or ""
+        kind = _text(info, "type") or name.rsplit(".", 1)[0]
+        rect = None
+        box = _child(info, "plateRect")
+        if box is not None:
+            # A box outside the schema's 0..1000 (some firmware sends
+            # pixels) is left out rather than guessed at; the read stays.
+            try:
+                values = [_int(box, key, 0, RECT_SCALE, "plateRect." + key)
+                          for key in ("X", "Y", "width", "height")]
+            except ReadFormatError:
+                values = [None]
+            if None not in values:
+                rect = tuple(values)
+        pictures.append(_Picture(name, kind, rect))
+    return pictures
+
+
+def scaleRect(rect: tuple[int, int, int, int], width: int,
+              height: int) -> Optional[BBox]:
+    """
+    C{plateRect} (thousandths of the picture) in pixels of a C{width} x
+    C{height} picture, clipped to it; L{None} when nothing of it is inside.
+    """
+    x, y, w, h = rect
+    left = min(width, round(x * width / RECT_SCALE))
+    top = min(height, round(y * height / RECT_SCALE))
+    right = min(width, round((x + w) * width / RECT_SCALE))
+    bottom = min(height, round((y + h) * height / RECT_SCALE))
+    if right - left < 1 or bottom - top < 1:
+        return None
+    return (left, top, right - left, bottom - top)
+
+
+def multipartParts(contentType: str, body: bytes
+                   ) -> Iterator[tuple[str, str, str, bytes]]:
+    """
+    The parts of a C{multipart/form-data} body as C{(name, filename,
+    content type, payload)}, at most L{MAX_PARTS} of them.
+
+    @raise ReadFormatError: no boundary, or too many parts.
+    """
+    boundary = re.search(r'boundary="?([^";]{1,200})"?', contentType)
+    if boundary is None:
+        raise ReadFormatError("Content-Type", "multipart without a boundary")
+    # Counted before parsing: the parser's work grows with the parts.
+    if body.count(b"--" + boundary.group(1).encode("latin-1", "replace")) \
+            > MAX_PARTS + 1:
+        raise ReadFormatError("body", "more than %d parts" % (MAX_PARTS,))
+    head = ("Content-Type: %s\r\nMIME-Version: 1.0\r\n\r\n"
+            % (contentType,)).encode("latin-1", "replace")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        head + body)
+    if not message.is_multipart():
+        raise ReadFormatError("body", "not a multipart body (boundary not "
+                              "found)")
+    for part in message.iter_parts():
+        yield ((part.get_param("name", header="content-disposition") or ""),
+               part.get_filename() or "", part.get_content_type(),
+               part.get_payload(decode=True) or b"")
+
+
+def _splitBody(contentType: str, body: bytes
+               ) -> tuple[bytes, dict[str, bytes]]:
+    """The XML document and the pictures by name (part name and file
+    name both, lower case)."""
+    kind = contentType.split(";", 1)[0].strip().lower()
+    if kind.startswith("multipart/"):
+        xml, pictures = None, {}
+        for name, filename, partType, payload in multipartParts(
+                contentType, body):
+            looksXML = (partType in _XML_TYPES
+                        or name.lower().endswith(".xml")
+                        or filename.lower().endswith(".xml")
+                        or payload.lstrip()[:1] == b"<")
+            if looksXML and xml is None:
+                xml = payload
+            else:
+                for key in (name, filename):
+                    if key:
+                        pictures.setdefault(key.lower(), payload)
+        if xml is None:
+            raise ReadFormatError("xml", "no XML part in the multipart body")
+        return xml, pictures
+    if kind in _XML_TYPES or kind == "" or body.lstrip()[:1] == b"<":
+        return body, {}
+    raise ReadFormatError("Content-Type", "%r is not accepted: send "
+                          "application/xml or multipart/form-data" % (kind,))
+
+
+def _frame(pictures: list[_Picture], parts: dict[str, bytes]
+           ) -> tuple[Optional[bytes], Optional[BBox], Optional[str]]:
+    """The frame, its plate box, and why a picture was left out."""
+    for wanted in PICTURE_PREFERENCE:
+        for picture in pictures:
+            if picture.type != wanted:
+                continue
+            jpeg = parts.get(picture.fileName.lower())
+            if jpeg is None:
+                return None, None, "%s is listed but not sent" % (
+                    picture.fileName[:60],)
+            try:
+                width, height = frameSize(jpeg)
+            except InvalidImage as e:
+                return None, None, "%s: %s" % (picture.fileName[:60], e)
+            bbox = (scaleRect(picture.rect, width, height)
+                    if picture.rect is not None else None)
+            return jpeg, bbox, None
+    return None, None, None
+
+
+def parseAlarm(contentType: str, body: bytes, nowMs: int) -> Alarm:
+    """
+    One pushed alarm.  Blocking (XML parse, JPEG header): call it in a
+    thread.
+
+    @param contentType: the request's C{Content-Type}.
+    @param nowMs: the server's time, for an alarm without C{dateTime}.
+    @raise ReadFormatError: naming the field; the resource answers 400 (or
+        415 for C{Content-Type}).
+    """
+    if len(body) > MAX_ALARM_BYTES:
+        raise ReadFormatError("body", "larger than %d bytes"
+                              % (MAX_ALARM_BYTES,))
+    xml, parts = _splitBody(contentType, body)
+    root = parseXML(xml)
+    eventType = _text(root, "eventType") or ""
+    folded = eventType.lower()
+    if folded in HEARTBEATS:
+        return Alarm(HEARTBEAT, eventType)
+    if folded != "anpr":
+        return Alarm(OTHER, eventType)
+    anpr = _child(root, "ANPR")
+    if anpr is None:
+        raise ReadFormatError("ANPR", "an ANPR alarm without its ANPR element")
+    raw = _text(anpr, "licensePlate")
+    if raw is None or raw.lower() == "unknown":
+        return Alarm(UNKNOWN_PLATE, eventType)
+    plate = checkPlate(raw, "ANPR.licensePlate")
+    channel = _int(root, "channelID", 1, MAX_CHANNEL + 1, "channelID") or 1
+    line = _int(anpr, "line", 1, MAX_ZONE + 1, "ANPR.line") or 1
+    direction = (_text(anpr, "direction") or "").lower()
+    frame, bbox, problem = _frame(_pictures(anpr), parts)
+    read = PlateRead(
+        plate=plate, timeMs=parseTime(_text(root, "dateTime"), nowMs),
+        channel=channel - 1, zone=line - 1, confidence=confidenceOf(anpr),
+        bbox=bbox, jpeg=frame, source="hikvision", perVehicle=True)
+    return Alarm(ANPR, eventType, read,
+                 direction if direction in DIRECTIONS else None, problem)

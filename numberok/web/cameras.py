@@ -1,0 +1,291 @@
+"""
+C{POST /api/cameras/hikvision}: the alarms Hikvision ANPR cameras push
+(ISAPI "HTTP listening"), parsed by L{numberok.sources.hikvision}.
+
+Who may push: HTTP Basic with the admin password, as the JSON API, or
+C{?token=} equal to C{[Cameras] Token} (many cameras cannot send Basic
+credentials); anything else is answered 401.  Errors are answered as
+C{{"errors": {field: message}}}, as the rest of the API does.
+
+Bodies are bounded before they are stored: L{BodyLimitRequest} answers 413
+as soon as C{Content-Length} (or the bytes streamed so far) passes the
+limit, without reading the rest; the resource checks again, so it is safe
+behind a site whose own limit is larger.  Parsing (XML, JPEG headers) runs
+in the cameras' own threads, never on the reactor thread.
+
+The resource is standalone: the admin site routes the path to
+L{CamerasService.resource}, outside the page's session and CSRF rules
+(a camera has neither).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import re
+from typing import Any, Callable, Optional
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from numberok.metrics import Metrics
+from numberok.sources import handOver
+from numberok.sources.formats import ReadFormatError
+from numberok.sources.hikvision import (ANPR, HEARTBEAT, KINDS,
+                                       MAX_ALARM_BYTES, Alarm,
+                                       parseAlarm)
+from numberok.threads import ServiceThreads
+
+_TOKEN_IN_URI = re.compile(rb"([?&]token=)[^&]*")
+
+
+def _errorBody(errors: dict[str, str]) -> bytes:
+    return json.dumps({"errors": errors}).encode("utf-8")
+
+
+class BodyLimitRequest(Request):
+    """
+    A request that refuses a body over L{maxBody} bytes before storing it:
+    from its C{Content-Length} when the headers end, or when a chunked body
+    streams past the limit.  The client gets a 413 with a JSON error and
+    the connection is closed; the rest of the body is never read.
+
+    The admin site's request class can take this behaviour by inheriting
+    from it with its own C{maxBody}.
+    """
+
+    maxBody = MAX_ALARM_BYTES
+    bodyTooLarge = False
+    _received = 0
+
+    def gotLength(self, length: Optional[int]) -> None:
+        if length is not None and length > self.maxBody:
+            # The channel would answer "Expect: 100-continue" right after
+            # this; a refused body must not be invited.
+            self.requestHeaders.removeHeader(b"expect")
+            self._refuse()
+        Request.gotLength(self, length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.bodyTooLarge:
+            return
+        self._received += len(data)
+        if self._received > self.maxBody:
+            self._refuse()
+            return
+        Request.handleContentChunk(self, data)
+
+    def process(self) -> None:
+        # The whole (short) body may have been in the same read as the
+        # headers; a refused request is never rendered.
+        if not self.bodyTooLarge:
+            Request.process(self)
+
+    def _refuse(self) -> None:
+        if self.bodyTooLarge:
+            return
+        self.bodyTooLarge = True
+        body = _errorBody({"body": "larger than %d bytes" % (self.maxBody,)})
+        channel = self.channel
+        if channel is None or channel.transport is None:
+            return
+        channel.transport.write(
+            b"HTTP/1.1 413 Payload Too Large\r\n"
+            b"Content-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (len(body),)
+            + body)
+        channel.loseConnection()
+
+
+class HikvisionResource(Resource):
+    """
+    Takes Hikvision ANPR alarms and hands their reads to the sink.
+
+    @ivar maxBody: the largest body taken (L{MAX_ALARM_BYTES}).
+    """
+
+    isLeaf = True
+    log = Logger()
+    maxBody = MAX_ALARM_BYTES
+
+    def __init__(self, store, passwords, sink,
+                 runInThread: Callable[..., Deferred],
+                 metrics: Optional[Metrics] = None, reactor: Any = None
+                 ) -> None:
+        """
+        @param store: the L{numberok.settings.SettingsStore}; read for
+            C{[Cameras] Token} and whether an admin password is set.
+        @param passwords: the admin site's
+            L{numberok.web.auth.PasswordChecker} (C{check(password, host)}).
+        @param sink: an L{numberok.interfaces.IPlateReadSink}.
+        @param runInThread: C{f(callable, *args) -> Deferred} running the
+            parse off the reactor thread.
+        """
+        super().__init__()
+        self.store = store
+        self.passwords = passwords
+        self.sink = sink
+        self.runInThread = runInThread
+        self.metrics = metrics if metrics is not None else Metrics()
+        self._reactor = reactor
+        self._alarms = {kind: self.metrics.cameraAlarms.labels(kind=kind)
+                        for kind in KINDS}
+
+    @property
+    def reactor(self) -> Any:
+        if self._reactor is None:
+            from twisted.internet import reactor
+            self._reactor = reactor
+        return self._reactor
+
+    def render(self, request) -> Any:
+        # The token must not reach the access log, which logs the URI.
+        request.uri = _TOKEN_IN_URI.sub(rb"\1-", request.uri)
+        token = (request.args.get(b"token") or [None])[0]
+        d = ensureDeferred(self._answer(request, token))
+        d.addErrback(self._failed, request)
+        return NOT_DONE_YET
+
+    async def _answer(self, request, token: Optional[bytes]) -> None:
+        if request.method != b"POST":
+            request.setHeader(b"Allow", b"POST")
+            return self._refuse(request, 405, "method", {
+                "method": "send the alarm with POST"})
+        problem = self._tooLarge(request)
+        if problem:
+            return self._refuse(request, 413, "too_large", {"body": problem})
+        peer = _peer(request)
+        refusal = await self._authenticate(request, token, peer)
+        if refusal is not None:
+            request.setHeader(b"WWW-Authenticate",
+                              b'Basic realm="numberok cameras", '
+                              b'charset="UTF-8"')
+            return self._refuse(request, 401, "unauthorized", refusal)
+        request.content.seek(0)
+        body = request.content.read()
+        contentType = request.getHeader("content-type") or ""
+        nowMs = int(self.reactor.seconds() * 1000)
+        try:
+            alarm = await self.runInThread(parseAlarm, contentType, body,
+                                           nowMs)
+        except ReadFormatError as e:
+            self.log.warn("camera alarm from {peer} refused: {field}: "
+                          "{message}", peer=peer, field=e.field,
+                          message=e.message)
+            if e.field == "Content-Type":
+                return self._refuse(request, 415, "unsupported_type",
+                                    {e.field: e.message})
+            return self._refuse(request, 400, "invalid", {e.field: e.message})
+        self._take(alarm, peer)
+        self._send(request, 200, {"kind": alarm.kind})
+
+    def _tooLarge(self, request) -> Optional[str]:
+        length = request.getHeader("content-length") or ""
+        declared = int(length) if length.strip().isdigit() else 0
+        request.content.seek(0, 2)
+        if (getattr(request, "bodyTooLarge", False) or declared > self.maxBody
+                or request.content.tell() > self.maxBody):
+            return "larger than %d bytes" % (self.maxBody,)
+        return None
+
+    async def _authenticate(self, request, token: Optional[bytes],
+                            peer: str) -> Optional[dict[str, str]]:
+        """L{None} when let in, else the errors to answer 401 with."""
+        if token is not None:
+            expected = self.store.current["Cameras.Token"]
+            if expected and hmac.compare_digest(
+                    token, expected.encode("utf-8")):
+                return None
+            self.log.warn("camera push from {peer}: wrong token", peer=peer)
+            return {"token": "wrong token" if expected else
+                    "no [Cameras] Token is set on this server"}
+        scheme, _, credentials = (request.getHeader("authorization")
+                                  or "").partition(" ")
+        if scheme.lower() != "basic":
+            return {"Authorization": "send ?token= ([Cameras] Token) or HTTP "
+                    "Basic with the admin password"}
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return {"Authorization": "malformed Basic credentials"}
+        if not self.store.current["Admin.PasswordHash"]:
+            return {"Authorization": "no admin password is set; use "
+                    "?token= with [Cameras] Token"}
+        password = decoded.decode("utf-8", "replace").partition(":")[2]
+        if not (await self.passwords.check(password, peer)):
+            return {"Authorization": "wrong password"}
+        return None
+
+    def _take(self, alarm: Alarm, peer: str) -> None:
+        self._alarms[alarm.kind].inc()
+        if alarm.pictureProblem is not None:
+            self.metrics.cameraPicturesDropped.inc()
+            self.log.warn("camera {peer}: picture left out: {problem}",
+                          peer=peer, problem=alarm.pictureProblem)
+        if alarm.kind == ANPR:
+            handOver(self.sink, alarm.read, "Hikvision camera " + peer)
+        elif alarm.kind != HEARTBEAT:
+            self.log.debug("camera {peer}: {eventType} alarm without a read",
+                           peer=peer, eventType=alarm.eventType)
+
+    def _refuse(self, request, code: int, reason: str,
+                errors: dict[str, str]) -> None:
+        self.metrics.cameraRefused.labels(reason=reason).inc()
+        self._send(request, code, {"errors": errors})
+
+    def _send(self, request, code: int, document: dict) -> None:
+        if request.finished or request.channel is None:
+            return
+        body = json.dumps(document).encode("utf-8")
+        request.setResponseCode(code)
+        request.setHeader(b"Content-Type", b"application/json")
+        request.setHeader(b"Content-Length", b"%d" % (len(body),))
+        request.setHeader(b"Cache-Control", b"no-store")
+        request.write(body)
+        request.finish()
+
+    def _failed(self, failure, request) -> None:
+        self.log.failure("camera alarm failed", failure)
+        self._send(request, 500, {"errors": {
+            "server": "internal error; see the server log"}})
+
+
+class CamerasService(Service):
+    """
+    Owns the threads that parse camera pushes and the resource the admin
+    site routes C{/api/cameras/hikvision} to (L{resource}).
+    """
+
+    name = "cameras"
+
+    def __init__(self, store, passwords, sink,
+                 metrics: Optional[Metrics] = None, reactor: Any = None,
+                 threads: int = 2,
+                 runInThread: Optional[Callable[..., Deferred]] = None
+                 ) -> None:
+        """
+        @param runInThread: replaces the service's own threads (tests pass
+            a synchronous runner).
+        """
+        self.threads = ServiceThreads("numberok-cameras", threads,
+                                      reactor=reactor)
+        self.resource = HikvisionResource(
+            store, passwords, sink, runInThread or self.threads.run,
+            metrics, reactor)
+
+    def startService(self) -> None:
+        super().startService()
+        self.threads.start()
+
+    def stopService(self) -> Deferred:
+        super().stopService()
+        return self.threads.stop()
+
+
+def _peer(request) -> str:
+    return getattr(request.getClientAddress(), "host", "?")
