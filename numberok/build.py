@@ -89,6 +89,7 @@ class NumberOkServer(MultiService):
         self.analytics: Optional[Analytics] = None
         self.ingest: Optional[IngestService] = None
         self.admin: Optional[Service] = None
+        self.cameras: Optional[Service] = None
         self.sources: list[IService] = []
 
     def add(self, service: Any, name: Optional[str] = None) -> Any:
@@ -133,7 +134,8 @@ class NumberOkServer(MultiService):
             return self.factory.closeAll(left())
 
         steps: list[tuple[str, Callable[[], Any]]] = [
-            ("sources", lambda: stop(self.admin, *self.sources)),
+            ("sources", lambda: stop(self.admin, self.cameras,
+                                     *self.sources)),
             ("ingest", lambda: stop(self.ingest)),
             ("analytics", lambda: stop(self.analytics)),
             ("journal", lambda: stop(self.journal)),
@@ -174,8 +176,8 @@ def buildServer(settings: Settings, endpoints: Endpoints,
     store = SettingsStore(settings, settingsPath)
     server = NumberOkServer(store, metrics, reactor)
 
-    server.screenshots = server.add(
-        ScreenshotService(reactor, threads=screenshotThreads), "screenshots")
+    server.screenshots = server.add(ScreenshotService(
+        reactor, threads=screenshotThreads, metrics=metrics), "screenshots")
     server.publisher = server.add(
         EventPublisher(store, server.screenshots, reactor=reactor),
         "publisher")
@@ -189,11 +191,12 @@ def buildServer(settings: Settings, endpoints: Endpoints,
     if journalPath is not None:
         server.journal = server.add(Journal(
             journalPath, keepDays=settings[JOURNAL_KEEP_DAYS],
-            maxMegabytes=settings[JOURNAL_MAX_MEGABYTES], reactor=reactor),
-            "journal")
+            maxMegabytes=settings[JOURNAL_MAX_MEGABYTES], reactor=reactor,
+            metrics=metrics), "journal")
         sinks.append(server.journal)
     server.recent = server.add(
-        RecentEvents(reactor=reactor, journal=server.journal), "recent")
+        RecentEvents(reactor=reactor, journal=server.journal,
+                     metrics=metrics), "recent")
     sinks.append(server.recent)
 
     server.analytics = server.add(
@@ -205,11 +208,16 @@ def buildServer(settings: Settings, endpoints: Endpoints,
             reactor=reactor), "ingest")
 
     if endpoints.admin is not None:
+        from numberok.web.cameras import CamerasService
         from numberok.web.service import AdminService
         server.admin = server.add(AdminService(
             store, server.factory, server.eventPort, server.analytics,
             server.recent, endpoints.admin, reactor,
             journal=server.journal), "admin")
+        server.cameras = server.add(CamerasService(
+            store, server.admin.passwords, server.analytics, metrics=metrics,
+            reactor=reactor), "cameras")
+        server.admin.cameras = server.cameras
 
     for makeSource in sources:
         server.sources.append(

@@ -45,13 +45,14 @@ def test_stop_sends_every_active_track_as_lost_to_clients_and_journal(
     active = sorted(t.runtimeId for t in s.analytics.activeTracks())
 
     yield s.stop()
+    # What the server wrote before closing reaches the client a turn later.
+    yield bounded(reader.closed, 5)
 
     lost = sorted(i for i, state in reader.states if state == "Lost")
     assert lost == active
     # A client that does not read does not see its close either: judge
     # from the server's side.
     assert s.factory.connections() == []
-    yield bounded(reader.closed, 5)
     # The ingest port aborted the recognizer (the client side hears of it
     # a reactor turn later).
     yield bounded(recognizer.closed, 5)
