@@ -20,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,20 @@ class Server:
             self.process.wait(5)
 
 
+@contextmanager
+def browserPage(sync_playwright, chromium: str):
+    """A page of a headless Chromium, closed after."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(10000)
+            yield page
+        finally:
+            browser.close()
+
+
 def subscribedClient(port: int) -> socket.socket:
     from numberok import wire
     client = socket.create_connection(("127.0.0.1", port), 5)
@@ -198,19 +213,11 @@ def test_admin_page_in_a_real_browser(tmp_path):
     server = Server(config)
     client = None
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280,
-                                                  "height": 900})
-                page.set_default_timeout(10000)
-                page.on("console", lambda m: print("console:", m.type, m.text))
-                page.on("pageerror", lambda e: print("page error:", e))
-                page.on("response", lambda r: print(r.status, r.url))
-                drive(page, server, tmp_path, config)
-            finally:
-                browser.close()
+        with browserPage(sync_playwright, chromium) as page:
+            page.on("console", lambda m: print("console:", m.type, m.text))
+            page.on("pageerror", lambda e: print("page error:", e))
+            page.on("response", lambda r: print(r.status, r.url))
+            drive(page, server, tmp_path, config)
     finally:
         server.stop()
         if client is not None:
@@ -285,22 +292,14 @@ def test_page_items_a_new_user_tripped_over(tmp_path):
                       "Token = s3cret/+\n")
     server = Server(config, "seeded")
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280,
-                                                  "height": 900})
-                page.set_default_timeout(10000)
-                failed = []
-                page.on("requestfailed", lambda r: failed.append(r.url))
-                page.on("response", lambda r: r.status >= 400 and
-                        failed.append("%d %s" % (r.status, r.url)))
-                page.on("console", lambda m: m.type == "error" and
-                        failed.append(m.text))
-                drivePageItems(page, server, config, failed)
-            finally:
-                browser.close()
+        with browserPage(sync_playwright, chromium) as page:
+            failed = []
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.on("response", lambda r: r.status >= 400 and
+                    failed.append("%d %s" % (r.status, r.url)))
+            page.on("console", lambda m: m.type == "error" and
+                    failed.append(m.text))
+            drivePageItems(page, server, config, failed)
     finally:
         server.stop()
 

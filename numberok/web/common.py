@@ -138,7 +138,25 @@ def peer(request) -> str:
 
 # -- the resources ---------------------------------------------------------------
 
-class Endpoint(resource.Resource):
+class Node(resource.Resource):
+    """
+    An inner node of the tree (C{/api}, C{/static}): children are put in
+    with C{putChild}; anything else is a JSON 404, not twisted.web's HTML
+    page.
+    """
+
+    def __init__(self, gate: "Gate") -> None:
+        super().__init__()
+        self.gate = gate
+
+    def getChild(self, path: bytes, request) -> resource.Resource:
+        return NotFound(self.gate)
+
+    def render(self, request):
+        return NotFound(self.gate).render(request)
+
+
+class Endpoint(Node):
     """
     A leaf of the admin tree that answers requests itself.
 
@@ -153,13 +171,6 @@ class Endpoint(resource.Resource):
     log = Logger()
     public = False
     api = True
-
-    def __init__(self, gate: "Gate") -> None:
-        super().__init__()
-        self.gate = gate
-
-    def getChild(self, path: bytes, request) -> resource.Resource:
-        return NotFound(self.gate)
 
     def render(self, request):
         defer.ensureDeferred(self._handle(request))
@@ -216,24 +227,6 @@ class NotFound(Endpoint):
     async def GET(self, request, identity: "Identity") -> None:
         raise HTTPError(404, {"path": "no such page or API: %s" % (
             request.path.decode("ascii", "replace")[:200],)})
-
-
-class Node(resource.Resource):
-    """
-    An inner node of the tree (C{/api}, C{/static}): children are put in
-    with C{putChild}; anything else is a JSON 404, not twisted.web's HTML
-    page.
-    """
-
-    def __init__(self, gate: "Gate") -> None:
-        super().__init__()
-        self.gate = gate
-
-    def getChild(self, path: bytes, request) -> resource.Resource:
-        return NotFound(self.gate)
-
-    def render(self, request):
-        return NotFound(self.gate).render(request)
 
 
 class Guarded(Endpoint):
