@@ -20,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,40 @@ def test_missing_browser_skips_locally_but_fails_in_ci(monkeypatch):
 
 # -- the server, in a subprocess ----------------------------------------------
 
-def serve(config: str) -> None:
+SEEDED = 60
+"""Events the page-items server is given: more than the ring keeps (50)."""
+FRAME_SIZE = (640, 480)
+LOST_AT_MS = 1764000090000
+FRAME_AT_MS = 1764000000000
+
+
+def seed(recent, metrics) -> None:
+    """
+    Events for the page items: a Lost whose vehicle was lost 90 s after
+    its best read's frame, frames to make thumbnails of, more events than
+    the ring keeps (tracks of ten events sharing one frame, so that the
+    ring makes every thumbnail); and screenshot counts in the registry the
+    page reads.
+    """
+    import io
+    from PIL import Image
+    from numberok.events import EventState, PlateEvent
+    out = io.BytesIO()
+    Image.new("RGB", FRAME_SIZE, (90, 120, 150)).save(out, "JPEG")
+    for i in range(SEEDED):
+        last = i == SEEDED - 1
+        recent.publish(PlateEvent(
+            state=EventState.LOST if last else EventState.DETECTED,
+            runtimeId=i // 10, channel=0, zone=0, plate="A%03dBC77" % (i,),
+            rawPlate="A%03dBC77" % (i,), frameTimeMs=FRAME_AT_MS,
+            frame=out.getvalue(), bbox=(200, 300, 160, 40),
+            eventTimeMs=LOST_AT_MS if last else FRAME_AT_MS + i))
+    metrics.screenshotsEncoded.inc(7)
+    metrics.screenshotCacheHits.inc(5)
+    metrics.screenshotsSkipped.labels(reason="overloaded").inc(2)
+
+
+def serve(config: str, seeded: bool = False) -> None:
     """Run the server parts on loopback port 0 and print the ports."""
     sys.path.insert(0, str(ROOT))
     from twisted.internet import reactor, stdio
@@ -102,6 +136,8 @@ def serve(config: str) -> None:
     services = [events, publisher, recent, analytics, admin]
     for service in services:
         service.startService()
+    if seeded:
+        seed(recent, admin.resource.metrics)
 
     class StopOnEOF(Protocol):
         def connectionLost(self, reason):
@@ -121,9 +157,9 @@ def serve(config: str) -> None:
 
 
 class Server:
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, *extra: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "serve", str(config)],
+            [sys.executable, __file__, "serve", str(config), *extra],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, cwd=str(ROOT))
         line = ""
@@ -145,6 +181,20 @@ class Server:
             self.process.wait(5)
 
 
+@contextmanager
+def browserPage(sync_playwright, chromium: str):
+    """A page of a headless Chromium, closed after."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(10000)
+            yield page
+        finally:
+            browser.close()
+
+
 def subscribedClient(port: int) -> socket.socket:
     from numberok import wire
     client = socket.create_connection(("127.0.0.1", port), 5)
@@ -163,19 +213,11 @@ def test_admin_page_in_a_real_browser(tmp_path):
     server = Server(config)
     client = None
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280,
-                                                  "height": 900})
-                page.set_default_timeout(10000)
-                page.on("console", lambda m: print("console:", m.type, m.text))
-                page.on("pageerror", lambda e: print("page error:", e))
-                page.on("response", lambda r: print(r.status, r.url))
-                drive(page, server, tmp_path, config)
-            finally:
-                browser.close()
+        with browserPage(sync_playwright, chromium) as page:
+            page.on("console", lambda m: print("console:", m.type, m.text))
+            page.on("pageerror", lambda e: print("page error:", e))
+            page.on("response", lambda r: print(r.status, r.url))
+            drive(page, server, tmp_path, config)
     finally:
         server.stop()
         if client is not None:
@@ -243,5 +285,123 @@ def drive(page, server: Server, tmp_path: Path, config: Path) -> None:
         page.screenshot(path=os.path.join(shots, "admin-error.png"))
 
 
+def test_page_items_a_new_user_tripped_over(tmp_path):
+    sync_playwright, chromium = requireBrowser()
+    config = tmp_path / "numberok.ini"
+    config.write_text("[NetServer]\nPort = 7700\n\n[Cameras]\n"
+                      "Token = s3cret/+\n")
+    server = Server(config, "seeded")
+    try:
+        with browserPage(sync_playwright, chromium) as page:
+            failed = []
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.on("response", lambda r: r.status >= 400 and
+                    failed.append("%d %s" % (r.status, r.url)))
+            page.on("console", lambda m: m.type == "error" and
+                    failed.append(m.text))
+            drivePageItems(page, server, config, failed)
+    finally:
+        server.stop()
+
+
+def drivePageItems(page, server: Server, config: Path, failed: list) -> None:
+    from playwright.sync_api import expect
+    page.goto(server.url + "/")
+    rows = page.locator("#events tbody tr")
+    expect(rows).to_have_count(50)
+
+    # The plate pictures load -- none of a row the ring dropped -- and are
+    # readable: at least 160 px wide.
+    thumbs = page.locator("#events img.thumb")
+    expect(thumbs.first).to_be_visible()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#events img.thumb')]"
+        ".every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_timeout(2500)  # two refreshes of the live parts
+    assert failed == []
+    # (Measured in one call: the live refresh replaces the rows each second.)
+    assert page.evaluate("() => document.querySelector('#events img.thumb')"
+                         ".getBoundingClientRect().width") >= 160
+
+    # The whole frame on click.
+    thumbs.first.click()
+    frame = page.locator("#frame-dialog img")
+    expect(frame).to_be_visible()
+    page.wait_for_function(
+        "() => document.querySelector('#frame-dialog img').naturalWidth > 0")
+    assert frame.evaluate("i => [i.naturalWidth, i.naturalHeight]") == \
+        list(FRAME_SIZE)
+    page.locator("#frame-dialog").click()
+    expect(frame).not_to_be_visible()
+
+    # The Lost row shows when the vehicle was lost, not the frame time.
+    lost = page.locator("#events tbody tr", has_text="Lost")
+    assert lost.locator("td[data-ms]").get_attribute("data-ms") == \
+        str(LOST_AT_MS)
+
+    # Screenshot counters from the metrics registry.
+    expect(page.locator("#screenshot-counters")).to_have_text(
+        "Screenshots encoded 7 · cache hits 5 · skipped 2 (overloaded 2)")
+
+    # The camera URL to paste, and MQTT settings like the others.
+    expect(page.locator("#camera-url")).to_have_text(
+        server.url + "/api/cameras/hikvision?token=s3cret%2F%2B")
+    page.locator('[name="Mqtt.TopicPrefix"]').fill("site7")
+
+    # The plate templates show their whole value, also a long one.
+    templates = page.locator('[name="Plates.Templates"]')
+    longValue = "; ".join(["ru:L DDD LL RR[R]", "ru-taxi:LL DDD RR[R]",
+                           "by:DDDD LL-D"] * 4)
+    templates.fill(longValue)
+    assert templates.evaluate(
+        "t => t.scrollHeight <= t.clientHeight + 2 && "
+        "t.scrollWidth <= t.clientWidth")
+
+    # Save while the sticky header of "Last events" scrolls under the
+    # Save bar: the click at Save's place reaches Save.
+    save = page.locator("#save")
+    page.evaluate("""() => {
+        const head = document.querySelector('#events thead');
+        const bar = document.querySelector('.savebar');
+        window.scrollBy(0, head.getBoundingClientRect().top
+                        - bar.getBoundingClientRect().top);
+    }""")
+    box = save.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    assert page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('.savebar') "
+        "&& document.querySelector('#events thead').getBoundingClientRect()"
+        ".bottom > y", [x, y])
+    page.mouse.click(x, y)
+    expect(page.locator("#save-status")).to_have_text("Saved.")
+    text = config.read_text()
+    assert "TopicPrefix = site7" in text
+    assert "Templates = " + longValue in text
+    assert failed == []  # the refused saves below answer 400 on purpose
+
+    # A port in use: our words, and where the server still listens.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        busy = taken.getsockname()[1]
+        page.locator('[name="NetServer.Port"]').fill(str(busy))
+        page.click("#save")
+        expect(page.locator('[data-field="NetServer.Port"] .error')
+               ).to_have_text(
+            "cannot listen on port %d: it is in use by another program; "
+            "still listening on %d" % (busy, server.eventPort))
+    page.locator('[name="NetServer.Port"]').fill(str(server.eventPort))
+
+    # A message about several entries shows whole, as the server wrote it.
+    with page.expect_response(lambda r: r.request.method == "PUT") as put:
+        page.locator('[name="NetServer.AllowedClients"]').fill(
+            "10.0.0.300, foo")
+        page.click("#save")
+    message = put.value.json()["errors"]["NetServer.AllowedClients"]
+    error = page.locator('[data-field="NetServer.AllowedClients"] .error')
+    expect(error).to_have_text(message)
+    assert error.evaluate("e => e.scrollWidth <= e.clientWidth")
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
-    serve(sys.argv[2])
+    serve(sys.argv[2], seeded=sys.argv[3:4] == ["seeded"])

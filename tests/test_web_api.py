@@ -28,6 +28,7 @@ from numberok import settings as S
 from numberok import wire
 from numberok.analytics import Analytics, EventFanout
 from numberok.interfaces import IPlateReadSink
+from numberok.metrics import CONTENT_TYPE_LATEST
 from numberok.publisher import EventPublisher
 from numberok.server import ListeningService, NumberOkFactory
 from numberok.web import auth
@@ -490,3 +491,89 @@ async def test_page_says_when_the_live_port_differs_from_the_saved_one(stacks):
     r = await http("GET", stack.url + "/")
     assert ("Listening now on %d, set by --port" % (stack.events.boundPort,)
             in r.body.decode("utf-8"))
+
+
+# -- metrics and error shapes ------------------------------------------------
+
+@pytest_twisted.ensureDeferred
+async def test_metrics_need_the_api_password_and_expose_the_registry(stacks):
+    stack = stacks(password=PASSWORD)
+    metrics = stack.admin.resource.metrics
+    metrics.connectionsRefused.labels(reason="limit").inc(3)
+    r = await http("GET", stack.url + "/metrics")
+    assert r.code == 401 and r.header("WWW-Authenticate").startswith("Basic")
+    assert "Authorization" in r.json()["errors"]
+    r = await http("GET", stack.url + "/metrics", headers=stack.basic())
+    assert r.code == 200
+    assert r.header("Content-Type") == CONTENT_TYPE_LATEST
+    assert ('numberok_connections_refused_total{reason="limit"} 3.0'
+            in r.body.decode())
+
+
+@pytest_twisted.ensureDeferred
+async def test_metrics_are_open_on_loopback_without_a_password(stacks):
+    stack = stacks()
+    r = await http("GET", stack.url + "/metrics")
+    assert r.code == 200 and b"numberok_connections " in r.body
+
+
+@pytest_twisted.ensureDeferred
+async def test_connection_counters_come_from_the_metrics_registry(stacks):
+    stack = stacks()
+    metrics = stack.admin.resource.metrics
+    metrics.connectionsAccepted.inc(4)
+    metrics.connectionsRefused.labels(reason="not_allowed").inc()
+    metrics.protocolErrors.labels(reason="handshake_timeout").inc(2)
+    metrics.protocolErrors.labels(reason="bad_packet").inc()
+    metrics.readErrors.labels(source="http").inc(5)
+    r = await http("GET", stack.url + "/api/connections")
+    assert r.json()["counters"] == {
+        "accepted": 4, "refusedLimit": 0, "refusedNotAllowed": 1,
+        "handshakeTimeouts": 2, "protocolErrors": 1, "httpReads": 0,
+        "httpBadRequests": 5}
+    r = await http("GET", stack.url + "/live")
+    assert ("Accepted 4 · refused (limit) 0 · refused (not allowed) 1"
+            in r.body.decode())
+
+
+@pytest_twisted.ensureDeferred
+async def test_refused_http_reads_are_counted_in_the_registry(stacks):
+    stack = stacks(sink=ReadList())
+    r = await http("POST", stack.url + "/api/reads", {"plate": ""})
+    assert r.code == 400 and list(r.json()["errors"]) == ["plate"]
+    assert stack.admin.resource.metrics.value(
+        "numberok_read_errors_total", source="http") == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_settings_body_that_is_not_json_is_415(stacks):
+    stack = stacks()
+    r = await http("PUT", stack.url + "/api/settings", b"Port=1",
+                   {"Content-Type": "text/plain"})
+    assert r.code == 415
+    assert "application/json" in r.json()["errors"]["Content-Type"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_huge_integer_is_judged_by_settings_validation(stacks):
+    stack = stacks()
+    r = await http("PUT", stack.url + "/api/settings",
+                   b'{"NetServer.Port": ' + b"9" * 5000 + b"}",
+                   {"Content-Type": "application/json"})
+    assert r.code == 400
+    assert list(r.json()["errors"]) == ["NetServer.Port"]
+    assert "not JSON" not in r.json()["errors"]["NetServer.Port"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_error_answers_errors_by_field(stacks):
+    stack = stacks(password=PASSWORD)
+    for method, path, code in (("GET", "/nothing", 404),
+                               ("DELETE", "/api/settings", 405),
+                               ("GET", "/api/events/7/thumbnail", 404),
+                               ("GET", "/api/events/7/frame.jpg", 404),
+                               ("POST", "/metrics", 405)):
+        r = await http(method, stack.url + path, headers=stack.basic())
+        assert r.code == code, path
+        errors = r.json()["errors"]
+        assert errors and all(isinstance(v, str) for v in errors.values())

@@ -1,5 +1,6 @@
 """
-The admin web server: the settings page, the JSON API, HTTP ingest and
-their authentication.  tap.py builds it with
-L{numberok.web.service.makeAdminService}; docs/admin.rst describes it.
+The admin web server: the settings page, the JSON API, C{/metrics}, HTTP
+ingest and their authentication.  L{numberok.web.service} runs it;
+L{numberok.web.resource} is the tree of its URLs; docs/admin.rst describes
+it.
 """

@@ -14,6 +14,8 @@ to and a failure is only logged.
 
 from __future__ import annotations
 
+import errno
+
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -51,8 +53,8 @@ class EventPortApplier:
                 yield self.events.rebind(endpoint)
             except Exception as e:
                 raise SettingsError({"NetServer.Port": (
-                    "cannot listen on port %d: %s; still on %s"
-                    % (port, _reason(e), self.events.description))})
+                    "cannot listen on port %d: %s; %s"
+                    % (port, _reason(e), self._where()))})
         enabled = new["NetServer.Enable"]
         if enabled != old["NetServer.Enable"]:
             try:
@@ -61,6 +63,12 @@ class EventPortApplier:
                 self.events.enabled = False
                 raise SettingsError({"NetServer.Port": (
                     "cannot listen on port %d: %s" % (port, _reason(e)))})
+
+    def _where(self) -> str:
+        bound = self.events.boundPort
+        if bound is None:
+            return "not listening now"
+        return "still listening on %d" % (bound,)
 
     @defer.inlineCallbacks
     def revert(self, old: Settings, new: Settings):
@@ -88,6 +96,24 @@ class EventPortApplier:
                                      reason=f.getErrorMessage()))
 
 
+REASONS = {
+    errno.EADDRINUSE: "it is in use by another program",
+    errno.EACCES: ("permission denied (ports below 1024 need root or "
+                   "CAP_NET_BIND_SERVICE)"),
+    errno.EADDRNOTAVAIL: "the address is not one of this machine's",
+}
+
+
 def _reason(error: Exception) -> str:
-    text = str(error) or error.__class__.__name__
-    return " ".join(text.split())
+    """
+    Why a port could not be bound, in our words: Twisted's text ("Couldn't
+    listen on any:7701: [Errno 98] Address already in use.") says it twice
+    and in the wrong terms for an operator.
+    """
+    cause = getattr(error, "socketError", error)
+    code = getattr(cause, "errno", None)
+    if code in REASONS:
+        return REASONS[code]
+    text = getattr(cause, "strerror", None) or str(error) or \
+        error.__class__.__name__
+    return " ".join(text.split()).rstrip(".")

@@ -1,26 +1,35 @@
 """
-The admin page and the login page, rendered with C{twisted.web.template}
-so that every text from outside (plates, addresses, settings values) is
-escaped by the flattener, never pasted into HTML by hand.
+The admin page, the login page and the small pages of errors: rendered
+with C{twisted.web.template}, so that every text from outside (plates,
+addresses, settings values) is escaped by the flattener, never pasted into
+HTML by hand, and served by the endpoints at the end of this module.
 
 The page is complete without JavaScript (values, connections, last events
-as they were when it was served); C{static/admin.js} then refreshes the
-tables every second or two and saves through C{PUT /api/settings}.
+as they were when it was served); C{static/admin.js} swaps in the live
+parts from C{GET /live} every second and saves through C{PUT /api/settings}.
 """
 
 from __future__ import annotations
 
+
 import time
 from typing import Any
+from urllib.parse import quote
 
 from twisted.internet import defer
 from twisted.python.filepath import FilePath
+
 from twisted.web.template import (Element, Tag, XMLFile, flattenString,
                                   renderer, tags)
 
+from numberok.metrics import Metrics
 from numberok.settings import FIELDS, ZONE_FIELDS, Field
+from numberok.web.common import Endpoint, answerHTML
+from numberok.web.events_api import FRAME_URL, recentEntries
+from numberok.web.metrics import connectionCounters, screenshotCounters
 
 TEMPLATES = FilePath(__file__).sibling("templates")
+CAMERA_PATH = "/api/cameras/hikvision"
 
 LABELS = {
     "NetServer.Enable": "Enable TCP server",
@@ -38,7 +47,19 @@ LABELS = {
     "Plates.Templates": "Plate templates",
     "System.SystemId": "System ID",
     "System.TestMode": "Test mode",
+    "Mqtt.Broker": "Broker",
+    "Mqtt.ClientId": "Client id",
+    "Mqtt.TopicPrefix": "Topic prefix",
+    "Mqtt.Publish": "Publish events",
+    "Mqtt.Pictures": "Include pictures",
+    "Mqtt.QoS": "QoS",
+    "Mqtt.Collect": "Collect other instances' events",
+    "Mqtt.Reads": "Reads topic",
+    "Cameras.Token": "Camera token",
 }
+LONG_TEXT = ("Plates.Templates", "NetServer.AllowedClients")
+"""Text fields shown whole: a textarea across the card that grows."""
+SECRET = ("Mqtt.Password",)
 
 
 def _timeText(seconds: float) -> str:
@@ -65,16 +86,167 @@ def _input(f: Field, name: str, value: Any, **extra) -> Tag:
                           step="1" if f.kind == "int" else "0.1",
                           inputmode="numeric" if f.kind == "int" else "decimal",
                           **attrs)
-    return tags.input(type="text", value=f.render(value), spellcheck="false",
-                      autocomplete="off", **attrs)
+    text = f.render(value)
+    if name in LONG_TEXT:
+        return tags.textarea(text, rows=str(1 + len(text) // 90),
+                             spellcheck="false", class_="grow", **attrs)
+    return tags.input(type="password" if name in SECRET else "text",
+                      value=text, spellcheck="false", autocomplete="off",
+                      **attrs)
 
 
-class AdminPageElement(Element):
+def _bytesText(n: int) -> str:
+    if n < 1024:
+        return "%d B" % (n,)
+    if n < 1024 * 1024:
+        return "%.1f KiB" % (n / 1024,)
+    return "%.1f MiB" % (n / 1024 / 1024,)
+
+
+def _timeCell(ms: int, **attrs) -> Tag:
+    """A time the script shows in the browser's local time."""
+    return tags.td(_timeText(ms / 1000.0), **{"data-ms": str(ms)}, **attrs)
+
+
+def _figures(parts: list[tuple[str, float]]) -> str:
+    return " · ".join("%s %d" % (label, value) for label, value in parts)
+
+
+class LiveParts:
+    """
+    The parts of the page that change while it is open: the listening
+    state, the connections and last-events tables and the counters.  The
+    page renders them once; C{GET /live} renders the same renderers alone
+    (C{templates/live.xml}) for the script to swap in every second, so
+    there is one copy of each table.  Each renderer sets the C{id} the
+    script swaps by.
+    """
+
+    admin: Any
+    metrics: Metrics
+
+    @renderer
+    def listening(self, request, tag: Tag) -> Tag:
+        state = self.admin.listeningState()
+        tag(id="listening", class_="status")
+        if state["port"] is not None:
+            return tag(tags.span(class_="dot on"),
+                       "Listening on port %d" % (state["port"],))
+        return tag(tags.span(class_="dot off"),
+                   "Not listening" if not state["enabled"]
+                   else "Not listening (port unavailable)")
+
+    @renderer
+    def counters(self, request, tag: Tag) -> Tag:
+        k = connectionCounters(self.metrics)
+        return tag(_figures([
+            ("Accepted", k["accepted"]),
+            ("refused (limit)", k["refusedLimit"]),
+            ("refused (not allowed)", k["refusedNotAllowed"]),
+            ("handshake timeouts", k["handshakeTimeouts"]),
+            ("protocol errors", k["protocolErrors"]),
+            ("HTTP reads", k["httpReads"]),
+            ("refused HTTP posts", k["httpBadRequests"])]), id="counters")
+
+    @renderer
+    def screenshotCounters(self, request, tag: Tag) -> Tag:
+        k = screenshotCounters(self.metrics)
+        skipped = k["skipped"]
+        text = _figures([("Screenshots encoded", k["encoded"]),
+                         ("cache hits", k["cacheHits"]),
+                         ("skipped", sum(skipped.values()))])
+        if skipped:
+            text += " (%s)" % (", ".join(
+                "%s %d" % item for item in skipped.items()),)
+        return tag(text, id="screenshot-counters")
+
+    @renderer
+    def connectionRows(self, request, tag: Tag) -> Tag:
+        rows = []
+        for c in self.admin.factory.connections():
+            rows.append(tags.tr(
+                tags.td(c.host), tags.td(str(c.port)),
+                _timeCell(int(c.connectedSince * 1000)),
+                tags.td("yes" if c.subscribed else "no"),
+                tags.td(str(c.eventsSent), class_="num"),
+                tags.td(_bytesText(c.bytesSent), class_="num"),
+                tags.td(str(c.queued), class_="num"),
+                tags.td(str(c.dropped), class_="num" + (
+                    " warn-text" if c.dropped else "")),
+                tags.td(tags.button("Disconnect", type="button",
+                                    class_="btn small danger disconnect",
+                                    **{"data-id": str(c.id)})),
+                **{"data-id": str(c.id)}))
+        if not rows:
+            rows.append(tags.tr(tags.td("No clients connected.", colspan="9",
+                                        class_="empty")))
+        return tag(rows, id="connection-rows")
+
+    @renderer
+    def eventRows(self, request, tag: Tag) -> Tag:
+        rows = []
+        for entry in recentEntries(self.admin.recent):
+            row, event = entry.asJSON(), entry.event
+            rows.append(tags.tr(
+                tags.td(_picture(row, event, entry.id)),
+                tags.td(row["plate"], class_="plate"),
+                tags.td(tags.span(row["state"], class_="badge %s"
+                                  % (row["state"].lower(),))),
+                tags.td("%d / %d" % (row["channel"], row["zone"])),
+                tags.td(row["movement"]),
+                _timeCell(_eventMs(row, event), title=(
+                    "frame time %s" % (_timeText(row["time_ms"] / 1000.0),))),
+                **{"data-id": str(entry.id)}))
+        if not rows:
+            rows.append(tags.tr(tags.td("No events yet.", colspan="6",
+                                        class_="empty")))
+        return tag(rows, id="event-rows")
+
+
+def _eventMs(row: dict, event) -> int:
+    """
+    When the event happened as the server saw it (for a Lost: when the
+    vehicle was lost), so the newest-first table reads in order; the frame
+    time of the best read (C{FrameTimeStampMs} on the wire) is the cell's
+    tooltip.  C{event_ms} is the ring's JSON member for it.
+    """
+    for value in (row.get("event_ms"), event.eventTimeMs):
+        if value is not None:
+            return int(value)
+    return int(row["time_ms"])
+
+
+def _picture(row: dict, event, eventId: int):
+    """The plate crop (or the frame's thumbnail), the whole frame on
+    click."""
+    small = row.get("plate_thumbnail") or row.get("thumbnail")
+    frame = row.get("frame") or (FRAME_URL % (eventId,)
+                                 if event.frame is not None else None)
+    if not small:
+        return tags.span(class_="thumb none")
+    image = tags.img(src=small, alt="plate " + row["plate"], class_="thumb")
+    if frame is None:
+        return image
+    return tags.a(image, href=frame, target="_blank", class_="frame-link",
+                  title="Show the whole frame")
+
+
+def _cameraURL(request, token: str) -> str:
+    """The push URL a camera needs, as this browser reaches the server."""
+    host = (request.getHeader("host") or "127.0.0.1").strip()
+    scheme = "https" if request.isSecure() else "http"
+    return "%s://%s%s?token=%s" % (scheme, host, CAMERA_PATH,
+                                   quote(token, safe=""))
+
+
+class AdminPageElement(LiveParts, Element):
     loader = XMLFile(TEMPLATES.child("admin.xml"))
 
-    def __init__(self, admin, csrf: str, openMode: bool) -> None:
+    def __init__(self, admin, metrics: Metrics, csrf: str,
+                 openMode: bool) -> None:
         super().__init__()
         self.admin = admin
+        self.metrics = metrics
         self.settings = admin.store.current
         self.csrf = csrf
         self.openMode = openMode
@@ -96,14 +268,13 @@ class AdminPageElement(Element):
         return tag if self.openMode else ""
 
     @renderer
-    def listening(self, request, tag: Tag) -> Tag:
-        state = self.admin.listeningState()
-        if state["port"] is not None:
-            return tag(tags.span(class_="dot on"),
-                       "Listening on port %d" % (state["port"],))
-        return tag(tags.span(class_="dot off"),
-                   "Not listening" if not state["enabled"]
-                   else "Not listening (port unavailable)")
+    def cameraURL(self, request, tag: Tag):
+        """The exact URL to paste into a camera's alarm-host settings."""
+        token = self.settings["Cameras.Token"]
+        url = _cameraURL(request, token) if token else ""
+        return tag(tags.code(url, id="camera-url",
+                             **{"data-base": _cameraURL(request, "")}),
+                   class_="camera-url" + ("" if token else " hidden"))
 
     @renderer
     def field(self, request, tag: Tag) -> Tag:
@@ -121,7 +292,8 @@ class AdminPageElement(Element):
                 # Started with --port: say so, or the field looks wrong.
                 help += (" Listening now on %d, set by --port at start; "
                          "saving a port here moves it." % (live,))
-        tag.attributes["class"] = "field field-%s" % (f.kind,)
+        tag.attributes["class"] = "field field-%s%s" % (
+            f.kind, " wide" if name in LONG_TEXT else "")
         tag.attributes["data-field"] = name
         if f.kind == "bool":
             return tag(tags.label(control, tags.span(label, class_="label"),
@@ -134,111 +306,82 @@ class AdminPageElement(Element):
 
     @renderer
     def zoneRows(self, request, tag: Tag):
-        rows = []
-        loss, direction = ZONE_FIELDS["LossIntervalSec"], \
-            ZONE_FIELDS["InDirection"]
-        for (channel, zone), z in sorted(self.settings.zones.items()):
-            key = "Zone:%d:%d" % (channel, zone)
-            rows.append(tags.tr(
-                tags.td(str(channel)), tags.td(str(zone)),
-                tags.td(_input(loss, key + ".LossIntervalSec", z.lossInterval),
-                        tags.p(class_="error", role="alert"),
-                        **{"data-field": key + ".LossIntervalSec"}),
-                tags.td(_input(direction, key + ".InDirection", z.inDirection),
-                        tags.p(class_="error", role="alert"),
-                        **{"data-field": key + ".InDirection"}),
-                tags.td(tags.button("Remove", type="button",
-                                    class_="btn small ghost remove-zone")),
-                **{"data-zone": key}))
+        rows = [_zoneRow(str(channel), str(zone), z.lossInterval,
+                         z.inDirection)
+                for (channel, zone), z in sorted(self.settings.zones.items())]
         return tag(rows)
 
     @renderer
-    def connectionRows(self, request, tag: Tag):
-        rows = []
-        for c in self.admin.factory.connections():
-            rows.append(tags.tr(
-                tags.td(c.host), tags.td(str(c.port)),
-                tags.td(_timeText(c.connectedSince)),
-                tags.td("yes" if c.subscribed else "no"),
-                tags.td(str(c.eventsSent), class_="num"),
-                tags.td(str(c.bytesSent), class_="num"),
-                tags.td(str(c.queued), class_="num"),
-                tags.td(str(c.dropped), class_="num"),
-                tags.td(tags.button("Disconnect", type="button",
-                                    class_="btn small danger disconnect",
-                                    **{"data-id": str(c.id)})),
-                **{"data-id": str(c.id)}))
-        if not rows:
-            rows.append(tags.tr(tags.td("No clients connected.", colspan="9",
-                                        class_="empty")))
-        return tag(rows)
-
-    @renderer
-    def eventRows(self, request, tag: Tag):
-        rows = []
-        for entry in self.admin.recentDocument()["events"]:
-            thumb = (tags.img(src=entry["thumbnail"], alt="", loading="lazy",
-                              class_="thumb") if entry["thumbnail"]
-                     else tags.span(class_="thumb none"))
-            rows.append(tags.tr(
-                tags.td(thumb), tags.td(entry["plate"], class_="plate"),
-                tags.td(tags.span(entry["state"], class_="badge %s"
-                                  % (entry["state"].lower(),))),
-                tags.td("%d / %d" % (entry["channel"], entry["zone"])),
-                tags.td(entry["movement"]),
-                tags.td(_timeText(entry["time_ms"] / 1000.0),
-                        **{"data-ms": str(entry["time_ms"])})))
-        if not rows:
-            rows.append(tags.tr(tags.td("No events yet.", colspan="6",
-                                        class_="empty")))
-        return tag(rows)
+    def zoneTemplate(self, request, tag: Tag):
+        """The row the script copies for "Add zone" (C and Z replaced)."""
+        return tag(_zoneRow("C", "Z", ZONE_FIELDS["LossIntervalSec"].default,
+                            ZONE_FIELDS["InDirection"].default))
 
 
-class LoginElement(Element):
-    loader = XMLFile(TEMPLATES.child("login.xml"))
+def _zoneRow(channel: str, zone: str, loss: float, direction: str) -> Tag:
+    key = "Zone:%s:%s" % (channel, zone)
+    return tags.tr(
+        tags.td(channel), tags.td(zone),
+        tags.td(_input(ZONE_FIELDS["LossIntervalSec"], key +
+                       ".LossIntervalSec", loss),
+                tags.p(class_="error", role="alert"),
+                **{"data-field": key + ".LossIntervalSec"}),
+        tags.td(_input(ZONE_FIELDS["InDirection"], key + ".InDirection",
+                       direction),
+                tags.p(class_="error", role="alert"),
+                **{"data-field": key + ".InDirection"}),
+        tags.td(tags.button("Remove", type="button",
+                            class_="btn small ghost remove-zone")),
+        **{"data-zone": key})
 
-    def __init__(self, message: str) -> None:
+
+class LiveElement(LiveParts, Element):
+    loader = XMLFile(TEMPLATES.child("live.xml"))
+
+    def __init__(self, admin, metrics: Metrics) -> None:
         super().__init__()
-        self.text = message
-
-    @renderer
-    def message(self, request, tag: Tag):
-        return tag(self.text) if self.text else ""
+        self.admin = admin
+        self.metrics = metrics
 
 
-class ErrorElement(Element):
-    loader = XMLFile(TEMPLATES.child("error.xml"))
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__()
-        self.code = code
-        self.text = message
-
-    @renderer
-    def title(self, request, tag: Tag) -> Tag:
-        return tag("Error %d" % (self.code,))
-
-    @renderer
-    def message(self, request, tag: Tag) -> Tag:
-        return tag(self.text)
-
-
-def _render(element: Element) -> defer.Deferred:
-    return flattenString(None, element).addCallback(
+def render(element: Element, request=None) -> defer.Deferred:
+    return flattenString(request, element).addCallback(
         lambda body: b"<!DOCTYPE html>\n" + body)
 
 
-def adminPage(admin, csrf: str, openMode: bool) -> defer.Deferred:
-    """@return: a Deferred firing with the page's bytes."""
-    return _render(AdminPageElement(admin, csrf, openMode))
+# -- the endpoints ---------------------------------------------------------------
+
+class PageEndpoint(Endpoint):
+    """C{GET /}: the admin page (login needed)."""
+
+    api = False
+
+    def __init__(self, gate, admin, metrics: Metrics) -> None:
+        super().__init__(gate)
+        self.admin = admin
+        self.metrics = metrics
+
+    async def GET(self, request, identity) -> None:
+        session = identity.session
+        if session is None:
+            # No password set and no session yet: a session only to carry
+            # the CSRF token.
+            session = self.gate.startSession(request, anonymous=True)
+        answerHTML(request, 200, await render(AdminPageElement(
+            self.admin, self.metrics, session.csrf, self.gate.openMode),
+            request))
 
 
-def loginPage(message: str = "") -> defer.Deferred:
-    return _render(LoginElement(message))
+class LiveEndpoint(PageEndpoint):
+    """
+    C{GET /live}: the live parts of the page, as HTML the script swaps in.
+    An API for the page's script: a lost login answers 401, not the
+    login form.
+    """
 
+    api = True
 
-def errorPage(code: int, message: str) -> bytes:
-    """A small error page (synchronous: the template has no Deferreds)."""
-    out: list = []
-    _render(ErrorElement(code, message)).addBoth(out.append)
-    return out[0] if isinstance(out[0], bytes) else b"error"
+    async def GET(self, request, identity) -> None:
+        body = await flattenString(request, LiveElement(self.admin,
+                                                        self.metrics))
+        answerHTML(request, 200, body)

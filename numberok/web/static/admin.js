@@ -30,13 +30,6 @@
     });
   }
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) { node.className = className; }
-    if (text !== undefined && text !== null) { node.textContent = String(text); }
-    return node;
-  }
-
   function pad(n) { return (n < 10 ? "0" : "") + n; }
 
   function timeText(seconds) {
@@ -47,164 +40,71 @@
     return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + clock;
   }
 
-  function bytesText(n) {
-    if (n < 1024) { return n + " B"; }
-    if (n < 1024 * 1024) { return (n / 1024).toFixed(1) + " KiB"; }
-    return (n / 1024 / 1024).toFixed(1) + " MiB";
-  }
-
   function setStatus(text, kind) {
     statusLine.textContent = text;
     statusLine.className = "save-status" + (kind ? " " + kind : "");
   }
 
-  /* -- listening state and connections ---------------------------------- */
+  /* -- the live parts: listening state, tables, counters ----------------
+   * The server renders them (one copy of each table); GET /live answers the
+   * same parts alone and they replace the page's, matched by id. */
 
-  function showListening(state) {
-    var box = document.getElementById("listening");
-    if (!box || !state) { return; }
-    box.textContent = "";
-    var on = state.port !== null && state.port !== undefined;
-    box.appendChild(el("span", "dot " + (on ? "on" : "off")));
-    box.appendChild(document.createTextNode(
-      on ? "Listening on port " + state.port
-         : (state.enabled ? "Not listening (port unavailable)" : "Not listening")));
-  }
-
-  function renderConnections(doc) {
-    var body = document.querySelector("#connections tbody");
-    body.textContent = "";
-    if (!doc.connections.length) {
-      var empty = el("td", "empty", "No clients connected.");
-      empty.colSpan = 9;
-      body.appendChild(el("tr")).appendChild(empty);
-    }
-    doc.connections.forEach(function (c) {
-      var row = el("tr");
-      row.setAttribute("data-id", c.id);
-      row.appendChild(el("td", null, c.host));
-      row.appendChild(el("td", null, c.port));
-      row.appendChild(el("td", null, timeText(c.connectedSince)));
-      row.appendChild(el("td", null, c.subscribed ? "yes" : "no"));
-      row.appendChild(el("td", "num", c.eventsSent));
-      row.appendChild(el("td", "num", bytesText(c.bytesSent)));
-      row.appendChild(el("td", "num", c.queued));
-      row.appendChild(el("td", "num" + (c.dropped ? " warn-text" : ""), c.dropped));
-      var button = el("button", "btn small danger disconnect", "Disconnect");
-      button.type = "button";
-      button.setAttribute("data-id", c.id);
-      row.appendChild(el("td")).appendChild(button);
-      body.appendChild(row);
+  function localTimes(root) {
+    Array.prototype.forEach.call(root.querySelectorAll("[data-ms]"), function (cell) {
+      cell.textContent = timeText(Number(cell.getAttribute("data-ms")) / 1000);
     });
-    var k = doc.counters;
-    document.getElementById("counters").textContent =
-      "Accepted " + k.accepted + " · refused (limit) " + k.refusedLimit +
-      " · refused (not allowed) " + k.refusedNotAllowed +
-      " · handshake timeouts " + k.handshakeTimeouts +
-      " · protocol errors " + k.protocolErrors;
-    showListening(doc.listening);
   }
 
-  function refreshConnections() {
-    return api("GET", "/api/connections")
-      .then(function (r) { return r.json(); })
-      .then(renderConnections)
+  function refreshLive() {
+    return api("GET", "/live")
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var parts = new DOMParser().parseFromString(html, "text/html");
+        Array.prototype.forEach.call(parts.querySelectorAll("body > div > [id], table > [id]"), function (part) {
+          var old = document.getElementById(part.id);
+          if (old) { old.replaceWith(document.importNode(part, true)); }
+        });
+        localTimes(document);
+      })
       .catch(function () { /* server restarting: try again next tick */ });
   }
 
-  document.querySelector("#connections tbody").addEventListener("click", function (e) {
+  document.getElementById("connections").addEventListener("click", function (e) {
     var button = e.target.closest(".disconnect");
     if (!button) { return; }
     button.disabled = true;
     button.textContent = "Disconnecting…";
     api("DELETE", "/api/connections/" + encodeURIComponent(button.getAttribute("data-id")))
-      .then(refreshConnections, refreshConnections);
+      .then(refreshLive, refreshLive);
   });
 
-  /* -- last events ------------------------------------------------------ */
-
-  function renderEvents(doc) {
-    var body = document.querySelector("#events tbody");
-    body.textContent = "";
-    if (!doc.events.length) {
-      var empty = el("td", "empty", "No events yet.");
-      empty.colSpan = 6;
-      body.appendChild(el("tr")).appendChild(empty);
-    }
-    doc.events.forEach(function (e) {
-      var row = el("tr");
-      var cell = el("td");
-      if (e.thumbnail) {
-        var img = el("img", "thumb");
-        img.alt = "";
-        img.addEventListener("error", function () { img.className = "thumb none"; img.removeAttribute("src"); });
-        img.src = e.thumbnail;
-        cell.appendChild(img);
-      } else {
-        cell.appendChild(el("span", "thumb none"));
-      }
-      row.appendChild(cell);
-      row.appendChild(el("td", "plate", e.plate));
-      var phase = el("td");
-      phase.appendChild(el("span", "badge " + e.state.toLowerCase(), e.state));
-      row.appendChild(phase);
-      row.appendChild(el("td", null, e.channel + " / " + e.zone));
-      row.appendChild(el("td", null, e.movement));
-      row.appendChild(el("td", null, timeText(e.time_ms / 1000)));
-      body.appendChild(row);
-    });
-  }
-
-  function refreshEvents() {
-    return api("GET", "/api/events/recent")
-      .then(function (r) { return r.json(); })
-      .then(renderEvents)
-      .catch(function () {});
-  }
+  /* The whole frame over the page when a plate picture is clicked. */
+  var frameDialog = document.getElementById("frame-dialog");
+  document.getElementById("events").addEventListener("click", function (e) {
+    var link = e.target.closest("a.frame-link");
+    if (!link) { return; }
+    e.preventDefault();
+    frameDialog.querySelector("img").src = link.getAttribute("href");
+    frameDialog.showModal();
+  });
+  frameDialog.addEventListener("click", function () { frameDialog.close(); });
 
   /* -- zones ------------------------------------------------------------ */
 
   var zoneBody = document.querySelector("#zones tbody");
 
-  function zoneControl(name, kind, value) {
-    var cell = el("td");
-    cell.setAttribute("data-field", name);
-    var control;
-    if (kind === "choice") {
-      control = el("select");
-      ["down", "up", "left", "right"].forEach(function (d) {
-        var option = el("option", null, d);
-        option.value = d;
-        if (d === value) { option.selected = true; }
-        control.appendChild(option);
-      });
-    } else {
-      control = el("input");
-      control.type = "number";
-      control.min = "0.5";
-      control.max = "60";
-      control.step = "0.1";
-      control.value = value;
-    }
-    control.name = name;
-    control.id = "f-" + name;
-    control.setAttribute("data-kind", kind);
-    cell.appendChild(control);
-    cell.appendChild(el("p", "error"));
-    return cell;
-  }
-
   function addZoneRow(channel, zone) {
     var key = "Zone:" + channel + ":" + zone;
-    var row = el("tr");
+    var row = document.getElementById("zone-template").content.querySelector("tr").cloneNode(true);
+    Array.prototype.forEach.call(row.querySelectorAll("*"), function (node) {
+      ["name", "id", "for", "data-field"].forEach(function (attr) {
+        var value = node.getAttribute(attr);
+        if (value) { node.setAttribute(attr, value.replace("Zone:C:Z", key)); }
+      });
+    });
     row.setAttribute("data-zone", key);
-    row.appendChild(el("td", null, channel));
-    row.appendChild(el("td", null, zone));
-    row.appendChild(zoneControl(key + ".LossIntervalSec", "float", "5"));
-    row.appendChild(zoneControl(key + ".InDirection", "choice", "down"));
-    var button = el("button", "btn small ghost remove-zone", "Remove");
-    button.type = "button";
-    row.appendChild(el("td")).appendChild(button);
+    row.cells[0].textContent = channel;
+    row.cells[1].textContent = zone;
     zoneBody.appendChild(row);
     delete removedZones[key];
   }
@@ -271,13 +171,41 @@
     return true;
   }
 
+  /* Long text fields show their whole value: they grow with it. */
+  function grow(area) {
+    area.style.height = "auto";
+    area.style.height = area.scrollHeight + 2 + "px";
+  }
+  Array.prototype.forEach.call(form.querySelectorAll("textarea.grow"), grow);
+  form.addEventListener("input", function (e) {
+    if (e.target.matches("textarea.grow")) { grow(e.target); }
+  });
+  form.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && e.target.matches("textarea.grow")) { e.preventDefault(); }
+  });
+
+  /* The camera push URL follows the token as it is typed. */
+  var tokenField = document.getElementById("f-Cameras.Token");
+  var cameraURL = document.getElementById("camera-url");
+  function showCameraURL() {
+    var token = tokenField.value.trim();
+    cameraURL.textContent = token ? cameraURL.getAttribute("data-base") + encodeURIComponent(token) : "";
+    cameraURL.parentNode.classList.toggle("hidden", !token);
+    document.getElementById("camera-url-empty").hidden = !!token;
+  }
+  if (tokenField && cameraURL) {
+    tokenField.addEventListener("input", showCameraURL);
+    showCameraURL();
+  }
+
   function collect() {
     var changes = {};
     Array.prototype.forEach.call(zoneBody.querySelectorAll("tr[data-zone]"), function (row) {
       changes[row.getAttribute("data-zone")] = {};
     });
     Array.prototype.forEach.call(form.querySelectorAll("[data-kind][name]"), function (control) {
-      changes[control.name] = control.type === "checkbox" ? control.checked : control.value;
+      changes[control.name] = control.type === "checkbox" ? control.checked
+        : control.value.replace(/\s*\n\s*/g, " ");
     });
     Object.keys(removedZones).forEach(function (key) { changes[key] = null; });
     return changes;
@@ -294,7 +222,7 @@
         if (response.ok) {
           removedZones = {};
           dirty = false;
-          showListening(doc.listening);
+          refreshLive();
           setStatus("Saved.", "ok");
           return;
         }
@@ -318,8 +246,6 @@
     if (dirty) { e.preventDefault(); e.returnValue = ""; }
   });
 
-  refreshConnections();
-  refreshEvents();
-  window.setInterval(refreshConnections, 1000);
-  window.setInterval(refreshEvents, 2000);
+  localTimes(document);
+  window.setInterval(refreshLive, 1000);
 }());

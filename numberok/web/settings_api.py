@@ -1,0 +1,93 @@
+"""
+C{/api/settings}: the settings as JSON with their schema and the listening
+state (C{GET}), and partial changes (C{PUT}), validated all at once by the
+settings model and applied by L{numberok.web.service.AdminService.
+saveSettings}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import defer
+
+from numberok import settings as settingsModule
+from numberok.settings import SCHEMA, ZONE_SCHEMA, SettingsError
+from numberok.web.common import (Endpoint, HTTPError, answerJSON, jsonObject,
+                                 peer, readBody, requireJSON)
+
+MAX_SETTINGS_BODY = 64 * 1024
+HIDDEN_SETTINGS = ("Admin.PasswordHash",)
+
+
+def _jsonValue(f, value) -> Any:
+    return f.render(value) if f.kind in ("cidrs", "str") else value
+
+
+def settingsAsJSON(settings: settingsModule.Settings) -> dict[str, Any]:
+    """The settings as JSON scalars, as C{PUT} takes them back."""
+    return {f.name: _jsonValue(f, settings[f.name]) for f in SCHEMA
+            if f.name not in HIDDEN_SETTINGS}
+
+
+def schemaAsJSON() -> dict[str, Any]:
+    def describe(f) -> dict[str, Any]:
+        return {"kind": f.kind, "default": _jsonValue(f, f.default),
+                "allowed": f.describe(), "help": f.help,
+                "min": f.minimum, "max": f.maximum,
+                "choices": list(f.choices)}
+    out = {f.name: describe(f) for f in SCHEMA
+           if f.name not in HIDDEN_SETTINGS}
+    out.update({"Zone.%s" % (f.key,): describe(f) for f in ZONE_SCHEMA})
+    return out
+
+
+def zonesAsJSON(settings: settingsModule.Settings) -> list[dict[str, Any]]:
+    return [{"channel": c, "zone": z, "LossIntervalSec": zone.lossInterval,
+             "InDirection": zone.inDirection}
+            for (c, z), zone in sorted(settings.zones.items())]
+
+
+class SettingsEndpoint(Endpoint):
+    """
+    @param admin: the L{numberok.web.service.AdminService} (its store,
+        listening state and C{saveSettings}).
+    """
+
+    def __init__(self, gate, admin) -> None:
+        super().__init__(gate)
+        self.admin = admin
+        self._saving = defer.DeferredLock()
+
+    def document(self) -> dict[str, Any]:
+        current = self.admin.store.current
+        return {
+            "settings": settingsAsJSON(current),
+            "zones": zonesAsJSON(current),
+            "schema": schemaAsJSON(),
+            "listening": self.admin.listeningState(),
+            "passwordSet": bool(current["Admin.PasswordHash"]),
+        }
+
+    async def GET(self, request, identity) -> None:
+        answerJSON(request, 200, self.document())
+
+    async def PUT(self, request, identity) -> None:
+        requireJSON(request)
+        changes = jsonObject(readBody(request, MAX_SETTINGS_BODY), "body",
+                             '"Section.Key": value')
+        for name in HIDDEN_SETTINGS:
+            if name in changes:
+                raise HTTPError(400, {name: (
+                    "set the password with numberok-passwd, not over the API")})
+        await self._saving.acquire()
+        try:
+            await self.admin.saveSettings(changes)
+        except SettingsError as e:
+            code = 500 if set(e.errors) == {"file"} else 400
+            raise HTTPError(code, e.errors)
+        finally:
+            self._saving.release()
+        self.log.info("settings changed from {peer}: {keys}",
+                      peer=peer(request), keys=", ".join(sorted(changes)))
+        answerJSON(request, 200, self.document())
