@@ -213,7 +213,7 @@ def buildServer(settings: Settings, endpoints: Endpoints,
         server.admin = server.add(AdminService(
             store, server.factory, server.eventPort, server.analytics,
             server.recent, endpoints.admin, reactor,
-            journal=server.journal), "admin")
+            journal=server.journal, metrics=metrics), "admin")
         server.cameras = server.add(CamerasService(
             store, server.admin.passwords, server.analytics, metrics=metrics,
             reactor=reactor), "cameras")

@@ -46,7 +46,6 @@ async def test_json_read_is_accepted_with_202_and_reaches_the_sink(stacks):
     [read] = reads
     assert (read.plate, read.channel, read.zone, read.bbox, read.source) == (
         "A123BC77", 2, 1, (10, 20, 100, 30), "http")
-    assert stack.admin.httpReads == 1
 
 
 @pytest_twisted.ensureDeferred
@@ -106,7 +105,8 @@ async def test_bad_field_is_400_naming_the_field(stacks):
                                                                  confidence=95)])
     assert r.code == 400 and list(r.json()["errors"]) == ["[1].confidence"]
     assert reads == []
-    assert stack.admin.httpBadRequests == 3
+    assert stack.admin.resource.metrics.value(
+        "numberok_read_errors_total", source="http") == 3
 
 
 @pytest_twisted.ensureDeferred

@@ -25,7 +25,6 @@ from twisted.web.template import (Element, Tag, XMLFile, flattenString,
 from numberok.metrics import Metrics
 from numberok.settings import FIELDS, ZONE_FIELDS, Field
 from numberok.web.common import Endpoint, answerHTML
-from numberok.web.events_api import FRAME_URL, recentEntries
 from numberok.web.metrics import connectionCounters, screenshotCounters
 
 TEMPLATES = FilePath(__file__).sibling("templates")
@@ -185,43 +184,33 @@ class LiveParts:
     @renderer
     def eventRows(self, request, tag: Tag) -> Tag:
         rows = []
-        for entry in recentEntries(self.admin.recent):
-            row, event = entry.asJSON(), entry.event
+        recent = self.admin.recent
+        for entry in (recent.recent() if recent is not None else []):
+            row = entry.asJSON()
             rows.append(tags.tr(
-                tags.td(_picture(row, event, entry.id)),
+                tags.td(_picture(row)),
                 tags.td(row["plate"], class_="plate"),
                 tags.td(tags.span(row["state"], class_="badge %s"
                                   % (row["state"].lower(),))),
                 tags.td("%d / %d" % (row["channel"], row["zone"])),
                 tags.td(row["movement"]),
-                _timeCell(_eventMs(row, event), title=(
-                    "frame time %s" % (_timeText(row["time_ms"] / 1000.0),))),
-                **{"data-id": str(entry.id)}))
+                # When it happened (a Lost: when the vehicle was lost), so
+                # the newest-first table reads in order; the best read's
+                # frame time (FrameTimeStampMs on the wire) is the tooltip.
+                _timeCell(row["time_ms"], title=(
+                    "frame time %s"
+                    % (_timeText(row["frame_time_ms"] / 1000.0),))),
+                **{"data-id": str(entry.liveId)}))
         if not rows:
             rows.append(tags.tr(tags.td("No events yet.", colspan="6",
                                         class_="empty")))
         return tag(rows, id="event-rows")
 
 
-def _eventMs(row: dict, event) -> int:
-    """
-    When the event happened as the server saw it (for a Lost: when the
-    vehicle was lost), so the newest-first table reads in order; the frame
-    time of the best read (C{FrameTimeStampMs} on the wire) is the cell's
-    tooltip.  C{event_ms} is the ring's JSON member for it.
-    """
-    for value in (row.get("event_ms"), event.eventTimeMs):
-        if value is not None:
-            return int(value)
-    return int(row["time_ms"])
-
-
-def _picture(row: dict, event, eventId: int):
+def _picture(row: dict):
     """The plate crop (or the frame's thumbnail), the whole frame on
-    click."""
-    small = row.get("plate_thumbnail") or row.get("thumbnail")
-    frame = row.get("frame") or (FRAME_URL % (eventId,)
-                                 if event.frame is not None else None)
+    click; URLs are given only for pictures that exist."""
+    small, frame = row.get("thumbnail"), row.get("picture")
     if not small:
         return tags.span(class_="thumb none")
     image = tags.img(src=small, alt="plate " + row["plate"], class_="thumb")

@@ -14,8 +14,8 @@ L{numberok.web.common.Endpoint}s that pass every request through one gate
     PUT    /api/settings              partial change; 200 or 400 {"errors"}
     GET    /api/connections           connections table and counters
     DELETE /api/connections/<id>      204, 404 for an unknown id
-    /api/events/...                   last events and the journal
-                                      (L{numberok.web.events_api})
+    /api/events/...                   the journal and the last events
+                                      (L{numberok.web.recent.eventsResource})
     POST   /api/reads                 HTTP ingest; 202 or 400 {"errors"}
 
 Other parts mount their own endpoints with L{AdminResource.putAPI}.
@@ -28,9 +28,8 @@ from typing import Optional
 from twisted.web import resource
 
 from numberok.metrics import Metrics
-from numberok.web.common import Node
+from numberok.web.common import Guarded, Node
 from numberok.web.connections_api import ConnectionsEndpoint
-from numberok.web.events_api import EventsNode
 from numberok.web.gate import Gate
 from numberok.web.login import LoginEndpoint, LogoutEndpoint
 from numberok.web.metrics import MetricsEndpoint
@@ -45,8 +44,8 @@ class AdminResource(Node):
     The root of the admin site.
 
     @param admin: the L{numberok.web.service.AdminService} holding the parts
-        (store, factory, sink, recent, journal resource, sessions, password
-        checker, reactor and thread pool).
+        (store, factory, sink, recent, the C{/api/events} resource,
+        sessions, password checker, reactor and thread pool).
     @param metrics: the server's one registry: C{/metrics} serves it, the
         page and C{/api/connections} read their counters from it, and
         C{POST /api/reads} counts its refusals in it.
@@ -68,7 +67,7 @@ class AdminResource(Node):
         self.putAPI(b"settings", SettingsEndpoint(gate, admin))
         self.putAPI(b"connections",
                     ConnectionsEndpoint(gate, admin, self.metrics))
-        self.putAPI(b"events", EventsNode(gate, admin.recent, admin.journal))
+        self.putAPI(b"events", Guarded(gate, admin.eventsResource))
         self.putAPI(b"reads", ReadsEndpoint(gate, admin, self.metrics))
 
     def putAPI(self, name: bytes, child: resource.Resource) -> None:

@@ -1,6 +1,6 @@
 """
-The admin web server as a service: C{makeAdminService} is what tap.py
-calls.  It owns the web site, the sessions, the login throttle and a small
+The admin web server as a service, built by L{numberok.build.buildServer}.
+It owns the web site, the sessions, the login throttle and a small
 thread pool for the blocking work of the admin side (PBKDF2, the settings
 file, parsing pushed reads).
 """
@@ -17,13 +17,14 @@ from twisted.web.server import Request, Site
 
 from numberok.interfaces import IPlateReadSink
 from numberok.journal import Journal
-from numberok.journal_api import JournalResource
 from numberok.server import ListeningService, NumberOkFactory
 from numberok.settings import SettingsError, SettingsStore, saveFile
 from numberok.web import auth
 from numberok.web.apply import EventPortApplier
 from numberok.web.ingest import MAX_BODY_BYTES
 from numberok.web.recent import RecentEvents
+from numberok.metrics import Metrics
+from numberok.web.recent import eventsResource
 from numberok.web.resource import AdminResource
 
 DEFAULT_ENDPOINT = "tcp:8080:interface=127.0.0.1"
@@ -85,7 +86,8 @@ class AdminService(MultiService):
                  recent: Optional[RecentEvents] = None,
                  endpoint: str = DEFAULT_ENDPOINT, reactor=None,
                  loginDelay: Optional[float] = None,
-                 journal: Optional[Journal] = None) -> None:
+                 journal: Optional[Journal] = None,
+                 metrics: Optional[Metrics] = None) -> None:
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor
@@ -94,8 +96,7 @@ class AdminService(MultiService):
         self.events = events
         self.sink = sink
         self.recent = recent
-        self.journal = (JournalResource(journal, "/api/events")
-                        if journal is not None else None)
+        self.eventsResource = eventsResource(journal, recent)
         self.reactor = reactor
         self.threadpool = ThreadPool(minthreads=0, maxthreads=2,
                                      name="numberok-admin")
@@ -104,9 +105,7 @@ class AdminService(MultiService):
         self.passwords = auth.PasswordChecker(store, reactor, self.threadpool,
                                               self.throttle)
         self.applier = EventPortApplier(events)
-        self.httpReads = 0
-        self.httpBadRequests = 0
-        self.resource = AdminResource(self)
+        self.resource = AdminResource(self, metrics)
         self.site = AdminSite(self.resource)
         self.web = ListeningService(endpoint, self.site, reactor=reactor)
         self.web.setName("admin-web")
@@ -137,39 +136,6 @@ class AdminService(MultiService):
                 "port": self.events.boundPort,
                 "enabled": bool(self.events.enabled)}
 
-    def connectionsDocument(self) -> dict[str, Any]:
-        f = self.factory
-        m = f.metrics
-        return {
-            "connections": [
-                {"id": c.id, "host": c.host, "port": c.port,
-                 "connectedSince": c.connectedSince,
-                 "subscribed": c.subscribed, "eventsSent": c.eventsSent,
-                 "bytesSent": c.bytesSent, "queued": c.queued,
-                 "dropped": c.dropped}
-                for c in f.connections()],
-            "counters": {
-                "accepted": int(m.value(
-                    "numberok_connections_accepted_total")),
-                "refusedLimit": int(m.value(
-                    "numberok_connections_refused_total", reason="limit")),
-                "refusedNotAllowed": int(m.value(
-                    "numberok_connections_refused_total",
-                    reason="not_allowed")),
-                "handshakeTimeouts": int(m.value(
-                    "numberok_protocol_errors_total",
-                    reason="handshake_timeout")),
-                "protocolErrors": int(m.value(
-                    "numberok_protocol_errors_total", reason="protocol")),
-                "httpReads": self.httpReads,
-                "httpBadRequests": self.httpBadRequests},
-            "listening": self.listeningState(),
-        }
-
-    def recentDocument(self) -> dict[str, Any]:
-        events = self.recent.recent() if self.recent is not None else []
-        return {"events": [e.asJSON() for e in events]}
-
     # -- saving --------------------------------------------------------------
 
     async def saveSettings(self, changes: Mapping[str, Any]) -> None:
@@ -194,19 +160,3 @@ class AdminService(MultiService):
                 await self.applier.revert(base, new)
                 raise
         self.store.replace(new)
-
-
-def makeAdminService(store: SettingsStore, factory: NumberOkFactory,
-                     events: ListeningService,
-                     sink: Optional[IPlateReadSink] = None,
-                     recent: Optional[RecentEvents] = None,
-                     endpoint: str = DEFAULT_ENDPOINT,
-                     reactor=None,
-                     journal: Optional[Journal] = None) -> AdminService:
-    """
-    The admin web service for tap.py.  Check the endpoint first with
-    L{numberok.web.auth.checkAdminEndpoint} (a usage error when it is
-    reachable from the network and no password is set).
-    """
-    return AdminService(store, factory, events, sink, recent, endpoint,
-                        reactor, journal=journal)

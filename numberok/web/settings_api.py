@@ -12,7 +12,8 @@ from typing import Any
 from twisted.internet import defer
 
 from numberok import settings as settingsModule
-from numberok.settings import SCHEMA, ZONE_SCHEMA, SettingsError
+from numberok.settings import (SCHEMA, ZONE_SCHEMA, SettingsError,
+                               SettingsFileError, SettingsFileInvalid)
 from numberok.web.common import (Endpoint, HTTPError, answerJSON, jsonObject,
                                  peer, readBody, requireJSON)
 
@@ -83,9 +84,13 @@ class SettingsEndpoint(Endpoint):
         await self._saving.acquire()
         try:
             await self.admin.saveSettings(changes)
+        except SettingsFileInvalid as e:
+            # The file was broken by hand; the request itself was fine.
+            raise HTTPError(409, e.errors)
+        except SettingsFileError as e:
+            raise HTTPError(500, e.errors)
         except SettingsError as e:
-            code = 500 if set(e.errors) == {"file"} else 400
-            raise HTTPError(code, e.errors)
+            raise HTTPError(400, e.errors)
         finally:
             self._saving.release()
         self.log.info("settings changed from {peer}: {keys}",
