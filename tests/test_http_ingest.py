@@ -193,8 +193,8 @@ async def test_pushed_read_becomes_an_event_through_the_analytics(stacks):
 async def test_oversized_body_is_413_and_not_stored(stacks):
     reads = ReadList()
     stack = stacks(sink=reads)
-    from numberok.web.service import AdminRequest
-    body = b"x" * (AdminRequest.maxBody + 1)
+    from numberok.web.ingest import MAX_BODY_BYTES
+    body = b"x" * (MAX_BODY_BYTES + 1)
     r = await http("POST", stack.url + "/api/reads", body,
                    {"Content-Type": "application/json"})
     assert r.code == 413 and "body" in r.json()["errors"]
