@@ -289,3 +289,11 @@ def test_a_large_declared_body_gets_time_to_arrive_at_the_minimum_rate():
                               b"application/json"))
     h.clock.advance(allowed)
     assert status(transport) == 408
+
+
+def test_systemd_unit_gives_room_for_every_port_and_the_admin_cap():
+    import configparser
+    from pathlib import Path
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(Path(__file__).parent.parent / "etc" / "numberok.service")
+    assert int(unit["Service"]["LimitNOFILE"]) >= 4 * AdminSite.maxConnections
