@@ -125,7 +125,8 @@ class AdminRequest(Request):
         if length != 0:
             allowed = site.bodyTypes.get(path)
             kind = mediaType(self.requestHeaders)
-            if allowed is not None and kind not in allowed:
+            if allowed is not None and kind not in allowed and not (
+                    kind.endswith("+json") and "application/json" in allowed):
                 return self.refuse(415, "Content-Type", (
                     "%r is not accepted: send %s" % (
                         kind or "(none)", " or ".join(allowed))),
