@@ -37,7 +37,10 @@ from numberok.screenshots import ScreenshotService
 from numberok.server import NumberOkFactory
 from numberok.settings import Settings, SettingsStore
 from numberok.settings.keys import (
-    JOURNAL_KEEP_DAYS, JOURNAL_MAX_MEGABYTES, NETSERVER_ENABLE)
+    JOURNAL_KEEP_DAYS,
+    JOURNAL_MAX_MEGABYTES,
+    NETSERVER_ENABLE,
+)
 from numberok.sources.ingest import IngestFactory, IngestService
 from numberok.web.recent import RecentEvents
 
@@ -217,7 +220,8 @@ def buildServer(settings: Settings, endpoints: Endpoints,
         server.cameras = server.add(CamerasService(
             store, server.admin.passwords, server.analytics, metrics=metrics,
             reactor=reactor), "cameras")
-        server.admin.cameras = server.cameras
+        server.admin.resource.putCameraPush(b"hikvision",
+                                            server.cameras.resource)
 
     for makeSource in sources:
         server.sources.append(

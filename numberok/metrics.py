@@ -148,6 +148,10 @@ class Metrics:
             "numberok_admin_refused",
             "Admin requests or connections refused before any work, by "
             "reason.", ["reason"], registry=r)
+        self.passwordChecks = Counter(
+            "numberok_password_checks",
+            "Admin password hashes computed (PBKDF2; throttled attempts and "
+            "remembered passwords compute none).", registry=r)
 
         # -- mqtt (mqtt/) -------------------------------------------------
 

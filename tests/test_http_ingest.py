@@ -193,8 +193,8 @@ async def test_pushed_read_becomes_an_event_through_the_analytics(stacks):
 async def test_oversized_body_is_413_and_not_stored(stacks):
     reads = ReadList()
     stack = stacks(sink=reads)
-    from numberok.web.service import AdminRequest
-    body = b"x" * (AdminRequest.maxBody + 1)
+    from numberok.web.ingest import MAX_BODY_BYTES
+    body = b"x" * (MAX_BODY_BYTES + 1)
     r = await http("POST", stack.url + "/api/reads", body,
                    {"Content-Type": "application/json"})
     assert r.code == 413 and "body" in r.json()["errors"]
@@ -227,3 +227,36 @@ def test_any_multipart_raises_only_read_format_error(parts):
         parseBody(kind, body, 0)
     except ReadFormatError as e:
         assert e.field and e.message
+
+
+@pytest_twisted.ensureDeferred
+async def test_multipart_is_parsed_in_the_admin_pool_small_json_in_place(
+        stacks):
+    import threading
+    stack = stacks(sink=ReadList())
+    admin = stack.admin
+    release = threading.Event()
+    busy = [admin.threads.run(release.wait, 30) for _ in range(2)]
+    try:
+        small = admin.parseReads("application/json",
+                                 json.dumps(READ).encode(), 0)
+        assert small.called and len(small.result) == 1
+        body, kind = multipart([("read", None, "application/json",
+                                 json.dumps(READ).encode())])
+        large = admin.parseReads(kind, body, 0)
+        assert not large.called  # queued behind the two busy threads
+    finally:
+        release.set()
+    for d in busy:
+        await d
+    assert len(await large) == 1
+
+
+def test_thousands_of_parts_are_refused_before_the_mime_parser():
+    body, kind = multipart([("p", None, "text/plain", b"x")] * 5000)
+    try:
+        parseBody(kind, body, 0)
+    except ReadFormatError as e:
+        assert e.field == "body" and "more than 8 parts" in e.message
+    else:
+        raise AssertionError("5000 parts were accepted")

@@ -22,8 +22,11 @@ The model (docs/admin.rst explains it for operators):
    without a set-up step.  To stop a web page in the operator's browser
    from using that open door, the same CSRF and C{Origin} rules apply, and
    the C{Host} header must be a loopback name (DNS rebinding).
- - Failed password checks are answered late (L{LoginThrottle}) and the
-   PBKDF2 work runs in a thread, never in the reactor.
+ - Password checks are admitted by L{LoginThrottle} before any hash is
+   computed (one per address, two in all, a growing back-off after each
+   failure; the rest get 429 at once), run in their own one-thread pool,
+   never in the reactor nor in the pool that parses pushed reads, and a
+   wrong password's answer comes late.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import math
 import os
 import secrets
 from collections import OrderedDict
@@ -43,6 +47,8 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from numberok import settings as settingsModule
+from numberok.metrics import Metrics
+from numberok.threads import ServiceThreads
 
 HASH_SCHEME = "pbkdf2_sha256"
 PBKDF2_ITERATIONS = 600_000
@@ -215,25 +221,44 @@ class Sessions:
         return len(self._sessions)
 
 
+class Throttled(Exception):
+    """
+    A password check refused before any hash was computed: the address
+    already has one in flight or is still in its back-off, or the checks
+    of every address together are at their cap.  Answer 429 with
+    C{Retry-After: retryAfter}.
+    """
+
+    def __init__(self, retryAfter: int, message: str) -> None:
+        super().__init__(message)
+        self.retryAfter = retryAfter
+        self.message = message
+
+
 class LoginThrottle:
     """
-    Slows down password guessing per client address: after the n-th
-    failure in a row an address waits C{baseDelay * 2**(n-1)} seconds (at
-    most C{maxDelay}) before its next attempt is even checked, and the
-    failed answer itself comes that late.  A success clears the count.
-    Time comes from the reactor (C{callLater}), nothing sleeps.
+    Decides, before any PBKDF2 work, whether a password may be checked now.
+
+    Per address: one check at a time, and after the n-th failure in a row
+    nothing for C{baseDelay * 2**(n-1)} seconds (at most C{maxDelay}).  In
+    total: at most C{maxInFlight} checks at once, the size of the password
+    pool, so guesses from many addresses queue nowhere.  Whatever is not
+    admitted is refused at once (L{Throttled}): parallel guesses cost a
+    dictionary lookup each, not a hash.  A success clears the address.
+    Time comes from the reactor, nothing sleeps.
     """
 
     baseDelay = 1.0
     maxDelay = 30.0
     maxAddresses = 10000
+    maxInFlight = 2
 
     def __init__(self, reactor, baseDelay: Optional[float] = None) -> None:
         self.reactor = reactor
         if baseDelay is not None:
             self.baseDelay = baseDelay
         self._failures: "OrderedDict[str, tuple[int, float]]" = OrderedDict()
-        self.failedAttempts = 0
+        self._inFlight: set[str] = set()
 
     def delayFor(self, host: str) -> float:
         """Seconds C{host} must still wait before its next attempt."""
@@ -242,20 +267,30 @@ class LoginThrottle:
             return 0.0
         return max(0.0, entry[1] - self.reactor.seconds())
 
-    def failuresOf(self, host: str) -> int:
-        """Failures in a row from C{host}."""
-        return self._failures.get(host, (0, 0.0))[0]
+    def admit(self, host: str) -> None:
+        """
+        Take a check slot for C{host}; give it back with L{release}.
 
-    def wait(self, host: str) -> defer.Deferred:
-        """Fires when C{host} may try a password."""
+        @raise Throttled: when C{host} may not try now.
+        """
         delay = self.delayFor(host)
-        if not delay:
-            return defer.succeed(None)
-        return deferLater(self.reactor, delay, lambda: None)
+        if delay:
+            raise Throttled(math.ceil(delay), (
+                "too many wrong passwords from this address; try again in "
+                "%d s" % (math.ceil(delay),)))
+        if host in self._inFlight:
+            raise Throttled(1, "a password check from this address is "
+                               "already running; one at a time")
+        if len(self._inFlight) >= self.maxInFlight:
+            raise Throttled(1, "too many password checks at once; try "
+                               "again in a second")
+        self._inFlight.add(host)
+
+    def release(self, host: str) -> None:
+        self._inFlight.discard(host)
 
     def failed(self, host: str) -> float:
         """Count a failure.  @return: the delay now imposed on C{host}."""
-        self.failedAttempts += 1
         count = self._failures.pop(host, (0, 0.0))[0] + 1
         delay = min(self.maxDelay, self.baseDelay * 2 ** (count - 1))
         self._failures[host] = (count, self.reactor.seconds() + delay)
@@ -269,8 +304,9 @@ class LoginThrottle:
 
 class PasswordChecker:
     """
-    Checks passwords against the current C{[Admin] PasswordHash} in a
-    thread pool, behind a L{LoginThrottle}.
+    Checks passwords against the current C{[Admin] PasswordHash} in its own
+    small pool (C{threads}), behind a L{LoginThrottle}: the pool that
+    parses pushed reads never waits for a guess.
 
     HTTP Basic sends the password with every request; running PBKDF2 each
     time would cap a camera pushing reads at a few per second.  So a
@@ -283,11 +319,15 @@ class PasswordChecker:
     cacheSize = 16
 
     def __init__(self, store: settingsModule.SettingsStore, reactor,
-                 threadpool, throttle: LoginThrottle) -> None:
+                 threads: ServiceThreads, throttle: LoginThrottle,
+                 metrics: Optional[Metrics] = None) -> None:
         self.store = store
         self.reactor = reactor
-        self.threadpool = threadpool
+        self.threads = threads
         self.throttle = throttle
+        self.metrics = metrics if metrics is not None else Metrics()
+        self._throttled = self.metrics.adminRefused.labels(
+            reason="login_throttled")
         self._key = os.urandom(32)
         self._good: "OrderedDict[bytes, None]" = OrderedDict()
 
@@ -299,24 +339,32 @@ class PasswordChecker:
     def check(self, password: str, host: str):
         """
         @return: a Deferred firing with C{True} or C{False}; a wrong
-            password's C{False} comes only after the throttle's delay.
+            password's C{False} comes only after the throttle's delay.  It
+            fails with L{Throttled}, at once, when the check may not run now.
         """
-        from twisted.internet.threads import deferToThreadPool
         encoded = self.store.current["Admin.PasswordHash"]
         mark = self._mark(password, encoded)
         if mark in self._good:
             self._good.move_to_end(mark)
             self.throttle.succeeded(host)
             return True
-        yield self.throttle.wait(host)
-        ok = yield deferToThreadPool(self.reactor, self.threadpool,
-                                     checkPassword, password, encoded)
+        try:
+            self.throttle.admit(host)
+        except Throttled:
+            self._throttled.inc()
+            raise
+        try:
+            self.metrics.passwordChecks.inc()
+            ok = yield self.threads.run(checkPassword, password, encoded)
+        finally:
+            self.throttle.release(host)
         if ok:
             self.throttle.succeeded(host)
             self._good[mark] = None
             while len(self._good) > self.cacheSize:
                 self._good.popitem(last=False)
             return True
+        self.metrics.loginFailures.inc()
         delay = self.throttle.failed(host)
         self.log.warn("wrong admin password from {host}; next attempt in "
                       "{delay} s", host=host, delay=delay)

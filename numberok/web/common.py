@@ -85,11 +85,10 @@ def redirect(request, location: bytes) -> None:
 
 def readBody(request, limit: int) -> bytes:
     """
-    The request's body, or 413 past C{limit} bytes (the admin site's
-    request already stopped storing it: C{bodyTooLarge}).
+    The request's body, or 413 past C{limit} bytes (the admin site refuses
+    most bodies that are too large before they are stored:
+    L{numberok.web.limits}).
     """
-    if getattr(request, "bodyTooLarge", False):
-        raise HTTPError(413, {"body": "larger than %d bytes" % (limit,)})
     content = request.content
     content.seek(0, 2)
     if content.tell() > limit:

@@ -127,7 +127,12 @@ class Gate:
             password = _basicPassword(credentials)
             if self.openMode:
                 return Identity("basic")
-            if not await self.passwords.check(password, peer(request)):
+            try:
+                ok = await self.passwords.check(password, peer(request))
+            except auth.Throttled as e:
+                raise HTTPError(429, {"Authorization": e.message},
+                                {b"Retry-After": b"%d" % (e.retryAfter,)})
+            if not ok:
                 raise HTTPError(401, {"Authorization": "wrong password"},
                                 self.challenge(request))
             return Identity("basic")

@@ -25,13 +25,16 @@ import email.policy
 from dataclasses import replace
 
 from numberok.events import PlateRead
+from numberok.images import isJpeg
 from numberok.sources.formats import (MAX_JPEG_BYTES, ReadFormatError,
-                                      decodeReadLine, isJpeg,
-                                      parseReadObject)
+                                      decodeReadLine, parseReadObject)
 
 MAX_BODY_BYTES = MAX_JPEG_BYTES * 3 // 2 + 64 * 1024
 """A base64 JPEG of the largest size the ingest format takes, and room."""
 MAX_READS_PER_REQUEST = 1000
+MAX_PARTS = 8
+"""A read needs two parts (JSON, JPEG); a few more are ignored, but
+thousands of tiny parts are refused before the MIME parser sees them."""
 JSON_PART_NAMES = ("read", "json", "metadata")
 JPEG_PART_NAMES = ("jpeg", "image", "frame", "picture")
 
@@ -74,6 +77,12 @@ def parseMultipartBody(contentType: str, body: bytes,
     each with the JPEG part as its frame."""
     head = ("Content-Type: %s\r\nMIME-Version: 1.0\r\n\r\n"
             % (contentType,)).encode("latin-1", "replace")
+    boundary = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        head).get_param("boundary")
+    if isinstance(boundary, str) and boundary and body.count(
+            b"--" + boundary.encode("latin-1", "replace")) > MAX_PARTS + 1:
+        raise ReadFormatError("body", "more than %d parts; send one JSON part "
+                              "and at most one JPEG part" % (MAX_PARTS,))
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         head + body)
     if not message.is_multipart():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from twisted.web.template import Element, Tag, XMLFile, renderer
 
+from numberok.web import auth
 from numberok.web.common import Endpoint, answerHTML, peer, redirect
 from numberok.web.page import TEMPLATES, render
 
@@ -65,7 +66,12 @@ class LoginEndpoint(Endpoint):
             return redirect(request, b"/")
         password = (request.args.get(b"password") or [b""])[0].decode(
             "utf-8", "replace")
-        if await self.gate.passwords.check(password, peer(request)):
+        try:
+            ok = await self.gate.passwords.check(password, peer(request))
+        except auth.Throttled as e:
+            request.setHeader(b"Retry-After", b"%d" % (e.retryAfter,))
+            return await self.GET(request, identity, e.message, 429)
+        if ok:
             self.log.info("admin login from {peer}", peer=peer(request))
             self.gate.startSession(request)
             return redirect(request, b"/")

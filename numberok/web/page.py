@@ -11,24 +11,21 @@ parts from C{GET /live} every second and saves through C{PUT /api/settings}.
 
 from __future__ import annotations
 
-
 import time
 from typing import Any
 from urllib.parse import quote
 
 from twisted.internet import defer
 from twisted.python.filepath import FilePath
-
-from twisted.web.template import (Element, Tag, XMLFile, flattenString,
-                                  renderer, tags)
+from twisted.web.template import Element, Tag, XMLFile, flattenString, renderer, tags
 
 from numberok.metrics import Metrics
 from numberok.settings import FIELDS, ZONE_FIELDS, Field
 from numberok.web.common import Endpoint, answerHTML
+from numberok.web.limits import CAMERA_PATH
 from numberok.web.metrics import connectionCounters, screenshotCounters
 
 TEMPLATES = FilePath(__file__).sibling("templates")
-CAMERA_PATH = "/api/cameras/hikvision"
 
 LABELS = {
     "NetServer.Enable": "Enable TCP server",
@@ -224,7 +221,7 @@ def _cameraURL(request, token: str) -> str:
     """The push URL a camera needs, as this browser reaches the server."""
     host = (request.getHeader("host") or "127.0.0.1").strip()
     scheme = "https" if request.isSecure() else "http"
-    return "%s://%s%s?token=%s" % (scheme, host, CAMERA_PATH,
+    return "%s://%s%s?token=%s" % (scheme, host, CAMERA_PATH.decode(),
                                    quote(token, safe=""))
 
 

@@ -1,19 +1,17 @@
 """
 C{POST /api/reads}: HTTP ingest.  The body is parsed (in the admin thread
 pool: a multipart body with a JPEG is not parsed on the reactor) by
-L{numberok.web.ingest.parseBody}; every read goes to the sink, or none.
+L{numberok.web.service.AdminService.parseReads}; every read goes to the sink, or none.
 """
 
 from __future__ import annotations
 
-from twisted.internet.threads import deferToThreadPool
 
 from numberok.metrics import Metrics
 from numberok.sources import handOver
 from numberok.sources.formats import ReadFormatError
 from numberok.web.common import (Endpoint, HTTPError, answerJSON, peer,
                                  readBody)
-from numberok.web.ingest import parseBody
 
 
 class ReadsEndpoint(Endpoint):
@@ -35,9 +33,7 @@ class ReadsEndpoint(Endpoint):
         nowMs = int(admin.reactor.seconds() * 1000)
         try:
             body = readBody(request, admin.maxReadBody)
-            reads = await deferToThreadPool(admin.reactor, admin.threadpool,
-                                            parseBody, contentType, body,
-                                            nowMs)
+            reads = await admin.parseReads(contentType, body, nowMs)
         except ReadFormatError as e:
             self.refused.inc()
             self.log.warn("HTTP ingest from {peer}: {field}: {message}",

@@ -17,6 +17,7 @@ L{numberok.web.common.Endpoint}s that pass every request through one gate
     /api/events/...                   the journal and the last events
                                       (L{numberok.web.recent.eventsResource})
     POST   /api/reads                 HTTP ingest; 202 or 400 {"errors"}
+    POST   /api/cameras/hikvision     camera alarms (L{numberok.web.cameras})
 
 Other parts mount their own endpoints with L{AdminResource.putAPI}.
 """
@@ -69,6 +70,16 @@ class AdminResource(Node):
                     ConnectionsEndpoint(gate, admin, self.metrics))
         self.putAPI(b"events", Guarded(gate, admin.eventsResource))
         self.putAPI(b"reads", ReadsEndpoint(gate, admin, self.metrics))
+        self.cameras = Node(gate)
+        self.putAPI(b"cameras", self.cameras)
+
+    def putCameraPush(self, kind: bytes, push: resource.Resource) -> None:
+        """
+        Mount a camera push at C{/api/cameras/<kind>}.  It is not behind
+        the gate: a camera has no session, Origin or loopback Host, and
+        checks its token or Basic credentials itself.
+        """
+        self.cameras.putChild(kind, push)
 
     def putAPI(self, name: bytes, child: resource.Resource) -> None:
         """

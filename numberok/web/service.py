@@ -1,8 +1,10 @@
 """
 The admin web server as a service, built by L{numberok.build.buildServer}.
-It owns the web site, the sessions, the login throttle and a small
-thread pool for the blocking work of the admin side (PBKDF2, the settings
-file, parsing pushed reads).
+It owns the web site (L{numberok.web.limits.AdminSite}: connection
+caps, request deadline, body limits), the sessions, the login throttle and
+two small thread pools: one for the blocking work of the admin side (the
+settings file, parsing pushed reads) and one for password hashes alone, so
+that guesses never delay C{POST /api/reads} or the page.
 """
 
 from __future__ import annotations
@@ -10,58 +12,24 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from twisted.application.service import MultiService
-from twisted.internet.threads import deferToThreadPool
+from twisted.internet import defer
 from twisted.logger import Logger
-from twisted.python.threadpool import ThreadPool
-from twisted.web.server import Request, Site
 
 from numberok.interfaces import IPlateReadSink
 from numberok.journal import Journal
 from numberok.server import ListeningService, NumberOkFactory
 from numberok.settings import SettingsError, SettingsStore, saveFile
+from numberok.threads import ServiceThreads
 from numberok.web import auth
 from numberok.web.apply import EventPortApplier
-from numberok.web.ingest import MAX_BODY_BYTES
+from numberok.web.ingest import MAX_BODY_BYTES, parseBody
+from numberok.web.limits import SMALL_BODY_BYTES, AdminSite
 from numberok.web.recent import RecentEvents
 from numberok.metrics import Metrics
 from numberok.web.recent import eventsResource
 from numberok.web.resource import AdminResource
 
 DEFAULT_ENDPOINT = "tcp:8080:interface=127.0.0.1"
-
-
-class AdminRequest(Request):
-    """
-    A request that stops storing its body past L{maxBody} bytes (Twisted
-    would buffer any size into a temporary file) and remembers that it was
-    too large, so the resource answers 413 without reading it.
-    """
-
-    maxBody = MAX_BODY_BYTES + 1024 * 1024
-    bodyTooLarge = False
-    _received = 0
-
-    def handleContentChunk(self, data: bytes) -> None:
-        self._received += len(data)
-        if self._received > self.maxBody:
-            self.bodyTooLarge = True
-            return
-        Request.handleContentChunk(self, data)
-
-
-class AdminSite(Site):
-    """
-    A C{Site} whose access log leaves out the successful reads the page
-    makes every second; changes, errors and logins are still logged.
-    """
-
-    displayTracebacks = False
-    requestFactory = AdminRequest
-
-    def log(self, request) -> None:
-        if request.method == b"GET" and request.code < 400:
-            return
-        Site.log(self, request)
 
 
 class AdminService(MultiService):
@@ -75,6 +43,9 @@ class AdminService(MultiService):
     @ivar recent: the L{RecentEvents} the page shows, or L{None}.
     @ivar web: the listening service of the admin site (its C{boundPort}
         tells tests the port when the endpoint says port 0).
+    @ivar threads: the pool for settings saves and pushed reads.
+    @ivar passwordThreads: the pool for PBKDF2 alone (one thread: the
+        throttle admits at most two checks, the second waits its turn).
     """
 
     log = Logger()
@@ -91,6 +62,7 @@ class AdminService(MultiService):
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor
+        self.metrics = metrics if metrics is not None else Metrics()
         self.store = store
         self.factory = factory
         self.events = events
@@ -98,26 +70,30 @@ class AdminService(MultiService):
         self.recent = recent
         self.eventsResource = eventsResource(journal, recent)
         self.reactor = reactor
-        self.threadpool = ThreadPool(minthreads=0, maxthreads=2,
-                                     name="numberok-admin")
+        self.threads = ServiceThreads("numberok-admin", 2, reactor=reactor)
+        self.passwordThreads = ServiceThreads("numberok-passwords", 1,
+                                              reactor=reactor)
         self.sessions = auth.Sessions(reactor)
         self.throttle = auth.LoginThrottle(reactor, loginDelay)
-        self.passwords = auth.PasswordChecker(store, reactor, self.threadpool,
-                                              self.throttle)
+        self.passwords = auth.PasswordChecker(
+            store, reactor, self.passwordThreads, self.throttle, self.metrics)
         self.applier = EventPortApplier(events)
-        self.resource = AdminResource(self, metrics)
-        self.site = AdminSite(self.resource)
+        self.resource = AdminResource(self, self.metrics)
+        self.site = AdminSite(
+            self.resource, self.metrics, reactor=reactor,
+            isOpen=lambda: not store.current["Admin.PasswordHash"])
         self.web = ListeningService(endpoint, self.site, reactor=reactor)
         self.web.setName("admin-web")
         self.web.setServiceParent(self)
 
     def startService(self) -> None:
-        self.threadpool.start()
+        self.threads.start()
+        self.passwordThreads.start()
         self.store.addObserver(self.applier.settingsChanged)
         try:
             MultiService.startService(self)
         except BaseException:
-            self.threadpool.stop()
+            self._stopThreads()
             raise
         self.log.info("admin page on {endpoint}{warning}",
                       endpoint=self.web.description,
@@ -127,7 +103,30 @@ class AdminService(MultiService):
     def stopService(self):
         self.store.removeObserver(self.applier.settingsChanged)
         d = MultiService.stopService(self)
-        return d.addBoth(lambda result: (self.threadpool.stop(), result)[1])
+        return d.addBoth(lambda result: self._stopThreads().addCallback(
+            lambda _: result))
+
+    def _stopThreads(self) -> defer.Deferred:
+        """Both pools, joined off the reactor thread."""
+        return defer.gatherResults(
+            [self.threads.stop(), self.passwordThreads.stop()],
+            consumeErrors=True).addCallback(lambda _: None)
+
+    def parseReads(self, contentType: str, body: bytes,
+                   nowMs: int) -> defer.Deferred:
+        """
+        The reads of a C{POST /api/reads} body (L{parseBody}): a small JSON
+        body in place (microseconds; a thread hop costs more), anything
+        else -- multipart, or up to megabytes of JSON -- in the admin pool,
+        never on the reactor thread.
+
+        @return: a Deferred firing with a list of L{numberok.events.PlateRead}, or failing
+            with L{numberok.sources.formats.ReadFormatError}.
+        """
+        kind = contentType.split(";", 1)[0].strip().lower()
+        if len(body) <= SMALL_BODY_BYTES and kind == "application/json":
+            return defer.maybeDeferred(parseBody, contentType, body, nowMs)
+        return self.threads.run(parseBody, contentType, body, nowMs)
 
     # -- what the API and the page show -------------------------------------
 
@@ -154,8 +153,7 @@ class AdminService(MultiService):
         await self.applier.prepare(base, new)
         if self.store.path is not None:
             try:
-                await deferToThreadPool(self.reactor, self.threadpool,
-                                        saveFile, self.store.path, base, new)
+                await self.threads.run(saveFile, self.store.path, base, new)
             except SettingsError:
                 await self.applier.revert(base, new)
                 raise
