@@ -25,6 +25,7 @@ from numberok.analytics import Analytics
 from numberok.events import EventState
 from numberok.interfaces import IEventSink
 from numberok.metrics import Metrics
+from numberok.threads import ServiceThreads
 from numberok.web import auth
 from numberok.web.cameras import BodyLimitRequest, CamerasService
 
@@ -62,8 +63,11 @@ class Camera:
     def __init__(self, sink, reactor) -> None:
         self.store = makeStore()
         self.metrics = Metrics()
+        self.passwordThreads = ServiceThreads("test-passwords",
+                                              reactor=reactor)
+        self.passwordThreads.start()
         passwords = auth.PasswordChecker(
-            self.store, reactor, reactor.getThreadPool(),
+            self.store, reactor, self.passwordThreads,
             auth.LoginThrottle(reactor, baseDelay=0.01))
         self.service = CamerasService(self.store, passwords, sink,
                                       self.metrics, reactor)
@@ -84,6 +88,7 @@ class Camera:
     async def stop(self) -> None:
         await self.port.stopListening()
         await self.service.stopService()
+        await self.passwordThreads.stop()
 
 
 @pytest_twisted.async_yield_fixture

@@ -40,6 +40,7 @@ from numberok.sources.hikvision import (ANPR, HEARTBEAT, KINDS,
                                        MAX_ALARM_BYTES, Alarm,
                                        parseAlarm)
 from numberok.threads import ServiceThreads
+from numberok.web.auth import Throttled
 
 _TOKEN_IN_URI = re.compile(rb"([?&]token=)[^&]*")
 
@@ -160,7 +161,12 @@ class HikvisionResource(Resource):
         if problem:
             return self._refuse(request, 413, "too_large", {"body": problem})
         peer = _peer(request)
-        refusal = await self._authenticate(request, token, peer)
+        try:
+            refusal = await self._authenticate(request, token, peer)
+        except Throttled as e:
+            request.setHeader(b"Retry-After", b"%d" % (e.retryAfter,))
+            return self._refuse(request, 429, "throttled",
+                                {"Authorization": e.message})
         if refusal is not None:
             request.setHeader(b"WWW-Authenticate",
                               b'Basic realm="numberok cameras", '

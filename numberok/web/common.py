@@ -238,6 +238,9 @@ class Guarded(Endpoint):
     def __init__(self, gate: "Gate", inner: resource.Resource) -> None:
         super().__init__(gate)
         self.inner = inner
+        # A leaf inside reads the rest of the path (request.postpath)
+        # itself: stop traversing here too.
+        self.isLeaf = bool(getattr(inner, "isLeaf", False))
 
     def getChild(self, path: bytes, request) -> resource.Resource:
         return Guarded(self.gate, self.inner.getChildWithDefault(path,
