@@ -193,7 +193,8 @@ def test_full_queue_of_lost_events_drops_a_new_updated_itself():
     publisher.publish(makeEvent(EventState.LOST, runtimeId=2))
     publisher.publish(makeEvent(EventState.UPDATED, runtimeId=3))
     assert (subscription.queued, subscription.dropped) == (2, 1)
-    assert publisher.dropped == 1
+    assert publisher.metrics.value("numberok_dropped_events_total",
+                                   state="Updated") == 1
 
 
 def test_unwritable_subscriber_keeps_its_queue_and_others_go_on():
@@ -272,7 +273,7 @@ def test_unencodable_event_is_counted_and_skipped():
     publisher.subscribe(subscriber)
     publisher.publish(makeEvent(plate="A\x05B"))
     publisher.publish(makeEvent())
-    assert publisher.unencodable == 1
+    assert publisher.metrics.value("numberok_unencodable_events_total") == 1
     assert subscriber.states() == ["Detected"]
 
 
