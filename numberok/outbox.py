@@ -32,6 +32,12 @@ from numberok.interfaces import IEventSubscriber
 DROP_ORDER = (EventState.UPDATED, EventState.DETECTED, EventState.LOST)
 """Which queued events go first when a queue is full: lowest first."""
 
+RANK = {state: rank for rank, state in enumerate(DROP_ORDER)}
+"""A state's place in L{DROP_ORDER}: queues are indexed by it (an int
+index is much cheaper than hashing the enum on every push)."""
+
+_UPDATED_DROPPED = (0,)
+
 ENTRY_BYTES = 1024
 """
 What one queued event is counted for in a queue's byte cap besides its
@@ -88,7 +94,7 @@ class Outgoing:
     @ivar failed: C{True} once its text proved unencodable.
     """
 
-    __slots__ = ("sequence", "event", "state", "systemId", "testMode",
+    __slots__ = ("sequence", "event", "state", "rank", "systemId", "testMode",
                  "text", "plain", "jpeg", "rect", "withShot", "ready",
                  "failed", "__weakref__")
 
@@ -97,6 +103,7 @@ class Outgoing:
         self.sequence = sequence
         self.event = event
         self.state = event.state
+        self.rank = RANK[event.state]
         # Settings as they were at publish time, so a save between publish
         # and write does not change an event already published.
         self.systemId = systemId
@@ -173,10 +180,9 @@ class Subscription:
         self.subscriber = subscriber
         self.limit = limit
         self.maxBytes = maxBytes
-        # Per state: (sequence, event, withShot, size), oldest first.
-        self._queues: dict[EventState, deque] = {
-            state: deque() for state in DROP_ORDER}
-        self._bytesOf = dict.fromkeys(DROP_ORDER, 0)
+        # By rank (L{RANK}): (sequence, event, withShot, size), oldest first.
+        self._queues: list[deque] = [deque() for _ in DROP_ORDER]
+        self._bytesOf = [0] * len(DROP_ORDER)
         self.queued = 0
         self.queuedBytes = 0
         self.dropped = 0
@@ -187,57 +193,68 @@ class Subscription:
         self.timer: Optional[IDelayedCall] = None
 
     def push(self, outgoing: Outgoing, withShot: bool
-             ) -> Optional[list[EventState]]:
+             ) -> Optional[tuple[int, ...]]:
         """
         Queue one event, dropping by the documented order when it does not
         fit.
 
-        @return: L{None} when nothing was dropped, else the states of the
-            events dropped (the new one itself, or older ones).
+        @return: L{None} when nothing was dropped, else the ranks
+            (L{RANK}) of the events dropped: the new one itself, or older
+            ones.
         """
         size = outgoing.size(withShot)
-        state = outgoing.state
+        rank = outgoing.rank
         entry = (outgoing.sequence, outgoing, withShot, size)
-        if (self.queued < self.limit
-                and self.queuedBytes + size <= self.maxBytes):
-            self._queues[state].append(entry)
-            self.queued += 1
-            self.queuedBytes += size
-            self._bytesOf[state] += size
-            return None
+        # The two common cases inline: room, and (a flood) full by count
+        # where dropping the oldest Updated makes room.
+        if self.queued < self.limit:
+            if self.queuedBytes + size <= self.maxBytes:
+                self._queues[rank].append(entry)
+                self.queued += 1
+                self.queuedBytes += size
+                self._bytesOf[rank] += size
+                return None
+        else:
+            updated = self._queues[0]
+            if updated:
+                freed = updated[0][3]
+                if self.queuedBytes - freed + size <= self.maxBytes:
+                    updated.popleft()
+                    self._queues[rank].append(entry)
+                    self.dropped += 1
+                    self.queuedBytes += size - freed
+                    bytesOf = self._bytesOf
+                    bytesOf[0] -= freed
+                    bytesOf[rank] += size
+                    return _UPDATED_DROPPED
         # Room can only come from events no more important than this one:
         # if even all of them would not make room, this one goes instead.
-        freeable = freeableBytes = 0
-        for victimState in DROP_ORDER:
-            freeable += len(self._queues[victimState])
-            freeableBytes += self._bytesOf[victimState]
-            if victimState is state:
-                break
+        freeable = sum(len(q) for q in self._queues[:rank + 1])
+        freeableBytes = sum(self._bytesOf[:rank + 1])
         if (self.queued - freeable >= self.limit
                 or self.queuedBytes - freeableBytes + size > self.maxBytes):
             self.dropped += 1
-            return [state]
+            return (rank,)
         dropped = []
-        for victimState in DROP_ORDER:
-            victims = self._queues[victimState]
+        for victimRank, victims in enumerate(self._queues):
             while victims and (self.queued >= self.limit or
                                self.queuedBytes + size > self.maxBytes):
-                self._forget(victimState, victims.popleft())
-                dropped.append(victimState)
-            if not (self.queued >= self.limit
-                    or self.queuedBytes + size > self.maxBytes):
-                break
+                self._forget(victimRank, victims.popleft())
+                dropped.append(victimRank)
         self.dropped += len(dropped)
-        self._queues[state].append(entry)
-        self.queued += 1
-        self.queuedBytes += size
-        self._bytesOf[state] += size
-        return dropped
+        self._append(rank, entry)
+        return tuple(dropped)
 
-    def _forget(self, state: EventState, entry: tuple) -> None:
+    def _append(self, rank: int, entry: tuple) -> None:
+        self._queues[rank].append(entry)
+        self.queued += 1
+        self.queuedBytes += entry[3]
+        self._bytesOf[rank] += entry[3]
+
+    def _forget(self, rank: int, entry: tuple) -> None:
         self.queued -= 1
         self.queuedBytes -= entry[3]
-        self._bytesOf[state] -= entry[3]
+        self._bytesOf[rank] -= entry[3]
 
     def takeAll(self) -> list[tuple[Outgoing, bool]]:
         """
@@ -246,7 +263,7 @@ class Subscription:
         """
         if self.queued == 0:
             return []
-        queues = [q for q in self._queues.values() if q]
+        queues = [q for q in self._queues if q]
         merged = queues[0] if len(queues) == 1 else heapq.merge(*queues)
         taken = [(outgoing, withShot) for _, outgoing, withShot, _ in merged]
         self.clear()
@@ -254,9 +271,9 @@ class Subscription:
 
     def clear(self) -> None:
         """Forget every queued event (their memory goes with them)."""
-        for q in self._queues.values():
+        for q in self._queues:
             q.clear()
-        self._bytesOf = dict.fromkeys(DROP_ORDER, 0)
+        self._bytesOf = [0] * len(DROP_ORDER)
         self.queued = 0
         self.queuedBytes = 0
 

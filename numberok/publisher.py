@@ -39,8 +39,8 @@ from numberok.events import EventState, PlateEvent
 from numberok.interfaces import (IEventPublisher, IEventSubscriber,
                                  IScreenshotEncoder)
 from numberok.metrics import Metrics
-from numberok.outbox import (Outgoing, Subscription, attachedRect,
-                             rectPair)
+from numberok.outbox import (DROP_ORDER, Outgoing, Subscription,
+                             attachedRect, rectPair)
 from numberok.settings import SettingsStore
 from numberok.threads import ServiceThreads
 
@@ -105,8 +105,8 @@ class EventPublisher(Service):
         self._sequence = 0
         self._warnedNoThreads = False
         m = self.metrics
-        self._droppedOf = {state: m.droppedEvents.labels(state=state.value)
-                           for state in EventState}
+        self._droppedOf = [m.droppedEvents.labels(state=state.value)
+                           for state in DROP_ORDER]
         self._unencodable = m.unencodableEvents
         self._eventsSent = m.eventsSent
         self._bytesSent = m.bytesSent
@@ -264,21 +264,27 @@ class EventPublisher(Service):
             outgoing.event = dataclasses.replace(event, frame=None)
         isLost = outgoing.state is EventState.LOST
         hasShot = outgoing.jpeg is not None
+        drops: Optional[list[int]] = None
         for subscriber, subscription in list(self._subscriptions.items()):
             if not isLost and subscriber.lostOnly:
                 continue
             dropped = subscription.push(
                 outgoing, hasShot and subscriber.wantsScreenshots)
             if dropped is not None:
-                self._countDropped(subscription, dropped)
+                if drops is None:
+                    drops = [0] * len(DROP_ORDER)
+                for rank in dropped:
+                    drops[rank] += 1
+                self._logDropped(subscription, len(dropped))
             if subscription.timer is None:
                 self._sendOrSchedule(subscription)
+        if drops is not None:
+            for rank, count in enumerate(drops):
+                if count:
+                    self._droppedOf[rank].inc(count)
 
-    def _countDropped(self, subscription: Subscription,
-                      states: list[EventState]) -> None:
-        for state in states:
-            self._droppedOf[state].inc()
-        before = subscription.dropped - len(states)
+    def _logDropped(self, subscription: Subscription, count: int) -> None:
+        before = subscription.dropped - count
         if before == 0 or before // 1000 != subscription.dropped // 1000:
             self.log.warn(
                 "queue of {subscriber} full ({limit} events, {maxBytes} "
