@@ -399,16 +399,26 @@ def pictureSettings():
         {"NetServer.AttachScreenshotsToEvents": "1"})
 
 
+def stalledWithPictures(sizes, queueBytes=None):
+    """
+    A publisher whose encoder answers with pictures of C{sizes} bytes, and
+    one subscriber that wants them and does not read.
+    """
+    publisher, clock = makePublisher(pictureSettings(), SizedEncoder(sizes))
+    if queueBytes is not None:
+        publisher.queueBytes = queueBytes
+    stalled = RecordingSubscriber(clock, wantsScreenshots=True)
+    stalled.writable = False
+    return publisher, clock, stalled, publisher.subscribe(stalled)
+
+
 def test_queue_bytes_never_pass_the_cap_whatever_the_pictures():
     import random
     rnd = random.Random(7)
     sizes = [rnd.choice([1_000, 50_000, 300_000, 900_000])
              for _ in range(400)]
-    publisher, clock = makePublisher(pictureSettings(), SizedEncoder(sizes))
-    publisher.queueBytes = 4 * 1024 * 1024
-    stalled = RecordingSubscriber(clock, wantsScreenshots=True)
-    stalled.writable = False
-    subscription = publisher.subscribe(stalled)
+    publisher, clock, stalled, subscription = stalledWithPictures(
+        sizes, 4 * 1024 * 1024)
     states = [EventState.UPDATED] * 6 + [EventState.DETECTED,
                                          EventState.LOST]
     for runtimeId in range(len(sizes)):
@@ -426,12 +436,8 @@ def test_queue_bytes_never_pass_the_cap_whatever_the_pictures():
 
 def test_queue_full_of_pictures_drops_the_oldest_updated_first():
     mib = 1024 * 1024
-    publisher, clock = makePublisher(pictureSettings(),
-                                     SizedEncoder([mib // 2] * 6))
-    publisher.queueBytes = 2 * mib
-    stalled = RecordingSubscriber(clock, wantsScreenshots=True)
-    stalled.writable = False
-    subscription = publisher.subscribe(stalled)
+    publisher, clock, stalled, subscription = stalledWithPictures(
+        [mib // 2] * 6, 2 * mib)
     for runtimeId, state in enumerate([
             EventState.LOST, EventState.UPDATED, EventState.DETECTED,
             EventState.UPDATED, EventState.LOST, EventState.LOST], 1):
@@ -452,12 +458,8 @@ def test_queue_full_of_pictures_drops_the_oldest_updated_first():
 
 def test_picture_that_would_push_out_a_lost_event_is_dropped_itself():
     mib = 1024 * 1024
-    publisher, clock = makePublisher(pictureSettings(),
-                                     SizedEncoder([mib // 2] * 5))
-    publisher.queueBytes = 2 * mib
-    stalled = RecordingSubscriber(clock, wantsScreenshots=True)
-    stalled.writable = False
-    subscription = publisher.subscribe(stalled)
+    publisher, clock, stalled, subscription = stalledWithPictures(
+        [mib // 2] * 5, 2 * mib)
     for runtimeId in (1, 2, 3):
         publisher.publish(makeEvent(EventState.LOST, runtimeId=runtimeId,
                                     frame=b"\xff\xd8frame"))
@@ -473,13 +475,10 @@ def test_unsubscribe_gives_the_queued_pictures_back():
     import gc
     import tracemalloc
     import weakref
-    publisher, clock = makePublisher(pictureSettings(),
-                                     SizedEncoder([200_000] * 20))
-    stalled = RecordingSubscriber(clock, wantsScreenshots=True)
-    stalled.writable = False
     tracemalloc.start()
     try:
-        subscription = publisher.subscribe(stalled)
+        publisher, clock, stalled, subscription = stalledWithPictures(
+            [200_000] * 20)
         for runtimeId in range(20):
             publisher.publish(makeEvent(EventState.LOST, runtimeId=runtimeId,
                                         frame=b"\xff\xd8frame"))
