@@ -31,26 +31,19 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from numberok import images, wire
+from numberok import wire
 from numberok.events import EventState, PlateEvent
 from numberok.interfaces import (IEventPublisher, IEventSubscriber,
                                  IScreenshotEncoder)
 from numberok.metrics import Metrics
-from numberok.outbox import (DROP_ORDER, Outgoing, Subscription,
-                             attachedRect, rectPair)
+from numberok.outbox import DROP_ORDER, Outgoing, Subscription
+from numberok.pictures import PictureAttacher
 from numberok.settings import SettingsStore
 from numberok.threads import ServiceThreads
 
 __all__ = ["EventPublisher", "Subscription"]
-
-
-def _pictureSizes(frame: bytes, jpeg: bytes
-                  ) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The source frame's and the attached picture's sizes (headers only)."""
-    return images.frameSize(frame), images.frameSize(jpeg)
 
 
 @implementer(IEventPublisher)
@@ -97,13 +90,12 @@ class EventPublisher(Service):
             self._threads = ServiceThreads("numberok-publisher",
                                            reactor=reactor)
             runInThread = self._threads.run
-        self._runInThread = runInThread
+        self._pictures = PictureAttacher(encoder, runInThread)
         self._subscriptions: dict[IEventSubscriber, Subscription] = {}
         self._pending: deque[Outgoing] = deque()
         self._dispatchWaiters: list[Deferred] = []
         self._drains: list[tuple[Deferred, IDelayedCall]] = []
         self._sequence = 0
-        self._warnedNoThreads = False
         m = self.metrics
         self._droppedOf = [m.droppedEvents.labels(state=state.value)
                            for state in DROP_ORDER]
@@ -183,67 +175,17 @@ class EventPublisher(Service):
                    for s in self._subscriptions)
 
     def _requestScreenshot(self, outgoing: Outgoing, settings: Any) -> None:
-        event = outgoing.event
         try:
             # The picture may take what the text leaves of the 1 MiB.
-            text = outgoing.encodeText()
+            outgoing.encodeText()
         except wire.WireError as e:
             self._countUnencodable(outgoing, e)
             return
-        reserve = len(rectPair(event.bbox)) if event.bbox else 0
         outgoing.ready = False
         self._pending.append(outgoing)
-        d = self.encoder.encode(
-            event.frame, settings["NetServer.AttachedScreenshotsQuality"],
-            wire.MAX_DATA_LENGTH - len(text) - reserve, event.channel)
-        d.addCallback(self._screenshotReady, outgoing)
-        d.addErrback(self._screenshotFailed, outgoing)
-
-    def _screenshotReady(self, jpeg: Optional[bytes],
-                         outgoing: Outgoing) -> None:
-        if outgoing.ready:
-            return  # sent without it: the drain's grace period ended
-        event = outgoing.event
-        if jpeg and event.bbox is not None:
-            try:
-                d = self._runInThread(_pictureSizes, event.frame, jpeg)
-            except RuntimeError:
-                if not self._warnedNoThreads:
-                    self._warnedNoThreads = True
-                    self.log.warn("publisher not started: pictures go "
-                                  "without PlateRect")
-            else:
-                d.addCallbacks(self._placed, self._notPlaced,
-                               callbackArgs=(outgoing, jpeg),
-                               errbackArgs=(outgoing, jpeg))
-                d.addErrback(self._screenshotFailed, outgoing)
-                return
-        self._attach(outgoing, jpeg)
-
-    def _placed(self, sizes: tuple, outgoing: Outgoing, jpeg: bytes) -> None:
-        if not outgoing.ready:
-            outgoing.rect = attachedRect(outgoing.event.bbox, *sizes)
-            self._attach(outgoing, jpeg)
-
-    def _notPlaced(self, failure: Failure, outgoing: Outgoing,
-                   jpeg: bytes) -> None:
-        self.log.warn("PlateRect left out of event {runtimeId}: {error}",
-                      runtimeId=outgoing.event.runtimeId,
-                      error=failure.getErrorMessage())
-        if not outgoing.ready:
-            self._attach(outgoing, jpeg)
-
-    def _attach(self, outgoing: Outgoing, jpeg: Optional[bytes]) -> None:
-        if jpeg:
-            outgoing.jpeg = jpeg
-        outgoing.ready = True
-        self._dispatchReady()
-
-    def _screenshotFailed(self, failure: Failure, outgoing: Outgoing) -> None:
-        self.log.failure("screenshot encoding failed", failure)
-        if not outgoing.ready:
-            outgoing.ready = True
-            self._dispatchReady()
+        self._pictures.attach(
+            outgoing, settings["NetServer.AttachedScreenshotsQuality"],
+            self._dispatchReady)
 
     def _dispatchReady(self) -> None:
         while self._pending and self._pending[0].ready:
