@@ -147,6 +147,7 @@ async def runPublisher(reactor, frames: list[bytes], threads: int,
     publisher = EventPublisher(SettingsStore(), encoder=service,
                                reactor=reactor)
     publisher.queueLimit = len(frames) + 1
+    publisher.queueBytes = len(frames) * (2 << 20)  # every picture fits
     publisher.startService()
     sinks = [CountingSubscriber() for _ in range(subscribers)]
     for sink in sinks:
@@ -160,7 +161,7 @@ async def runPublisher(reactor, frames: list[bytes], threads: int,
     await publisher.whenDispatched()
     publisher.flushAll()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    publisher.stopService()
+    await publisher.stopService()
     await service.stopService()
     assert service.encoded == len(frames), (service.encoded, len(frames))
     return dict(rate=len(frames) / wall, cpu=cpu, encoded=service.encoded,

@@ -1,31 +1,31 @@
 """
 Fan-out of vehicle events to subscribers, at most twice per second each.
 
-Each event is encoded once into a packet shared (as the same L{bytes}
-object) by every subscriber's queue; its screenshot is re-encoded once, and
+Events wait in each subscriber's queue as objects (L{numberok.outbox}) and
+are encoded when a write is due: once per event, the packet shared (as the
+same L{bytes} object) by every subscriber that takes it, and never for an
+event every queue dropped first.  Its screenshot is re-encoded once, and
 only when some subscriber wants it.  Events leave in the order they were
-published even though screenshots are encoded in threads: a small
-reorder buffer holds later events until the earlier screenshot is ready.
+published even though screenshots are encoded in threads: a small reorder
+buffer holds later events until the earlier screenshot is ready.
 
 Rate: a subscriber not written to for 0.5 s gets an event written at once;
 otherwise one timer of that subscriber fires 0.5 s after its last write and
 writes everything queued meanwhile in one write.  So two writes to one
 client are always at least 0.5 s apart, sparse events are not delayed, and
-an idle server runs no timers.  (The design sketch names a 2 Hz
-L{LoopingCall}; a LoopingCall keeps a fixed grid, so a tick the reactor runs
-late is followed by one less than 0.5 s later, which the protocol forbids.
-A timer counted from the last write cannot do that.)
+an idle server runs no timers.  (A L{LoopingCall} keeps a fixed grid, so a
+tick the reactor runs late is followed by one less than 0.5 s later, which
+the protocol forbids.  A timer counted from the last write cannot do that.)
 
-Overflow: each subscriber queues at most C{queueLimit} (1024) events.  A full
-queue drops the oldest Updated first, then the oldest Detected, and Lost
-events only when the queue holds nothing else (docs/protocol.rst).
+Overflow: each subscriber queues at most C{queueLimit} events and
+C{queueBytes} bytes; the drop order is in L{numberok.outbox}.
 """
 
 from __future__ import annotations
 
-import heapq
+import dataclasses
 from collections import deque
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
@@ -34,88 +34,16 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from numberok import wire
-from numberok.events import EventState, PlateEvent, eventPairs
+from numberok.events import EventState, PlateEvent
 from numberok.interfaces import (IEventPublisher, IEventSubscriber,
                                  IScreenshotEncoder)
+from numberok.metrics import Metrics
+from numberok.outbox import DROP_ORDER, Outgoing, Subscription
+from numberok.pictures import PictureAttacher
 from numberok.settings import SettingsStore
+from numberok.threads import ServiceThreads
 
-# Which queued events go first when a queue is full: lowest first.
-_DROP_ORDER = (EventState.UPDATED, EventState.DETECTED, EventState.LOST)
-
-
-class Subscription:
-    """
-    One subscriber's queue, schedule and counters.  The counters are what
-    the admin page's connection table shows.
-    """
-
-    def __init__(self, subscriber: IEventSubscriber, limit: int) -> None:
-        self.subscriber = subscriber
-        self.limit = limit
-        self._queues: dict[EventState, deque] = {
-            state: deque() for state in _DROP_ORDER}
-        self.queued = 0
-        self.dropped = 0
-        self.eventsSent = 0
-        self.bytesSent = 0
-        self.writes = 0
-        self.lastWriteAt: Optional[float] = None
-        self.timer: Optional[IDelayedCall] = None
-
-    def push(self, sequence: int, state: EventState, packet: bytes) -> bool:
-        """
-        Queue one packet.  @return: C{False} when something was dropped to
-        make room (the new packet itself, or an older, less important one).
-        """
-        if self.queued >= self.limit:
-            victim = self._victimQueue(state)
-            if victim is None:
-                self.dropped += 1
-                return False
-            victim.popleft()
-            self.queued -= 1
-            self.dropped += 1
-            self._queues[state].append((sequence, packet))
-            self.queued += 1
-            return False
-        self._queues[state].append((sequence, packet))
-        self.queued += 1
-        return True
-
-    def _victimQueue(self, incoming: EventState) -> Optional[deque]:
-        for state in _DROP_ORDER:
-            if self._queues[state]:
-                return self._queues[state]
-            if state is incoming:
-                return None
-        return None
-
-    def cancelTimer(self) -> None:
-        if self.timer is not None and self.timer.active():
-            self.timer.cancel()
-        self.timer = None
-
-    def takeAll(self) -> tuple[bytes, int]:
-        """Remove every queued packet; return them joined in publish order."""
-        merged = heapq.merge(*(q for q in self._queues.values() if q))
-        data = b"".join(packet for _, packet in merged)
-        count = self.queued
-        for q in self._queues.values():
-            q.clear()
-        self.queued = 0
-        return data, count
-
-
-class _Pending:
-    """An event waiting for its screenshot before it can be dispatched."""
-
-    __slots__ = ("state", "plain", "withShot", "ready")
-
-    def __init__(self, state: EventState, plain: bytes) -> None:
-        self.state = state
-        self.plain = plain
-        self.withShot: Optional[bytes] = None
-        self.ready = True
+__all__ = ["EventPublisher", "Subscription"]
 
 
 @implementer(IEventPublisher)
@@ -124,45 +52,99 @@ class EventPublisher(Service):
     The one L{IEventPublisher} of a server.
 
     @ivar minInterval: seconds between two writes to one subscriber.
-    @ivar queueLimit: events queued per subscriber before dropping.
-    @ivar shutdownGrace: seconds L{drain} waits for screenshots at most.
+    @ivar queueLimit: events queued per subscriber before dropping.  1024 is
+        two full writes of a raw-results flood: more would only be dropped
+        later.
+    @ivar queueBytes: bytes queued per subscriber before dropping (32 MiB):
+        each event counts its picture plus 1 KiB.  At least 32 pictures of
+        the largest size a packet allows, about 300 typical ones; four
+        clients that stop reading hold at most 128 MiB, where the count cap
+        alone let one client pin a gigabyte of pictures.
+    @ivar shutdownGrace: seconds L{drain} waits at most when not told.
+    @ivar metrics: where dropped, unencodable and sent events are counted.
     """
 
     minInterval = 0.5
     queueLimit = 1024
+    queueBytes = 32 * 1024 * 1024
     shutdownGrace = 3.0
     log = Logger()
 
     def __init__(self, store: SettingsStore,
                  encoder: Optional[IScreenshotEncoder] = None,
-                 reactor=None) -> None:
+                 reactor: Any = None, metrics: Optional[Metrics] = None,
+                 runInThread: Optional[Callable[..., Deferred]] = None
+                 ) -> None:
+        """
+        @param runInThread: runs the header reads that place C{PlateRect};
+            by default a one-thread pool of this service.
+        """
         if reactor is None:
             from twisted.internet import reactor
         self.store = store
         self.encoder = encoder
         self.reactor = reactor
+        self.metrics = metrics if metrics is not None else Metrics()
+        self._threads: Optional[ServiceThreads] = None
+        if runInThread is None:
+            self._threads = ServiceThreads("numberok-publisher",
+                                           reactor=reactor)
+            runInThread = self._threads.run
+        self._pictures = PictureAttacher(encoder, runInThread)
         self._subscriptions: dict[IEventSubscriber, Subscription] = {}
-        self._pending: deque[_Pending] = deque()
-        self._drainWaiters: list[Deferred] = []
-        self._draining: Optional[list[Deferred]] = None
+        self._pending: deque[Outgoing] = deque()
+        self._dispatchWaiters: list[Deferred] = []
+        self._drains: list[tuple[Deferred, IDelayedCall]] = []
         self._sequence = 0
-        self.published = 0
-        self.unencodable = 0
-        self.dropped = 0
+        m = self.metrics
+        self._droppedOf = [m.droppedEvents.labels(state=state.value)
+                           for state in DROP_ORDER]
+        self._unencodable = m.unencodableEvents
+        self._eventsSent = m.eventsSent
+        self._bytesSent = m.bytesSent
+
+    def startService(self) -> None:
+        Service.startService(self)
+        if self._threads is not None:
+            self._threads.start()
+
+    def stopService(self) -> Deferred:
+        """
+        L{drain} within L{shutdownGrace}, then stop the timers and the
+        thread: twistd waits for the returned Deferred.
+        """
+        Service.stopService(self)
+        d = self.drain(self.shutdownGrace)
+
+        def stopped(_: object) -> Deferred:
+            for subscription in self._subscriptions.values():
+                subscription.cancelTimer()
+            return (self._threads.stop() if self._threads is not None
+                    else succeed(None))
+        d.addCallback(stopped)
+        d.addErrback(lambda f: self.log.failure("publisher stop failed", f))
+        return d
 
     # -- subscribers ------------------------------------------------------
 
     def subscribe(self, subscriber: IEventSubscriber) -> Subscription:
         subscription = self._subscriptions.get(subscriber)
         if subscription is None:
-            subscription = Subscription(subscriber, self.queueLimit)
+            subscription = Subscription(subscriber, self.queueLimit,
+                                        self.queueBytes)
             self._subscriptions[subscriber] = subscription
         return subscription
 
     def unsubscribe(self, subscriber: IEventSubscriber) -> None:
+        """
+        Forget C{subscriber} and empty its queue at once, so its events and
+        pictures go even while its connection object lives on.
+        """
         subscription = self._subscriptions.pop(subscriber, None)
         if subscription is not None:
             subscription.cancelTimer()
+            subscription.clear()
+            self._checkDrained()
 
     def subscriptions(self) -> list[Subscription]:
         return list(self._subscriptions.values())
@@ -171,33 +153,19 @@ class EventPublisher(Service):
 
     def publish(self, event: PlateEvent) -> None:
         """
-        Encode C{event} once and queue it for every subscriber that takes it.
-        An event whose text cannot be encoded is logged, counted and
-        dropped; nothing raises to the caller.
+        Queue C{event} for every subscriber that takes it; its packet is
+        made when the first write is due.  Nothing raises to the caller.
         """
         settings = self.store.current
-        try:
-            text = wire.encodePairs(eventPairs(
-                event, settings["System.SystemId"], settings["System.TestMode"]))
-            plain = wire.encodePacket(wire.PT_EVENT, text)
-        except wire.WireError as e:
-            self.unencodable += 1
-            self.log.error("event {runtimeId} not sent: {error}",
-                           runtimeId=event.runtimeId, error=str(e))
-            return
-        self.published += 1
-        pending = _Pending(event.state, plain)
-        self._pending.append(pending)
+        self._sequence += 1
+        outgoing = Outgoing(self._sequence, event, settings["System.SystemId"],
+                            settings["System.TestMode"])
         if self._wantsScreenshot(event):
-            pending.ready = False
-            maxBytes = wire.MAX_DATA_LENGTH - len(text)
-            d = self.encoder.encode(
-                event.frame, settings["NetServer.AttachedScreenshotsQuality"],
-                maxBytes, event.channel)
-            d.addCallback(self._screenshotReady, pending, text)
-            d.addErrback(self._screenshotFailed, pending)
-            return
-        self._dispatchReady()
+            self._requestScreenshot(outgoing, settings)
+        elif self._pending:
+            self._pending.append(outgoing)
+        else:
+            self._dispatch(outgoing)
 
     def _wantsScreenshot(self, event: PlateEvent) -> bool:
         if not event.frame or self.encoder is None:
@@ -206,47 +174,72 @@ class EventPublisher(Service):
                    and (event.state is EventState.LOST or not s.lostOnly)
                    for s in self._subscriptions)
 
-    def _screenshotReady(self, jpeg: Optional[bytes], pending: _Pending,
-                         text: bytes) -> None:
-        if jpeg:
-            try:
-                pending.withShot = wire.encodePacket(wire.PT_EVENT, text + jpeg)
-            except wire.WireError as e:
-                self.log.warn("screenshot left out: {error}", error=str(e))
-        pending.ready = True
-        self._dispatchReady()
-
-    def _screenshotFailed(self, failure, pending: _Pending) -> None:
-        self.log.failure("screenshot encoding failed", failure)
-        pending.ready = True
-        self._dispatchReady()
+    def _requestScreenshot(self, outgoing: Outgoing, settings: Any) -> None:
+        try:
+            # The picture may take what the text leaves of the 1 MiB.
+            outgoing.encodeText()
+        except wire.WireError as e:
+            self._countUnencodable(outgoing, e)
+            return
+        outgoing.ready = False
+        self._pending.append(outgoing)
+        self._pictures.attach(
+            outgoing, settings["NetServer.AttachedScreenshotsQuality"],
+            self._dispatchReady)
 
     def _dispatchReady(self) -> None:
         while self._pending and self._pending[0].ready:
             self._dispatch(self._pending.popleft())
-        if not self._pending and self._drainWaiters:
-            waiters, self._drainWaiters = self._drainWaiters, []
+        if not self._pending:
+            waiters, self._dispatchWaiters = self._dispatchWaiters, []
             for d in waiters:
                 d.callback(None)
+        self._checkDrained()
 
-    def _dispatch(self, pending: _Pending) -> None:
-        self._sequence += 1
-        isLost = pending.state is EventState.LOST
+    def _dispatch(self, outgoing: Outgoing) -> None:
+        if not self._subscriptions:
+            return
+        event = outgoing.event
+        if event.frame is not None:
+            # The queues never need the source frame: let it go with the
+            # track, not with the slowest client.
+            outgoing.event = dataclasses.replace(event, frame=None)
+        isLost = outgoing.state is EventState.LOST
+        hasShot = outgoing.jpeg is not None
+        drops: Optional[list[int]] = None
         for subscriber, subscription in list(self._subscriptions.items()):
-            if subscriber.lostOnly and not isLost:
+            if not isLost and subscriber.lostOnly:
                 continue
-            packet = pending.plain
-            if pending.withShot is not None and subscriber.wantsScreenshots:
-                packet = pending.withShot
-            if not subscription.push(self._sequence, pending.state, packet):
-                self.dropped += 1
-                if subscription.dropped == 1 or subscription.dropped % 1000 == 0:
-                    self.log.warn(
-                        "queue of {subscriber} full ({limit} events): "
-                        "{dropped} dropped so far",
-                        subscriber=subscriber, limit=subscription.limit,
-                        dropped=subscription.dropped)
-            self._sendOrSchedule(subscription)
+            dropped = subscription.push(
+                outgoing, hasShot and subscriber.wantsScreenshots)
+            if dropped is not None:
+                if drops is None:
+                    drops = [0] * len(DROP_ORDER)
+                for rank in dropped:
+                    drops[rank] += 1
+                self._logDropped(subscription, len(dropped))
+            if subscription.timer is None:
+                self._sendOrSchedule(subscription)
+        if drops is not None:
+            for rank, count in enumerate(drops):
+                if count:
+                    self._droppedOf[rank].inc(count)
+
+    def _logDropped(self, subscription: Subscription, count: int) -> None:
+        before = subscription.dropped - count
+        if before == 0 or before // 1000 != subscription.dropped // 1000:
+            self.log.warn(
+                "queue of {subscriber} full ({limit} events, {maxBytes} "
+                "bytes): {dropped} dropped so far",
+                subscriber=subscription.subscriber, limit=subscription.limit,
+                maxBytes=subscription.maxBytes, dropped=subscription.dropped)
+
+    def _countUnencodable(self, outgoing: Outgoing,
+                          error: wire.WireError) -> None:
+        outgoing.failed = True
+        self._unencodable.inc()
+        self.log.error("event {runtimeId} not sent: {error}",
+                       runtimeId=outgoing.event.runtimeId, error=str(error))
 
     # -- writing ----------------------------------------------------------
 
@@ -275,20 +268,46 @@ class EventPublisher(Service):
             subscription.timer = self.reactor.callLater(
                 self.minInterval, self._flushDue, subscription)
 
+    def _packet(self, outgoing: Outgoing, withShot: bool) -> Optional[bytes]:
+        """The packet for one queue entry, made once per event."""
+        if outgoing.failed:
+            return None
+        if withShot and (outgoing.withShot is not None
+                         or outgoing.jpeg is not None):
+            try:
+                return outgoing.shotPacket()
+            except wire.WireError as e:
+                self.log.warn("screenshot left out of event {runtimeId}: "
+                              "{error}", runtimeId=outgoing.event.runtimeId,
+                              error=str(e))
+                outgoing.jpeg = None
+        try:
+            return outgoing.plainPacket()
+        except wire.WireError as e:
+            self._countUnencodable(outgoing, e)
+            return None
+
     def _write(self, subscription: Subscription) -> None:
-        data, count = subscription.takeAll()
-        if not count:
-            return
-        subscription.lastWriteAt = self.reactor.seconds()
-        subscription.writes += 1
-        subscription.eventsSent += count
-        subscription.bytesSent += len(data)
-        subscription.subscriber.writePackets(data)
+        packets = [packet for packet in
+                   (self._packet(outgoing, withShot)
+                    for outgoing, withShot in subscription.takeAll())
+                   if packet is not None]
+        if packets:
+            data = b"".join(packets)
+            subscription.lastWriteAt = self.reactor.seconds()
+            subscription.writes += 1
+            subscription.eventsSent += len(packets)
+            subscription.bytesSent += len(data)
+            self._eventsSent.inc(len(packets))
+            self._bytesSent.inc(len(data))
+            subscription.subscriber.writePackets(data)
+        if self._drains:
+            self._checkDrained()
 
     def flushAll(self) -> None:
         """
-        Write every queue now, ignoring the rate limit: for shutdown, when
-        the last events matter more than the cadence.
+        Write every queue now, ignoring the rate limit (benchmarks and
+        tests that need every event out at once).
         """
         for subscription in list(self._subscriptions.values()):
             if subscription.subscriber.isWritable():
@@ -301,62 +320,64 @@ class EventPublisher(Service):
         """
         if not self._pending:
             return succeed(None)
-        d = Deferred()
-        self._drainWaiters.append(d)
+        d: Deferred = Deferred()
+        self._dispatchWaiters.append(d)
         return d
+
+    # -- shutdown ---------------------------------------------------------
 
     def drain(self, timeout: Optional[float] = None) -> Deferred:
         """
-        Hand every event published so far to its subscribers now, ignoring
-        the rate limit: for shutdown, when the last events (the Lost events
-        of every active track) matter more than the cadence.
+        Write what is queued to every subscriber as fast as the write cap
+        allows, for the shutdown sequence (docs/operations.rst).
 
-        Events still waiting for their screenshot are waited for at most
-        C{timeout} seconds; after that they go without the picture rather
-        than not at all.  Subscribers whose transport is paused keep their
-        queue (their connection is about to be closed anyway).
+        Events still waiting for their screenshot are waited for while the
+        C{timeout} runs; when it ends they are queued without the picture
+        rather than not at all.  A subscriber whose transport is paused
+        keeps its queue: its connection is about to be closed anyway.
 
-        @param timeout: seconds to wait for screenshots; L{None} means
+        @param timeout: seconds to wait at most; L{None} means
             L{shutdownGrace}.
-        @return: a Deferred firing when every queue has been written.
-            Concurrent calls share one drain.
+        @return: a Deferred that fires with L{None}, and never fails, when
+            no event waits for its screenshot and every queue is empty
+            (events published meanwhile included), or when C{timeout}
+            seconds have passed, whichever comes first.
         """
         if timeout is None:
             timeout = self.shutdownGrace
-        mine: Deferred = Deferred()
-        if self._draining is not None:
-            self._draining.append(mine)
-            return mine
-        self._draining = [mine]
-        deadline = self.reactor.callLater(timeout, self._drainTimedOut)
+        d: Deferred = Deferred()
+        if self._drained():
+            d.callback(None)
+            return d
+        entry = (d, self.reactor.callLater(max(0.0, timeout),
+                                           self._drainTimedOut, d))
+        self._drains.append(entry)
+        return d
 
-        def dispatched(_: object) -> None:
-            if deadline.active():
-                deadline.cancel()
-            self.flushAll()
-            waiters, self._draining = self._draining, None
-            for d in waiters:
+    def _drained(self) -> bool:
+        return not self._pending and not any(
+            s.queued for s in self._subscriptions.values())
+
+    def _checkDrained(self) -> None:
+        if self._drains and self._drained():
+            drains, self._drains = self._drains, []
+            for d, deadline in drains:
+                if deadline.active():
+                    deadline.cancel()
                 d.callback(None)
-        d = self.whenDispatched()
-        d.addCallback(dispatched)
-        d.addErrback(lambda f: self.log.failure("drain failed", f))
-        return mine
 
-    def _drainTimedOut(self) -> None:
+    def _drainTimedOut(self, d: Deferred) -> None:
+        self._drains = [(w, c) for w, c in self._drains if w is not d]
         late = sum(not p.ready for p in self._pending)
-        self.log.warn("shutdown: {count} events sent without their "
-                      "screenshot (not ready within the grace period)",
-                      count=late)
-        for pending in self._pending:
-            pending.ready = True
-        self._dispatchReady()
-
-    def stopService(self) -> Deferred:
-        """
-        Stop the timers and L{drain}: twistd waits for the returned Deferred
-        (bounded by L{shutdownGrace}) before it stops the reactor.
-        """
-        Service.stopService(self)
-        for subscription in self._subscriptions.values():
-            subscription.cancelTimer()
-        return self.drain()
+        if late:
+            self.log.warn("shutdown: {count} events queued without their "
+                          "screenshot (not ready within the grace period)",
+                          count=late)
+            for outgoing in self._pending:
+                outgoing.ready = True
+            self._dispatchReady()
+        stalled = sum(1 for s in self._subscriptions.values() if s.queued)
+        if stalled:
+            self.log.warn("drain: {count} clients still have events queued "
+                          "after the grace period", count=stalled)
+        d.callback(None)
