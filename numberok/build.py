@@ -182,7 +182,8 @@ def buildServer(settings: Settings, endpoints: Endpoints,
     server.screenshots = server.add(ScreenshotService(
         reactor, threads=screenshotThreads, metrics=metrics), "screenshots")
     server.publisher = server.add(
-        EventPublisher(store, server.screenshots, reactor=reactor),
+        EventPublisher(store, server.screenshots, reactor=reactor,
+                       metrics=metrics),
         "publisher")
     server.factory = NumberOkFactory(store, server.publisher, reactor=reactor,
                                      metrics=metrics)

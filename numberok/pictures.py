@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 
 from numberok import images, wire
 from numberok.interfaces import IScreenshotEncoder
-from numberok.outbox import Outgoing, attachedRect, rectPair
+from numberok.queues import Outgoing, attachedRect, rectPair
 
 
 def pictureSizes(frame: bytes, jpeg: bytes

@@ -1,7 +1,7 @@
 """
 Fan-out of vehicle events to subscribers, at most twice per second each.
 
-Events wait in each subscriber's queue as objects (L{numberok.outbox}) and
+Events wait in each subscriber's queue as objects (L{numberok.queues}) and
 are encoded when a write is due: once per event, the packet shared (as the
 same L{bytes} object) by every subscriber that takes it, and never for an
 event every queue dropped first.  Its screenshot is re-encoded once, and
@@ -18,7 +18,7 @@ tick the reactor runs late is followed by one less than 0.5 s later, which
 the protocol forbids.  A timer counted from the last write cannot do that.)
 
 Overflow: each subscriber queues at most C{queueLimit} events and
-C{queueBytes} bytes; the drop order is in L{numberok.outbox}.
+C{queueBytes} bytes; the drop order is in L{numberok.queues}.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from numberok.events import EventState, PlateEvent
 from numberok.interfaces import (IEventPublisher, IEventSubscriber,
                                  IScreenshotEncoder)
 from numberok.metrics import Metrics
-from numberok.outbox import DROP_ORDER, Outgoing, Subscription
+from numberok.queues import DROP_ORDER, Outgoing, Subscription
 from numberok.pictures import PictureAttacher
 from numberok.settings import SettingsStore
 from numberok.threads import ServiceThreads

@@ -568,7 +568,7 @@ def test_packets_without_a_picture_never_carry_plate_rect():
 
 
 def test_box_outside_the_picture_gives_no_plate_rect():
-    from numberok.outbox import attachedRect
+    from numberok.queues import attachedRect
     assert attachedRect((700, 10, 50, 10), (640, 480), (320, 240)) is None
     assert attachedRect((600, 470, 80, 20), (640, 480), (640, 480)) == \
         (600, 470, 40, 10)
