@@ -34,6 +34,10 @@ class PlateRead:
         (an ANPR camera's alarm, a folder-watch JPEG) rather than one per
         frame: such a read is Detected at once, never held back by
         C{SkipFirstResults} (docs/analytics.rst).
+    @ivar travel: the source's own word on the vehicle's travel,
+        C{"approaching"} or C{"leaving"} the camera (an ANPR camera's
+        C{direction}), for when the boxes cannot tell; L{None} when the
+        source does not say.
     """
 
     plate: str
@@ -47,6 +51,7 @@ class PlateRead:
     checkpoint: int = 0
     source: str = ""
     perVehicle: bool = False
+    travel: Optional[str] = None
 
 
 class EventState(enum.Enum):

@@ -44,8 +44,9 @@ class IEventSink(Interface):
 
 class IEventPublisher(IEventSink):
     """
-    Fans events out to subscribers: encodes each event once, queues the shared
-    packet per subscriber and writes at most twice per second to each.
+    Fans events out to subscribers: queues each event per subscriber,
+    encodes it once, when the first write that includes it is due, and
+    writes at most twice per second to each.
     """
 
     def subscribe(subscriber):

@@ -52,6 +52,9 @@ HEARTBEATS = frozenset({"videoloss", "heartbeat"})
 a C{videoloss} alarm with C{eventState} inactive)."""
 
 DIRECTIONS = frozenset({"forward", "reverse"})
+TRAVEL = {"forward": "approaching", "reverse": "leaving"}
+"""ISAPI's C{direction} as L{numberok.events.PlateRead.travel}: forward is
+a vehicle coming towards the camera, reverse one driving away."""
 
 ANPR = "anpr"
 UNKNOWN_PLATE = "unknown_plate"
@@ -343,6 +346,7 @@ def parseAlarm(contentType: str, body: bytes, nowMs: int) -> Alarm:
     read = PlateRead(
         plate=plate, timeMs=parseTime(_text(root, "dateTime"), nowMs),
         channel=channel - 1, zone=line - 1, confidence=confidenceOf(anpr),
-        bbox=bbox, jpeg=frame, source="hikvision", perVehicle=True)
+        bbox=bbox, jpeg=frame, source="hikvision", perVehicle=True,
+        travel=TRAVEL.get(direction))
     return Alarm(ANPR, eventType, read,
                  direction if direction in DIRECTIONS else None, problem)
