@@ -76,7 +76,7 @@ def test_track_that_never_passes_skip_is_noise_without_events():
     feed(analytics, clock, ["A123BC77"] * 3)
     clock.advance(10)
     assert events == []
-    assert analytics.noiseTracks == 1
+    assert analytics.metrics.value("numberok_noise_tracks_total") == 1
     assert analytics.activeTracks() == []
 
 
@@ -249,14 +249,14 @@ def test_stopping_sends_lost_for_every_announced_track_only():
     feed(analytics, clock, ["X999XX11"])              # still skipped
     analytics.stopService()
     assert [e.state for e in events] == [EventState.DETECTED, EventState.LOST]
-    assert analytics.noiseTracks == 1
+    assert analytics.metrics.value("numberok_noise_tracks_total") == 1
     assert clock.getDelayedCalls() == []
 
 
 def test_empty_plate_after_the_rules_is_counted_and_ignored():
     analytics, clock, events = makeAnalytics()
     analytics.addRead(read(" -- ", clock))
-    assert analytics.emptyPlates == 1
+    assert analytics.metrics.value("numberok_empty_reads_total") == 1
     assert analytics.activeTracks() == []
 
 
@@ -298,7 +298,7 @@ def test_partial_reads_before_and_during_a_pass_do_not_open_a_second_vehicle():
     clock.advance(10)
     lost = [e for e in events if e.state is EventState.LOST]
     assert [(e.plate, e.reads) for e in lost] == [("T612PK184", 7)]
-    assert analytics.mergedTracks == 1
+    assert analytics.metrics.value("numberok_merged_tracks_total") == 1
 
 
 def test_look_alike_confusions_cost_no_distance():
@@ -317,7 +317,7 @@ def test_a_different_car_is_not_folded_into_an_announced_one():
     clock.advance(10)
     lost = sorted(e.plate for e in events if e.state is EventState.LOST)
     assert lost == ["A123BC77", "K456MH99"]
-    assert analytics.mergedTracks == 0
+    assert analytics.metrics.value("numberok_merged_tracks_total") == 0
 
 
 def test_event_fanout_gives_every_sink_the_event_even_when_one_fails():
