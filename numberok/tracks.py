@@ -34,9 +34,14 @@ def movementOf(first: BBox, last: BBox, inDirection: str) -> MovementType:
     smaller L{MovementType.UNDETERMINED}.
     """
     (x0, y0, w0, h0), (x1, y1, w1, h1) = first, last
-    dx = (x1 + w1 / 2) - (x0 + w0 / 2)
-    dy = (y1 + h1 / 2) - (y0 + h0 / 2)
-    along = {"down": dy, "up": -dy, "right": dx, "left": -dx}[inDirection]
+    if inDirection == "down" or inDirection == "up":
+        along = (y1 + h1 / 2) - (y0 + h0 / 2)
+    elif inDirection == "right" or inDirection == "left":
+        along = (x1 + w1 / 2) - (x0 + w0 / 2)
+    else:
+        raise KeyError(inDirection)
+    if inDirection == "up" or inDirection == "left":
+        along = -along
     unit = max((w0 + w1) / 2, 1.0)
     travelled = along / unit
     if travelled >= CLEAR_PASS_PLATE_WIDTHS:

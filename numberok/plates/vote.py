@@ -17,10 +17,14 @@ class _Length:
 
     A cell's weight and count only grow, so after a read only the character
     just counted can overtake a position's winner: the winner is kept with
-    one comparison per position instead of a scan of all characters.
+    one comparison per position instead of a scan of all characters.  And
+    most reads of a track are its voted text itself, which can only make
+    every winner stronger: such a read is added to a pending sum in O(1),
+    and the sum is spread over the cells when a different text comes.
     """
 
-    __slots__ = ("weight", "reads", "cells", "winners", "won", "bestRaw")
+    __slots__ = ("weight", "reads", "cells", "winners", "won", "bestRaw",
+                 "voted", "pendingWeight", "pendingReads")
 
     def __init__(self, length: int) -> None:
         self.weight = 0
@@ -31,12 +35,23 @@ class _Length:
         # winner; the tuple order is the tie-break order.
         self.winners: list[tuple[int, int, int, str]] = [
             (-1, 0, 0, "")] * length
-        self.won = 0  # the winners' summed weight
+        self.won = 0  # the winners' summed weight, pending reads included
         self.bestRaw: Optional[tuple[int, str]] = None
+        self.voted = "" if length == 0 else None  # the winners' text
+        self.pendingWeight = 0
+        self.pendingReads = 0
 
     def add(self, processed: str, raw: str, weight: int) -> None:
         self.weight += weight
         self.reads += 1
+        if self.bestRaw is None or weight > self.bestRaw[0]:
+            self.bestRaw = (weight, raw)
+        if processed == self.voted:
+            self.pendingWeight += weight
+            self.pendingReads += 1
+            self.won += weight * len(processed)
+            return
+        self._settle()
         winners = self.winners
         won = self.won
         for i, ch in enumerate(processed):
@@ -57,19 +72,31 @@ class _Length:
                     won += cell[0] - max(old[0], 0)
                     winners[i] = rank
         self.won = won
-        if self.bestRaw is None or weight > self.bestRaw[0]:
-            self.bestRaw = (weight, raw)
+        self.voted = "".join([w[3] for w in winners])
+
+    def _settle(self) -> None:
+        """Spread the pending reads of the voted text over its cells."""
+        if not self.pendingReads:
+            return
+        weight, reads = self.pendingWeight, self.pendingReads
+        winners = self.winners
+        for i, ch in enumerate(self.voted):
+            cell = self.cells[i][ch]
+            cell[0] += weight
+            cell[1] += reads
+            winners[i] = (cell[0], cell[1], winners[i][2], ch)
+        self.pendingWeight = self.pendingReads = 0
 
     def text(self) -> str:
-        return "".join([w[3] for w in self.winners])
+        return self.voted
 
 
 class PlateVote:
     """
     Incremental confidence-weighted vote over one track's reads.
 
-    Per read, L{add} touches one counter per character and keeps each
-    position's winner, never the earlier reads, so a track with 100k reads
+    Per read, L{add} touches at most one counter per character and keeps
+    each position's winner, never the earlier reads, so a track with 100k reads
     costs what a track with ten does; L{best} is remembered until the next
     read.  Weights are kept in integer millionths so the result does not
     depend on the order the same reads arrived in (float sums would).
