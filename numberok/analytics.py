@@ -27,8 +27,9 @@ events (docs/analytics.rst has the rules and their numbers).
 
 The cost per read does not depend on how many zones or tracks are active:
 everything a read touches is found by dict look-ups in its own zone (the
-fuzzy search scans only that zone's index), and each track's loss timer is
-one reactor C{DelayedCall}.
+near search of soft comparison covers only that zone's texts, through a
+deletion index once they are many: L{TextIndex}), and each track's loss
+timer is one reactor C{DelayedCall}.
 """
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ from zope.interface import implementer
 from numberok.events import EventState, PlateEvent, PlateRead
 from numberok.interfaces import IEventSink, IPlateReadSink
 from numberok.metrics import Metrics
-from numberok.plates import PlateRules, distance, skeleton, within
+from numberok.plates import PlateRules, distance, skeleton
+from numberok.plates.matching import TextIndex
 from numberok.settings import SettingsStore
 from numberok.tracks import Track, movementOf
 
@@ -91,9 +93,9 @@ class ZoneAggregator:
         self.tracks: dict[int, Track] = {}
         self.pending: dict[int, Track] = {}
         # Every text any active track is known by -> those tracks: the
-        # exact match is one dict look-up, and soft comparison one
-        # rapidfuzz scan over the texts rather than a loop over tracks.
-        self.index: dict[str, set[Track]] = {}
+        # exact match is one dict look-up, and soft comparison a near
+        # search over the texts rather than a loop over tracks.
+        self.index = TextIndex()
 
     def addRead(self, read: PlateRead, processed: str, key: str,
                 now: float) -> None:
@@ -117,14 +119,8 @@ class ZoneAggregator:
                 track = neighbour
         before = (track._plate, track.movement)
         fresh = track.add(read, processed, key, now)
-        if fresh:
-            index = self.index
-            for text in fresh:
-                holders = index.get(text)
-                if holders is None:
-                    index[text] = {track}
-                else:
-                    holders.add(track)
+        for text in fresh:
+            self.index.add(text, track)
         zone = settings.zone(self.channel, self.zone)
         if track.lastBox is not None:
             track.movement = movementOf(track.firstBox, track.lastBox,
@@ -177,8 +173,9 @@ class ZoneAggregator:
         limit = settings["Analytics.LevenshteinDistance"]
         best: Optional[Track] = None
         bestRank = None
-        for text, d in within(key, self.index, limit):
-            for track in self.index[text]:
+        holders = self.index.holders
+        for text, d in self.index.near(key, limit):
+            for track in holders[text]:
                 rank = (d,) + _preference(track)
                 if bestRank is None or rank < bestRank:
                     best, bestRank = track, rank
@@ -251,11 +248,7 @@ class ZoneAggregator:
         self.pending.pop(track.runtimeId, None)
         self.analytics.forgotten(track)
         for key in track.keys:
-            holders = self.index.get(key)
-            if holders is not None:
-                holders.discard(track)
-                if not holders:
-                    del self.index[key]
+            self.index.discard(key, track)
         if track.timer is not None and track.timer.active():
             track.timer.cancel()
         return True

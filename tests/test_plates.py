@@ -609,3 +609,35 @@ def test_vote_prefers_a_whole_plate_over_a_more_often_read_truncation():
         plain.add(text, text, 0.8)
     plain.add("C951CE17", "C951CE17", 0.9)
     assert len(plain.best()[0]) == 7
+
+
+# --- TextIndex ---------------------------------------------------------------
+
+from numberok.plates.matching import TextIndex, deletions  # noqa: E402
+
+
+def test_deletions_are_every_string_with_up_to_limit_characters_removed():
+    assert deletions("ABC", 1) == {"ABC", "BC", "AC", "AB"}
+    assert deletions("AB", 2) == {"AB", "A", "B", ""}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text("AB0189", min_size=1, max_size=9), max_size=40),
+       st.lists(st.integers(0, 39), max_size=15),
+       st.text("AB0189", max_size=9), st.integers(1, 4))
+def test_text_index_near_search_equals_one_scan_of_every_text(
+        texts, removed, query, limit):
+    small, large = TextIndex(), TextIndex()
+    large.nearFrom = 2
+    for n, text in enumerate(texts):
+        small.add(text, n)
+        large.add(text, n)
+    large.near(query, limit)  # built here, then kept up to date
+    for n in removed:
+        if n < len(texts):
+            small.discard(texts[n], n)
+            large.discard(texts[n], n)
+    expected = sorted(within(query, small.holders, limit))
+    assert sorted(small.near(query, limit)) == expected
+    assert sorted(large.near(query, limit)) == expected
+    assert large.holders == small.holders
