@@ -117,7 +117,7 @@ class ZoneAggregator:
                 self._forget(track)
                 analytics.merged(track)
                 track = neighbour
-        before = (track._plate, track.movement)
+        before = (track.voted, track.movement)
         fresh = track.add(read, processed, key, now)
         for text in fresh:
             self.index.add(text, track)
@@ -135,7 +135,7 @@ class ZoneAggregator:
                                now)
             return
         if settings["Analytics.UseRawResults"] or (
-                (track._plate, track.movement) != before):
+                (track.voted, track.movement) != before):
             analytics.emit(self._event(track, EventState.UPDATED, read), now)
 
     def _readyToAnnounce(self, track: Track, settings) -> bool:

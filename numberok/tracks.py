@@ -69,14 +69,13 @@ class Track:
         when it was announced, with L{None} when it ends as noise (never
         announced, or folded into a neighbour).  The shutdown sequence waits
         on these (L{numberok.analytics.Analytics.closeTracks}).
-    @ivar arrival: reactor time of the read being handled, for the
-        read-to-event histogram.
+    @ivar voted: the voted plate as of the last read (L{None} before it).
     """
 
     __slots__ = ("runtimeId", "channel", "zone", "vote", "texts", "keys",
                  "bestReadOf", "framed", "bestFramed", "reads", "announced",
                  "firstBox", "lastBox", "movement", "lastRead", "lastReadAt",
-                 "timer", "lost", "_plate", "_plateKey", "__weakref__")
+                 "timer", "lost", "voted", "_plateKey", "__weakref__")
 
     def __init__(self, runtimeId: int, channel: int, zone: int,
                  fits: Callable[[str], bool]) -> None:
@@ -101,7 +100,7 @@ class Track:
         self.lastReadAt = 0.0
         self.timer = None
         self.lost: Deferred = Deferred()
-        self._plate: Optional[str] = None
+        self.voted: Optional[str] = None
         self._plateKey = ""
 
     def plate(self) -> str:
@@ -139,8 +138,8 @@ class Track:
                 if kept is None or read.confidence > kept.confidence:
                     self.bestReadOf[processed] = read
         plate = self.vote.best()[0]
-        if plate != self._plate:
-            self._plate = plate
+        if plate != self.voted:
+            self.voted = plate
             self._plateKey = skeleton(plate)
             if self._plateKey not in self.keys and self._plateKey not in fresh:
                 fresh.append(self._plateKey)
