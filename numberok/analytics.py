@@ -1,29 +1,11 @@
 """
 The deferred aggregator: groups the noisy per-frame reads of one vehicle
 into one track per channel and zone, and emits its Detected / Updated / Lost
-events (docs/analytics.rst has the rules and their numbers).
-
-- A read joins the active track of its zone that is nearest by Levenshtein
-  distance between look-alike skeletons -- to the track's voted plate or
-  any of its distinct reads so far -- when that distance is within
-  C{LevenshteinDistance} (soft comparison); with soft comparison off, the
-  track must already have that exact text.  Ties go to the track read most
-  recently, then to the older track.
-- The first C{SkipFirstResults} reads of a track are held back (two more
-  when its text fits no plate template); Detected comes with the next
-  read.  A per-vehicle read (C{PlateRead.perVehicle}: an ANPR camera's
-  alarm, a folder-watch picture) is Detected at once.  A small track that would be announced but is only a bad copy of
-  an announced vehicle is folded into it.  A track lost before Detected was
-  noise: it ends without any event and is counted
-  (C{numberok_noise_tracks_total}).
-- Updated: on every read with C{UseRawResults}, otherwise only when the
-  voted plate or the movement type changes.
-- Lost: C{LossIntervalSec} of the zone after the track's last read.  Each
-  track has a Deferred, C{track.lost}, that fires then.
-- Caps: at most L{Analytics.maxTracksPerZone} active tracks per zone and
-  L{Analytics.maxTracks} in all; a new track beyond a cap first ends the
-  oldest track never announced (silently), else the oldest announced one
-  (with its Lost, early), so no announced vehicle goes without its Lost.
+events.  docs/analytics.rst has the rules and their numbers: soft
+comparison on look-alike skeletons, skip-first-X (none for per-vehicle
+reads), folding small tracks into an announced neighbour, Updated, Lost
+after the zone's loss interval (C{track.lost} fires then), and the track
+caps, which never end an announced track without its Lost.
 
 The cost per read does not depend on how many zones or tracks are active:
 everything a read touches is found by dict look-ups in its own zone (the
@@ -31,6 +13,7 @@ near search of soft comparison covers only that zone's texts, through a
 deletion index once they are many: L{TextIndex}), and each track's loss
 timer is one reactor C{DelayedCall}.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -353,13 +336,8 @@ class Analytics(Service):
             known = self._normalized[raw] = (processed, skeleton(processed))
         return known
 
-    def normalize(self, raw: str) -> str:
-        """L{PlateRules.normalize}, remembered."""
-        self._refreshRules()
-        return self._processed(raw)[0]
-
     def fits(self, processed: str) -> bool:
-        """L{PlateRules.fits}, remembered like L{normalize}."""
+        """L{PlateRules.fits}, remembered like L{_processed}."""
         fits = self._fitting.get(processed)
         if fits is None:
             if len(self._fitting) >= RULES_CACHE_SIZE:
