@@ -27,6 +27,7 @@ setup(
         "prometheus-client>=0.20",
         "paho-mqtt>=2.0",
         "defusedxml>=0.7",
+        "msgspec>=0.18",
     ],
     extras_require={
         "test": [

@@ -157,7 +157,8 @@ def run(reads, truth, soft: bool) -> dict:
     missed = len(truth) - len(perVehicle)
     return dict(vehicles=len(truth), lost=len(lost), exact=exact,
                 spurious=spurious, missed=missed,
-                noise=analytics.noiseTracks)
+                noise=int(analytics.metrics.value(
+                    "numberok_noise_tracks_total")))
 
 
 def main() -> None:

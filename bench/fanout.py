@@ -17,6 +17,10 @@ Three phases:
   the ingest socket's buffers fill and latency only measures that queue).
 
     python bench/fanout.py [--reads 200000] [--sparse 40] [--loaded-seconds 10]
+                            [--profile FILE] [--no-bare]
+
+It first floods bench/bare_server.py with the same reads and prints both
+servers' CPU per read (from /proc/<pid>/stat) and their ratio.
 
 Note the cap the protocol puts on delivery: a client receives at most two
 writes per second of at most 1024 queued events each, so under a raw-results
@@ -122,11 +126,14 @@ class Client(threading.Thread):
 
 
 def readLine(seq: int) -> bytes:
-    # 16 cameras x 4 zones; a vehicle is 20 reads of one plate.
+    # 200 distinct plates over 8 zones (2 cameras x 4 zones); a vehicle is
+    # 20 reads of one plate, its box moving down the frame.
     vehicle = seq // 20
-    plate = "A%03dBC%02d" % (vehicle % 1000, 10 + vehicle % 90)
-    return json.dumps({"plate": plate, "channel": vehicle % 16,
-                       "zone": (vehicle // 16) % 4, "confidence": 0.9,
+    step = seq % 20
+    plate = "A%03dBC%02d" % (vehicle % 200, 10 + vehicle % 90)
+    return json.dumps({"plate": plate, "channel": vehicle % 2,
+                       "zone": (vehicle // 2) % 4, "confidence": 0.9,
+                       "bbox": [400, 100 + 20 * step, 120, 30],
                        "process_time_ms": seq}).encode() + b"\n"
 
 
@@ -147,39 +154,99 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
+def waitForPort(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit("server did not start")
+            time.sleep(0.1)
+
+
+def flood(server: subprocess.Popen, clients: list, ingest: socket.socket,
+          seq: int, count: int, sendTimes: dict) -> dict:
+    """Reads as fast as the server takes them; its CPU from /proc."""
+    for c in clients:
+        c.reset()
+    cpuBefore, _ = procStats(server.pid)
+    first = seq
+    start = time.perf_counter()
+    while seq < first + count:
+        seq = sendBatch(ingest, seq, 500, sendTimes)
+    sentAt = time.perf_counter()
+    last = seq - 1
+    waitUntil = time.monotonic() + 120
+    while any(c.lastSeq < last for c in clients):
+        if time.monotonic() > waitUntil:
+            break
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - start
+    cpuAfter, peakRss = procStats(server.pid)
+    return dict(seq=seq, reads=count, elapsed=elapsed, sentAfter=sentAt - start,
+                rate=count / elapsed, cpu=cpuAfter - cpuBefore,
+                delivered=sum(c.events for c in clients), peakRss=peakRss)
+
+
+def connect(eventPort: int, ingestPort: int, sendTimes: dict):
+    clients = [Client(eventPort, sendTimes) for _ in range(4)]
+    for c in clients:
+        c.start()
+    time.sleep(1.0)
+    return clients, socket.create_connection(("127.0.0.1", ingestPort), 5)
+
+
+def bare(count: int) -> dict:
+    """The same flood into bench/bare_server.py."""
+    eventPort, ingestPort = freePort(), freePort()
+    server = subprocess.Popen([sys.executable,
+                               str(ROOT / "bench" / "bare_server.py"),
+                               str(eventPort), str(ingestPort)])
+    try:
+        waitForPort(ingestPort, server)
+        sendTimes: dict[int, float] = {}
+        clients, ingest = connect(eventPort, ingestPort, sendTimes)
+        result = flood(server, clients, ingest, 0, count, sendTimes)
+        ingest.close()
+        return result
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reads", type=int, default=200_000)
     parser.add_argument("--sparse", type=int, default=40)
     parser.add_argument("--loaded-seconds", type=float, default=10.0)
+    parser.add_argument("--profile", metavar="FILE",
+                        help="run twistd under cProfile, stats to FILE")
+    parser.add_argument("--no-bare", action="store_true",
+                        help="skip the bare Twisted server")
     args = parser.parse_args()
 
+    bareResult = None if args.no_bare else bare(args.reads)
     tmp = Path(tempfile.mkdtemp(prefix="numberok-fanout-"))
     (tmp / "numberok.ini").write_text(SETTINGS)
     eventPort, ingestPort = freePort(), freePort()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    profile = []
+    if args.profile:
+        profile = ["--profile=%s" % os.path.abspath(args.profile),
+                   "--profiler=cprofile", "--savestats"]
     server = subprocess.Popen(
-        TWISTD + ["--nodaemon", "--pidfile=", "--logfile=%s" % (tmp / "log"),
-                  "numberok-tcp", "--config", str(tmp / "numberok.ini"),
-                  "--port", "tcp:%d:interface=127.0.0.1" % eventPort,
-                  "--ingest", "tcp:%d:interface=127.0.0.1" % ingestPort,
-                  "--admin", "none"], cwd=str(tmp), env=env)
+        TWISTD + ["--nodaemon", "--pidfile=", "--logfile=%s" % (tmp / "log")]
+        + profile +
+        ["numberok-tcp", "--config", str(tmp / "numberok.ini"),
+         "--port", "tcp:%d:interface=127.0.0.1" % eventPort,
+         "--ingest", "tcp:%d:interface=127.0.0.1" % ingestPort,
+         "--admin", "none"], cwd=str(tmp), env=env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", ingestPort), 1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("server did not start")
-                time.sleep(0.1)
+        waitForPort(ingestPort, server)
         sendTimes: dict[int, float] = {}
-        clients = [Client(eventPort, sendTimes) for _ in range(4)]
-        for c in clients:
-            c.start()
-        time.sleep(1.0)
-        ingest = socket.create_connection(("127.0.0.1", ingestPort), 5)
+        clients, ingest = connect(eventPort, ingestPort, sendTimes)
 
         # Sparse: one read per 0.6 s.
         seq = 0
@@ -190,28 +257,10 @@ def main() -> None:
             time.sleep(0.6)
         time.sleep(0.6)
         sparse = [lat for c in clients for lat in c.latencies]
-        for c in clients:
-            c.reset()
 
-        # Load: as fast as the server takes them.
-        cpuBefore, _ = procStats(server.pid)
-        first = seq
-        start = time.perf_counter()
-        batch = 500
-        while seq < first + args.reads:
-            seq = sendBatch(ingest, seq, batch, sendTimes)
-        sentAt = time.perf_counter()
-        last = seq - 1
-        waitUntil = time.monotonic() + 120
-        while any(c.lastSeq < last for c in clients):
-            if time.monotonic() > waitUntil:
-                break
-            time.sleep(0.01)
-        elapsed = time.perf_counter() - start
-        cpuAfter, peakRss = procStats(server.pid)
-        delivered = sum(c.events for c in clients)
-        reads = seq - first
-        rate = reads / elapsed
+        # Throughput: as fast as the server takes them.
+        ours = flood(server, clients, ingest, seq, args.reads, sendTimes)
+        seq, rate = ours["seq"], ours["rate"]
 
         # Loaded: paced at 75 % of that, in 10 ms slices.
         time.sleep(1.0)
@@ -231,19 +280,27 @@ def main() -> None:
         loaded = [lat for c in clients for lat in c.latencies]
         _, peakRss = procStats(server.pid)
 
-        command = ("python bench/fanout.py --reads %d --sparse %d "
-                   "--loaded-seconds %g" % (args.reads, args.sparse,
-                                            args.loaded_seconds))
-        print("command: %s" % command)
+        command = "python bench/fanout.py " + " ".join(sys.argv[1:])
+        print("command: %s" % command.strip())
         print("machine: %d cores, Python %s" % (
             os.cpu_count(), sys.version.split()[0]))
+        print("feed: 200 distinct plates over 8 zones, boxes, raw results "
+              "on, 4 clients draining")
+        reads = ours["reads"]
         print("reads pushed: %d in %.2f s (sender done after %.2f s)" % (
-            reads, elapsed, sentAt - start))
+            reads, ours["elapsed"], ours["sentAfter"]))
         print("reads/s sustained: %.0f" % (rate,))
         print("events delivered/s (4 clients): %.0f (%d events, %d expected)"
-              % (delivered / elapsed, delivered, reads * 4))
-        print("server CPU s per 10k reads: %.3f" % (
-            (cpuAfter - cpuBefore) / reads * 10_000))
+              % (ours["delivered"] / ours["elapsed"], ours["delivered"],
+                 reads * 4))
+        perRead = ours["cpu"] / reads * 1e6
+        print("server CPU per read: numberok %.1f us" % (perRead,))
+        if bareResult is not None:
+            barePerRead = bareResult["cpu"] / bareResult["reads"] * 1e6
+            print("server CPU per read: bare Twisted %.1f us (%.0f reads/s)"
+                  % (barePerRead, bareResult["rate"]))
+            print("ratio numberok / bare: %.2fx (numberok at %.0f %% of bare)"
+                  % (perRead / barePerRead, 100 * barePerRead / perRead))
         print("server peak RSS: %.1f MB" % (peakRss / 1e6))
         print("latency sparse: p50 %.1f ms, p99 %.1f ms (%d samples)" % (
             percentile(sparse, 0.5) * 1000, percentile(sparse, 0.99) * 1000,

@@ -1,45 +1,39 @@
 """
 The deferred aggregator: groups the noisy per-frame reads of one vehicle
 into one track per channel and zone, and emits its Detected / Updated / Lost
-events (docs/analytics.rst has the rules and their numbers).
+events.  docs/analytics.rst has the rules and their numbers: soft
+comparison on look-alike skeletons, skip-first-X (none for per-vehicle
+reads), folding small tracks into an announced neighbour, Updated, Lost
+after the zone's loss interval (C{track.lost} fires then), and the track
+caps, which never end an announced track without its Lost.
 
-- A read joins the active track of its zone that is nearest by Levenshtein
-  distance between look-alike skeletons -- to the track's voted plate or
-  any of its distinct reads so far -- when that distance is within
-  C{LevenshteinDistance} (soft comparison); with soft comparison off, the
-  track must already have that exact text.  Ties go to the track read most
-  recently, then to the older track.
-- The first C{SkipFirstResults} reads of a track are held back (two more
-  when its text fits no plate template); Detected comes with the next
-  read.  A small track that would be announced but is only a bad copy of
-  an announced vehicle is folded into it.  A track lost before Detected was
-  noise: it ends without any event and is counted in C{noiseTracks}.
-- Updated: on every read with C{UseRawResults}, otherwise only when the
-  voted plate or the movement type changes.
-- Lost: C{LossIntervalSec} of the zone after the track's last read.  Each
-  track has a Deferred, C{track.lost}, that fires then.
+The cost per read does not depend on how many zones or tracks are active:
+everything a read touches is found by dict look-ups in its own zone (the
+near search of soft comparison covers only that zone's texts, through a
+deletion index once they are many: L{TextIndex}), and each track's loss
+timer is one reactor C{DelayedCall}.
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from numberok.events import (BBox, EventState, MovementType, PlateEvent,
-                             PlateRead)
+from numberok.events import EventState, PlateEvent, PlateRead
 from numberok.interfaces import IEventSink, IPlateReadSink
-from numberok.plates import (PlateRules, PlateVote, distance, skeleton,
-                             within)
+from numberok.metrics import Metrics
+from numberok.plates import PlateRules, distance, skeleton
+from numberok.plates.matching import TextIndex
 from numberok.settings import SettingsStore
+from numberok.tracks import Track, movementOf
 
-MAX_DISTINCT_PLATES = 64
-"""Distinct read texts a track remembers for matching; beyond this a track
-matches on the texts it has, which are plenty for one vehicle."""
+__all__ = ["Analytics", "EventFanout", "Track", "ZoneAggregator",
+           "movementOf"]
 
 RULES_CACHE_SIZE = 8192
 """Texts whose plate-rule results the analytics remember."""
@@ -55,105 +49,9 @@ PARTIAL_MAX_MISSING = 3
 """How many more characters than the distance setting a partial read may
 lack and still be folded into an announced vehicle."""
 
-# Movement thresholds, in plate widths travelled along the zone's
-# in-direction between a track's first and latest box (docs/analytics.rst).
-CLEAR_PASS_PLATE_WIDTHS = 1.5
-SHORT_MOVE_PLATE_WIDTHS = 0.3
-
-
-def movementOf(first: BBox, last: BBox, inDirection: str) -> MovementType:
-    """
-    The direction of travel from the first box to the last one.
-
-    The distance is measured in plate widths (the mean of both boxes) so that
-    it does not depend on the camera's resolution or distance: a move of at
-    least L{CLEAR_PASS_PLATE_WIDTHS} is a clear pass (In / Out), one of at
-    least L{SHORT_MOVE_PLATE_WIDTHS} an attempt (TryIn / TryOut), anything
-    smaller L{MovementType.UNDETERMINED}.
-    """
-    (x0, y0, w0, h0), (x1, y1, w1, h1) = first, last
-    dx = (x1 + w1 / 2) - (x0 + w0 / 2)
-    dy = (y1 + h1 / 2) - (y0 + h0 / 2)
-    along = {"down": dy, "up": -dy, "right": dx, "left": -dx}[inDirection]
-    unit = max((w0 + w1) / 2, 1.0)
-    travelled = along / unit
-    if travelled >= CLEAR_PASS_PLATE_WIDTHS:
-        return MovementType.IN
-    if travelled >= SHORT_MOVE_PLATE_WIDTHS:
-        return MovementType.TRY_IN
-    if travelled <= -CLEAR_PASS_PLATE_WIDTHS:
-        return MovementType.OUT
-    if travelled <= -SHORT_MOVE_PLATE_WIDTHS:
-        return MovementType.TRY_OUT
-    return MovementType.UNDETERMINED
-
-
-class Track:
-    """
-    One vehicle in one zone: its vote, the reads it keeps for the picture
-    and the movement, and its loss timer.
-
-    @ivar lost: fires with the Lost L{PlateEvent} when the track ends, or
-        with L{None} when it ends as noise (never announced).
-    """
-
-    def __init__(self, runtimeId: int, channel: int, zone: int,
-                 fits: Callable[[str], bool]) -> None:
-        self.runtimeId = runtimeId
-        self.channel = channel
-        self.zone = zone
-        self.vote = PlateVote(fits=fits)
-        self.texts: set[str] = set()
-        self.keys: set[str] = set()
-        self.bestReadOf: dict[str, PlateRead] = {}
-        self.bestFrameOf: dict[str, PlateRead] = {}
-        self.reads = 0
-        self.announced = False
-        self.firstBox: Optional[BBox] = None
-        self.lastBox: Optional[BBox] = None
-        self.movement = MovementType.UNDETERMINED
-        self.lastRead: Optional[PlateRead] = None
-        self.lastReadAt = 0.0
-        self.timer = None
-        self.lost: Deferred = Deferred()
-
-    def add(self, read: PlateRead, processed: str, now: float) -> list[str]:
-        """
-        Count C{read} in.  @return: the match keys (skeletons) this track is
-        now known by that it was not before -- of the read's text and of a
-        new voted plate -- for the zone's index.
-        """
-        self.reads += 1
-        self.lastRead = read
-        self.lastReadAt = now
-        self.vote.add(processed, read.plate, read.confidence)
-        new = []
-        if processed in self.texts or len(self.texts) < MAX_DISTINCT_PLATES:
-            self.texts.add(processed)
-            _keepBest(self.bestReadOf, processed, read)
-            if read.jpeg:
-                _keepBest(self.bestFrameOf, processed, read)
-            new.append(skeleton(processed))
-        new.append(skeleton(self.vote.best()[0]))
-        fresh = [key for key in new if key not in self.keys]
-        self.keys.update(fresh)
-        if read.bbox is not None:
-            if self.firstBox is None:
-                self.firstBox = read.bbox
-            self.lastBox = read.bbox
-        return fresh
-
-    def bestRead(self, plate: str) -> PlateRead:
-        """
-        The read whose frame goes with the track's events: the most
-        confident read of the voted plate that came with a frame, else the
-        most confident read with a frame of any text, else the most
-        confident read of the voted plate.
-        """
-        framed = self.bestFrameOf.get(plate)
-        if framed is None and self.bestFrameOf:
-            framed = max(self.bestFrameOf.values(), key=lambda r: r.confidence)
-        return framed or self.bestReadOf.get(plate) or self.lastRead
+LOGGED_DROPS = 20
+"""Tracks dropped by a cap that are logged one by one; after that every
+1000th (all are counted)."""
 
 
 def _preference(track: Track) -> tuple[float, int]:
@@ -161,43 +59,36 @@ def _preference(track: Track) -> tuple[float, int]:
     return (-track.lastReadAt, track.runtimeId)
 
 
-def _keepBest(best: dict[str, PlateRead], key: str, read: PlateRead) -> None:
-    kept = best.get(key)
-    if kept is None or read.confidence > kept.confidence:
-        best[key] = read
-
-
 class ZoneAggregator:
     """
     The tracks of one channel/zone.  Reads arrive in order; settings are
     read from the store on each read, so a saved change applies to the next
     event.
-    """
 
-    log = Logger()
+    @ivar tracks: the active tracks, oldest first.
+    @ivar pending: the active tracks not yet announced, oldest first.
+    """
 
     def __init__(self, channel: int, zone: int, analytics: "Analytics") -> None:
         self.channel = channel
         self.zone = zone
         self.analytics = analytics
         self.tracks: dict[int, Track] = {}
+        self.pending: dict[int, Track] = {}
         # Every text any active track is known by -> those tracks: the
-        # exact match is one dict look-up, and soft comparison one
-        # rapidfuzz scan over the texts rather than a loop over tracks.
-        self.index: dict[str, set[Track]] = {}
+        # exact match is one dict look-up, and soft comparison a near
+        # search over the texts rather than a loop over tracks.
+        self.index = TextIndex()
 
-    def addRead(self, read: PlateRead, processed: str) -> None:
+    def addRead(self, read: PlateRead, processed: str, key: str,
+                now: float) -> None:
         analytics = self.analytics
         settings = analytics.store.current
-        now = analytics.reactor.seconds()
-        key = skeleton(processed)
-        track = self._match(processed, key, settings)
+        soft = settings["Analytics.SoftComparison"]
+        track = self._match(processed, key, soft, settings)
         if track is None:
-            track = Track(next(analytics.runtimeIds), self.channel, self.zone,
-                          analytics.fits)
-            self.tracks[track.runtimeId] = track
-            analytics.tracksOpened += 1
-        elif (not track.announced and settings["Analytics.SoftComparison"]
+            track = analytics.openTrack(self)
+        elif (not track.announced and soft
               and track.reads + 1 > settings["Analytics.SkipFirstResults"]):
             # This read would announce a small track: if it is only a
             # partial or garbled copy of a vehicle already announced here,
@@ -207,25 +98,28 @@ class ZoneAggregator:
                 track.keys | {key}, settings["Analytics.LevenshteinDistance"])
             if neighbour is not None:
                 self._forget(track)
-                analytics.mergedTracks += 1
-                track.lost.callback(None)
+                analytics.merged(track)
                 track = neighbour
-        before = (track.vote.best()[0] if track.reads else None, track.movement)
-        for fresh in track.add(read, processed, now):
-            self.index.setdefault(fresh, set()).add(track)
+        before = (track.voted, track.movement)
+        fresh = track.add(read, processed, key, now)
+        for text in fresh:
+            self.index.add(text, track)
         zone = settings.zone(self.channel, self.zone)
-        if track.firstBox is not None and track.lastBox is not None:
+        if track.lastBox is not None:
             track.movement = movementOf(track.firstBox, track.lastBox,
                                         zone.inDirection)
         self._restartTimer(track, zone.lossInterval)
         if not track.announced:
-            if self._readyToAnnounce(track, settings):
+            if read.perVehicle or self._readyToAnnounce(track, settings):
                 track.announced = True
-                analytics.emit(self._event(track, EventState.DETECTED, read))
+                self.pending.pop(track.runtimeId, None)
+                analytics.announced(track)
+                analytics.emit(self._event(track, EventState.DETECTED, read),
+                               now)
             return
-        after = (track.vote.best()[0], track.movement)
-        if settings["Analytics.UseRawResults"] or after != before:
-            analytics.emit(self._event(track, EventState.UPDATED, read))
+        if settings["Analytics.UseRawResults"] or (
+                (track.voted, track.movement) != before):
+            analytics.emit(self._event(track, EventState.UPDATED, read), now)
 
     def _readyToAnnounce(self, track: Track, settings) -> bool:
         """
@@ -238,26 +132,33 @@ class ZoneAggregator:
         if track.reads <= skip:
             return False
         analytics = self.analytics
-        if not analytics.rules.templates or analytics.fits(
-                track.vote.best()[0]):
+        if not analytics.rules.templates or analytics.fits(track.plate()):
             return True
         return track.reads > skip + NOT_A_PLATE_EXTRA_READS
 
-    def _match(self, processed: str, key: str, settings) -> Optional[Track]:
+    def _match(self, processed: str, key: str, soft: bool,
+               settings) -> Optional[Track]:
         exact = self.index.get(key)
-        if not settings["Analytics.SoftComparison"]:
-            # Off means the same text after the plate rules.
-            exact = [t for t in exact or () if processed in t.texts]
-            return min(exact, key=_preference) if exact else None
         if exact:
+            # The usual case: a text the track already knows.
+            if len(exact) == 1:
+                [track] = exact
+                if soft or processed in track.texts:
+                    return track
+                return None
+            if not soft:
+                # Off means the same text after the plate rules.
+                exact = [t for t in exact if processed in t.texts]
+                return min(exact, key=_preference) if exact else None
             return min(exact, key=_preference)
-        if not self.index:
+        if not soft or not self.index:
             return None
         limit = settings["Analytics.LevenshteinDistance"]
         best: Optional[Track] = None
         bestRank = None
-        for text, d in within(key, self.index, limit):
-            for track in self.index[text]:
+        holders = self.index.holders
+        for text, d in self.index.near(key, limit):
+            for track in holders[text]:
                 rank = (d,) + _preference(track)
                 if bestRank is None or rank < bestRank:
                     best, bestRank = track, rank
@@ -271,13 +172,16 @@ class ZoneAggregator:
         L{PARTIAL_MIN_LENGTH} characters) of it with at most one other
         error.  Only the voted plate counts here, not the neighbour's own
         misreads: those would make a different car look like a copy.
+        Runs once per small track about to be announced, over this zone's
+        tracks only.
         """
         best: Optional[Track] = None
         bestRank = None
+        pending = self.pending
         for track in self.tracks.values():
-            if not track.announced:
+            if track.runtimeId in pending:
                 continue
-            voted = skeleton(track.vote.best()[0])
+            voted = track.plateKey()
             for key in keys:
                 d = distance(key, voted)
                 excess = d - abs(len(key) - len(voted))
@@ -293,25 +197,28 @@ class ZoneAggregator:
         return best
 
     def _restartTimer(self, track: Track, interval: float) -> None:
-        if track.timer is not None and track.timer.active():
-            track.timer.reset(interval)
+        timer = track.timer
+        if timer is not None and timer.active():
+            timer.reset(interval)
         else:
             track.timer = self.analytics.reactor.callLater(
                 interval, self.endTrack, track)
 
-    def endTrack(self, track: Track) -> None:
+    def endTrack(self, track: Track, reason: Optional[str] = None) -> None:
         """
-        End C{track} now: Lost if it was announced, silently (counted as
-        noise) if not.  Fires C{track.lost} either way.
+        End C{track} now: Lost if it was announced, silently if not (as
+        noise, or as dropped for C{reason} when a cap ends it).  Fires
+        C{track.lost} either way.
         """
         if not self._forget(track):
             return
+        analytics = self.analytics
+        analytics.closed(track, reason)
         if not track.announced:
-            self.analytics.noiseTracks += 1
             track.lost.callback(None)
             return
         event = self._event(track, EventState.LOST, None)
-        self.analytics.emit(event)
+        analytics.emit(event, None)
         track.lost.callback(event)
 
     def _forget(self, track: Track) -> bool:
@@ -321,12 +228,10 @@ class ZoneAggregator:
         """
         if self.tracks.pop(track.runtimeId, None) is None:
             return False
+        self.pending.pop(track.runtimeId, None)
+        self.analytics.forgotten(track)
         for key in track.keys:
-            holders = self.index.get(key)
-            if holders is not None:
-                holders.discard(track)
-                if not holders:
-                    del self.index[key]
+            self.index.discard(key, track)
         if track.timer is not None and track.timer.active():
             track.timer.cancel()
         return True
@@ -343,7 +248,8 @@ class ZoneAggregator:
             processTimeMs=timed.processTimeMs,
             movement=track.movement, checkpoint=timed.checkpoint,
             confidence=confidence, reads=track.reads,
-            frame=best.jpeg)
+            frame=best.jpeg, bbox=best.bbox,
+            eventTimeMs=int(self.analytics.reactor.seconds() * 1000))
 
 
 @implementer(IPlateReadSink)
@@ -353,34 +259,52 @@ class Analytics(Service):
     (channel, zone), events out to one L{IEventSink}.
 
     Stopping the service ends every active track (announced ones as Lost),
-    so a vehicle that was seen is always reported, also at shutdown.
+    so a vehicle that was seen is always reported, also at shutdown; the
+    shutdown sequence calls L{closeTracks} and waits for its Deferred.
 
     @ivar runtimeIds: RuntimeID source.  IDs start at the start time in ms
         times 1000, so they keep growing across restarts and fit an int64.
+    @ivar maxTracksPerZone: active tracks one zone may hold (a real lane
+        sees a handful at once; 64 is a jammed multi-lane view).
+    @ivar maxTracks: active tracks in all zones together.
     """
 
     log = Logger()
+    maxTracksPerZone = 64
+    maxTracks = 4096
 
     def __init__(self, store: SettingsStore, sink: IEventSink,
-                 reactor=None) -> None:
+                 reactor=None, metrics: Optional[Metrics] = None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.store = store
         self.sink = sink
         self.reactor = reactor
+        self.metrics = metrics = metrics if metrics is not None else Metrics()
         self.runtimeIds: Iterator[int] = itertools.count(
             int(reactor.seconds() * 1000) * 1000 + 1)
         self._zones: dict[tuple[int, int], ZoneAggregator] = {}
+        self._tracks: dict[int, Track] = {}
+        self._pending: dict[int, Track] = {}
         self._rules: Optional[PlateRules] = None
         self._rulesFrom = None
-        self._normalized: dict[str, str] = {}
+        self._normalized: dict[str, tuple[str, str]] = {}
         self._fitting: dict[str, bool] = {}
-        self.reads = 0
-        self.emptyPlates = 0
-        self.tracksOpened = 0
-        self.noiseTracks = 0
-        self.mergedTracks = 0
-        self.events = 0
+        # Label children bound once: this is the per-read path.
+        self._readsBy: dict[str, object] = {}
+        self._eventsBy = {state: metrics.events.labels(state=state.value)
+                          for state in EventState}
+        self._readToEvent = metrics.readToEvent.observe
+        self._emptyReads = metrics.emptyReads
+        self._activeTracks = metrics.activeTracks
+        self._dropped = 0
+
+    @property
+    def reads(self) -> int:
+        """All reads taken (compatibility view of C{numberok_reads_total})."""
+        return int(sum(self.metrics.value("numberok_reads_total",
+                                          source=source or "other")
+                       for source in self._readsBy))
 
     @property
     def rules(self) -> PlateRules:
@@ -398,20 +322,22 @@ class Analytics(Service):
             self._rules = rules
             self._rulesFrom = settings
 
-    def normalize(self, raw: str) -> str:
+    def _processed(self, raw: str) -> tuple[str, str]:
         """
-        L{PlateRules.normalize}, remembered: one vehicle's reads repeat the
-        same few texts, and this runs for every read.
+        L{PlateRules.normalize} and its L{skeleton}, remembered: one
+        vehicle's reads repeat the same few texts, and this runs for every
+        read.
         """
-        processed = self._normalized.get(raw)
-        if processed is None:
+        known = self._normalized.get(raw)
+        if known is None:
             if len(self._normalized) >= RULES_CACHE_SIZE:
                 self._normalized.clear()
-            processed = self._normalized[raw] = self.rules.normalize(raw)
-        return processed
+            processed = self.rules.normalize(raw)
+            known = self._normalized[raw] = (processed, skeleton(processed))
+        return known
 
     def fits(self, processed: str) -> bool:
-        """L{PlateRules.fits}, remembered like L{normalize}."""
+        """L{PlateRules.fits}, remembered like L{_processed}."""
         fits = self._fitting.get(processed)
         if fits is None:
             if len(self._fitting) >= RULES_CACHE_SIZE:
@@ -420,45 +346,127 @@ class Analytics(Service):
         return fits
 
     def addRead(self, read: PlateRead) -> None:
-        self.reads += 1
+        counter = self._readsBy.get(read.source)
+        if counter is None:
+            counter = self._readsBy[read.source] = self.metrics.reads.labels(
+                source=read.source or "other")
+        counter.inc()
         self._refreshRules()
-        processed = self.normalize(read.plate)
+        processed, key = self._processed(read.plate)
         if not processed:
-            self.emptyPlates += 1
+            self._emptyReads.inc()
             return
-        key = (read.channel, read.zone)
-        aggregator = self._zones.get(key)
+        where = (read.channel, read.zone)
+        aggregator = self._zones.get(where)
         if aggregator is None:
-            aggregator = self._zones[key] = ZoneAggregator(
+            aggregator = self._zones[where] = ZoneAggregator(
                 read.channel, read.zone, self)
-        aggregator.addRead(read, processed)
+        aggregator.addRead(read, processed, key, self.reactor.seconds())
 
-    def emit(self, event: PlateEvent) -> None:
-        self.events += 1
+    def emit(self, event: PlateEvent, arrival: Optional[float]) -> None:
+        """
+        Hand C{event} to the sink; C{arrival} is the reactor time the read
+        that caused it came in (L{None} for Lost, which a timer causes).
+        """
+        self._eventsBy[event.state].inc()
+        if arrival is not None:
+            self._readToEvent(max(0.0, self.reactor.seconds() - arrival))
         try:
             self.sink.publish(event)
         except Exception:
             self.log.failure("event sink failed on {runtimeId}",
                              runtimeId=event.runtimeId)
 
+    # -- track bookkeeping: the caps, the counters -------------------------
+
+    def openTrack(self, zone: ZoneAggregator) -> Track:
+        """
+        A new track in C{zone}, after making room under the caps: the
+        oldest never-announced track goes first (it is most likely noise);
+        only when every track is announced does the oldest announced one
+        end early, with its Lost.
+        """
+        if len(zone.tracks) >= self.maxTracksPerZone:
+            self._evict(zone.pending or zone.tracks, "zone_cap")
+        if len(self._tracks) >= self.maxTracks:
+            self._evict(self._pending or self._tracks, "total_cap")
+        track = Track(next(self.runtimeIds), zone.channel, zone.zone,
+                      self.fits)
+        zone.tracks[track.runtimeId] = track
+        zone.pending[track.runtimeId] = track
+        self._tracks[track.runtimeId] = track
+        self._pending[track.runtimeId] = track
+        self._activeTracks.inc()
+        return track
+
+    def _evict(self, tracks: dict[int, Track], reason: str) -> None:
+        track = next(iter(tracks.values()))
+        self._dropped += 1
+        if self._dropped <= LOGGED_DROPS or self._dropped % 1000 == 0:
+            self.log.warn(
+                "track cap ({reason}): ended {kind} track {runtimeId} "
+                "({plate}) early; {count} dropped so far",
+                reason=reason, runtimeId=track.runtimeId,
+                plate=track.plate(), count=self._dropped,
+                kind="announced" if track.announced else "unannounced")
+        self._zones[(track.channel, track.zone)].endTrack(track, reason)
+
+    def announced(self, track: Track) -> None:
+        self._pending.pop(track.runtimeId, None)
+
+    def merged(self, track: Track) -> None:
+        """C{track} was folded into an announced neighbour: it ends silently."""
+        self.metrics.mergedTracks.inc()
+        track.lost.callback(None)
+
+    def forgotten(self, track: Track) -> None:
+        self._tracks.pop(track.runtimeId, None)
+        self._pending.pop(track.runtimeId, None)
+        self._activeTracks.dec()
+
+    def closed(self, track: Track, reason: Optional[str]) -> None:
+        if reason is not None:
+            self.metrics.droppedTracks.labels(reason=reason).inc()
+        elif not track.announced:
+            self.metrics.noiseTracks.inc()
+
     def activeTracks(self) -> list[Track]:
-        return [t for z in self._zones.values() for t in z.tracks.values()]
+        """The active tracks, oldest first."""
+        return list(self._tracks.values())
+
+    # -- shutdown ----------------------------------------------------------
+
+    def closeTracks(self) -> Deferred:
+        """
+        End every active track now (announced ones with their Lost).
+
+        @return: a Deferred that fires, once every track's C{lost} has
+            fired, with the number of announced tracks sent as Lost.
+        """
+        tracks = list(self._tracks.values())
+        announced = sum(t.announced for t in tracks)
+        waits = [t.lost for t in tracks]
+        for track in tracks:
+            self._zones[(track.channel, track.zone)].endTrack(track)
+        return DeferredList(waits).addCallback(lambda _: announced)
 
     def closeAll(self) -> int:
-        """End every active track now.  @return: how many were announced."""
-        announced = 0
-        for aggregator in list(self._zones.values()):
-            for track in list(aggregator.tracks.values()):
-                announced += track.announced
-                aggregator.endTrack(track)
-        return announced
+        """
+        L{closeTracks} for callers that want the count at once (ending a
+        track is synchronous).  @return: how many were announced.
+        """
+        counted: list[int] = []
+        self.closeTracks().addCallback(counted.append)
+        return counted[0]
 
-    def stopService(self):
+    def stopService(self) -> Deferred:
         Service.stopService(self)
-        closed = self.closeAll()
-        if closed:
-            self.log.info("shutdown: {count} active tracks sent as Lost",
-                          count=closed)
+
+        def report(closed: int) -> None:
+            if closed:
+                self.log.info("shutdown: {count} active tracks sent as Lost",
+                              count=closed)
+        return self.closeTracks().addCallback(report)
 
 
 @implementer(IEventSink)
@@ -480,4 +488,3 @@ class EventFanout:
                 sink.publish(event)
             except Exception:
                 self.log.failure("event sink {sink!r} failed", sink=sink)
-

@@ -68,6 +68,20 @@ class Metrics:
             "Tracks refused or closed early by the track caps.",
             ["reason"], registry=r)
 
+        # -- perf: analytics and ingest (analytics.py, sources/ingest.py) --
+        self.mergedTracks = Counter(
+            "numberok_merged_tracks",
+            "Small tracks folded into an announced neighbour (a partial or "
+            "garbled copy of it) before Detected.", registry=r)
+        self.ingestRepliesDropped = Counter(
+            "numberok_ingest_replies_dropped",
+            "Error replies not sent to an ingest peer that does not read "
+            "them.", registry=r)
+        self.sinkFailures = Counter(
+            "numberok_read_sink_failures",
+            "Reads a source could not hand to the analytics (a bug), by "
+            "source.", ["source"], registry=r)
+
         # -- publisher (publisher.py) -------------------------------------
         self.droppedEvents = Counter(
             "numberok_dropped_events",

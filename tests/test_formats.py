@@ -367,3 +367,89 @@ def test_bad_openalpr_fields_are_named(obj, field, words):
 def test_a_top_level_plate_means_our_format():
     [read] = parseReadObject({"plate": "A1", "results": "ignored"}, NOW)
     assert read.plate == "A1" and read.source == ""
+
+
+# The two decoding paths: msgspec for lines that are valid as they stand,
+# the standard library and the field checks for everything else.
+
+def _slowPath(line, nowMs=NOW):
+    """The reference: stdlib JSON and the field-by-field checks only."""
+    from numberok.sources.formats import decodeReadLine
+    if not line.strip():
+        return []
+    return parseReadObject(decodeReadLine(line), nowMs)
+
+
+def _outcome(parse, line):
+    try:
+        return ("reads", parse(line))
+    except ReadFormatError as e:
+        return ("error", e.field, e.message)
+
+
+ourKeys = st.sampled_from([
+    "plate", "channel", "zone", "confidence", "time_ms", "bbox", "jpeg_b64",
+    "process_time_ms", "checkpoint", "per_vehicle", "vendor"])
+ourValues = st.none() | st.booleans() | st.integers(-5, 2 ** 70) \
+    | st.integers(0, 5) | st.floats(0, 1) | st.just([1, 2, 3, 4]) \
+    | st.floats(allow_nan=False) | st.text(max_size=40) \
+    | st.sampled_from(["A123BC77", " a1 ", "\ud800", "x" * 40]) \
+    | st.lists(st.integers(-2, 100001), max_size=5) \
+    | st.just([1.0, 2, 3, 4]) | st.just("/9j/2w==")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.dictionaries(ourKeys, ourValues, max_size=9))
+def test_fast_and_field_by_field_paths_agree_on_every_line(obj):
+    try:
+        line = json.dumps(obj, ensure_ascii=False).encode("utf-8",
+                                                          "surrogatepass")
+    except ValueError:
+        return
+    assert _outcome(lambda l: parseReadLine(l, NOW), line) == \
+        _outcome(_slowPath, line)
+
+
+@pytest.mark.parametrize("line", [
+    b'{"plate": "A123BC77", "channel": 1, "zone": 2, "confidence": 0.9, '
+    b'"bbox": [400, 220, 120, 30], "process_time_ms": 12.6}',
+    b'{"plate": "A", "x": 1e400}',
+    b'{"plate": "A", "x": 1' + b"0" * 5000 + b'}',
+    b'{"plate": "A", "channel": true}',
+    b'{"plate": "A", "confidence": 1}',
+    b'{"plate": "A", "plate": "B"}',
+    b'\xef\xbb\xbf{"plate": "A"}',
+    b'{"plate": "A\tB"}',
+    b'{"plate": "A"} x',
+    b'  {"plate": "A"}\r',
+    b'{"plate": "A", "per_vehicle": 1}',
+])
+def test_fast_path_answers_what_the_field_checks_answer(line):
+    assert _outcome(lambda l: parseReadLine(l, NOW), line) == \
+        _outcome(_slowPath, line)
+
+
+def test_per_vehicle_member_marks_the_read():
+    [read] = parseReadLine(b'{"plate": "A123BC77", "per_vehicle": true}', NOW)
+    assert read.perVehicle is True
+    [read] = parseReadObject({"plate": "A123BC77", "per_vehicle": True}, NOW)
+    assert read.perVehicle is True
+    [read] = parseReadObject({"plate": "A123BC77"}, NOW)
+    assert read.perVehicle is False
+
+
+def test_per_vehicle_must_be_a_boolean():
+    error = errorOf({"plate": "A123BC77", "per_vehicle": "yes"})
+    assert (error.field, error.message) == (
+        "per_vehicle", "must be true or false, not a string")
+
+
+def test_per_vehicle_read_round_trips_through_a_line():
+    read = PlateRead(plate="A123BC77", timeMs=NOW, perVehicle=True)
+    line = json.dumps(readToObject(read)).encode()
+    assert parseReadLine(line, 0) == [read]
+
+
+def test_source_is_given_to_reads_of_our_format():
+    [read] = parseReadLine(b'{"plate": "A1"}', NOW, source="ingest")
+    assert read.source == "ingest"

@@ -47,7 +47,8 @@ def test_lines_give_the_same_reads_in_one_chunk_or_byte_by_byte(chunk):
                                                        ("A123BC77", 2)]
     [error] = replies(transport)
     assert error["line"] == 2 and error["error"].startswith("plate")
-    assert (factory.reads, factory.badLines) == (2, 1)
+    assert factory.metrics.value("numberok_read_errors_total",
+                                 source="ingest") == 1
     assert not transport.disconnecting
 
 
@@ -74,6 +75,43 @@ def test_blank_lines_are_skipped_without_an_answer():
     protocol.dataReceived(b"\n\r\n   \n" + GOOD + b"\n")
     assert len(sink.reads) == 1
     assert transport.value() == b""
+
+
+def test_reads_say_they_came_from_ingest():
+    factory, protocol, transport, sink = connect()
+    protocol.dataReceived(GOOD + b"\n")
+    assert [r.source for r in sink.reads] == ["ingest"]
+
+
+def test_many_lines_in_one_chunk_with_a_partial_tail():
+    factory, protocol, transport, sink = connect()
+    lines = [b'{"plate": "A%03dBC77"}' % (n,) for n in range(50)]
+    data = b"\n".join(lines)
+    protocol.dataReceived(data[:-5])
+    assert len(sink.reads) == 49
+    protocol.dataReceived(data[-5:] + b"\n")
+    assert [r.plate for r in sink.reads] == [
+        "A%03dBC77" % (n,) for n in range(50)]
+
+
+def test_line_refused_as_too_long_while_still_arriving_is_answered_once():
+    factory, protocol, transport, sink = connect()
+    protocol.MAX_LENGTH = 100
+    for _ in range(5):
+        protocol.dataReceived(b"x" * 60)
+    protocol.dataReceived(b"x\n" + GOOD + b"\n")
+    assert replies(transport) == [
+        {"error": "line longer than 100 bytes", "line": 1}]
+    assert len(sink.reads) == 1
+
+
+def test_recognizer_over_the_cap_is_refused_and_counted():
+    factory, protocol, transport, sink = connect()
+    factory.maxConnections = 1
+    address = IPv4Address("TCP", "127.0.0.1", 4001)
+    assert factory.buildProtocol(address) is None
+    assert factory.metrics.value(
+        "numberok_ingest_connections_refused_total") == 1
 
 
 def test_time_defaults_to_the_reactor_clock():

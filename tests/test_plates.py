@@ -369,11 +369,6 @@ def test_vote_caches_best_until_the_next_add():
     assert vote.best()[0] == "A128BC77"
 
 
-def test_vote_remembers_distinct_plates():
-    vote = voteOf(("A123BC77", 0.5), ("A128BC77", 0.5), ("A123BC77", 0.5))
-    assert sorted(vote.distinctPlates()) == ["A123BC77", "A128BC77"]
-
-
 def _misread(plate: str, rng: random.Random) -> str:
     confusions = {"0": "OD", "8": "B", "3": "8", "B": "8", "C": "OG",
                   "7": "1T", "1": "I7", "2": "Z", "A": "4"}
@@ -430,6 +425,73 @@ def test_vote_is_deterministic_for_the_same_reads():
     assert run() == run()
 
 
+def _referenceBest(reads, fits=None):
+    """The vote recomputed from scratch over every read (the definition)."""
+    scale = 1_000_000
+    byLength = {}
+    for processed, raw, confidence in reads:
+        weight = round(min(confidence, 1.0) * scale) if confidence > 0 else 0
+        byLength.setdefault(len(processed), []).append((processed, raw, weight))
+
+    def voted(group, length):
+        text, won = "", 0
+        for i in range(length):
+            tally = {}
+            for processed, _, weight in group:
+                cell = tally.setdefault(processed[i], [0, 0])
+                cell[0] += weight
+                cell[1] += 1
+            ch = max(tally, key=lambda c: (tally[c][0], tally[c][1], -ord(c)))
+            text += ch
+            won += tally[ch][0]
+        return text, won
+
+    ranked = sorted(byLength, reverse=True, key=lambda n: (
+        sum(w for _, _, w in byLength[n]), len(byLength[n]), n))
+    length = ranked[0]
+    plate, won = voted(byLength[length], length)
+    if fits is not None and not fits(plate):
+        for other in ranked[1:]:
+            text, otherWon = voted(byLength[other], other)
+            if fits(text):
+                length, plate, won = other, text, otherWon
+                break
+    group = byLength[length]
+    exact = [(w, r) for p, r, w in reads_weighted(reads) if p == plate]
+    pool = exact or [(w, r) for _, r, w in group]
+    top = max(w for w, _ in pool)
+    raw = next(r for w, r in pool if w == top)
+    count = len(group)
+    return plate, raw, won, count
+
+
+def reads_weighted(reads):
+    for processed, raw, confidence in reads:
+        weight = (round(min(confidence, 1.0) * 1_000_000)
+                  if confidence > 0 else 0)
+        yield processed, raw, weight
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(
+    st.sampled_from(["A123BC77", "A128BC77", "A123BC777", "123BC77",
+                     "A1Z3BC77", "AB12377", "A123BC7", "B123BC77"]),
+    st.sampled_from(["r1", "r2", "r3"]),
+    st.sampled_from([0.0, 0.3, 0.5, 0.9, 1.0])), min_size=1, max_size=40),
+    st.booleans())
+def test_incremental_vote_equals_recounting_every_read(reads, withFits):
+    fits = LATIN.fits if withFits else None
+    vote = PlateVote(fits=fits)
+    for processed, raw, confidence in reads:
+        vote.add(processed, raw, confidence)
+        vote.best()  # interleaved queries must not disturb the tallies
+    plate, raw, won, count = _referenceBest(reads, fits)
+    got = vote.best()
+    assert (got[0], got[1]) == (plate, raw)
+    expected = (won / (len(plate) * count * 1_000_000)) if plate else 0.0
+    assert got[2] == pytest.approx(min(1.0, expected))
+
+
 def test_vote_add_does_not_rescan_reads():
     # 100k reads must stay cheap: every add touches only its own characters
     # (structural check: the per-length tables do not grow with reads).
@@ -438,7 +500,7 @@ def test_vote_add_does_not_rescan_reads():
         vote.add("A123BC77" if i % 3 else "A128BC77", "x", 0.5)
     assert vote.reads == 100_000
     assert vote.best()[0] == "A123BC77"
-    assert sum(len(c) for c in vote._positions[8]) == 9
+    assert sum(len(c) for c in vote._lengths[8].cells) == 9
 
 
 # --- properties ------------------------------------------------------------
@@ -547,3 +609,35 @@ def test_vote_prefers_a_whole_plate_over_a_more_often_read_truncation():
         plain.add(text, text, 0.8)
     plain.add("C951CE17", "C951CE17", 0.9)
     assert len(plain.best()[0]) == 7
+
+
+# --- TextIndex ---------------------------------------------------------------
+
+from numberok.plates.matching import TextIndex, deletions  # noqa: E402
+
+
+def test_deletions_are_every_string_with_up_to_limit_characters_removed():
+    assert deletions("ABC", 1) == {"ABC", "BC", "AC", "AB"}
+    assert deletions("AB", 2) == {"AB", "A", "B", ""}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text("AB0189", min_size=1, max_size=9), max_size=40),
+       st.lists(st.integers(0, 39), max_size=15),
+       st.text("AB0189", max_size=9), st.integers(1, 4))
+def test_text_index_near_search_equals_one_scan_of_every_text(
+        texts, removed, query, limit):
+    small, large = TextIndex(), TextIndex()
+    large.nearFrom = 2
+    for n, text in enumerate(texts):
+        small.add(text, n)
+        large.add(text, n)
+    large.near(query, limit)  # built here, then kept up to date
+    for n in removed:
+        if n < len(texts):
+            small.discard(texts[n], n)
+            large.discard(texts[n], n)
+    expected = sorted(within(query, small.holders, limit))
+    assert sorted(small.near(query, limit)) == expected
+    assert sorted(large.near(query, limit)) == expected
+    assert large.holders == small.holders

@@ -7,7 +7,7 @@ C{{"error": "...", "line": N}}, counted, and the connection goes on; so is a
 line longer than L{IngestProtocol.MAX_LENGTH} (2 MiB).  Nothing a recognizer
 sends can stop the port or reach the reactor as an exception.
 
-Hardening (issue 7): at most L{IngestFactory.maxConnections} recognizers at
+Hardening: at most L{IngestFactory.maxConnections} recognizers at
 once (the next one is refused, logged and counted); error replies to a peer
 that does not read them are counted and left out instead of piling up in
 memory; and at shutdown L{IngestService} stops taking reads I{before} the
@@ -18,7 +18,6 @@ closes.
 from __future__ import annotations
 
 import json
-
 from typing import Optional
 
 from twisted.internet.interfaces import IPushProducer
@@ -27,6 +26,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from numberok.interfaces import IPlateReadSink
+from numberok.metrics import Metrics
 from numberok.server import ListeningService
 from numberok.sources import handOver
 from numberok.sources.formats import ReadFormatError, parseReadLine
@@ -57,6 +57,7 @@ class IngestProtocol(Protocol):
         # As the producer of our error replies we hear when the peer stops
         # reading them.
         self.transport.registerProducer(self, True)
+        self._where = "ingest from %s" % (_peerText(self.transport),)
         self.factory.register(self)
 
     def connectionLost(self, reason=None) -> None:
@@ -74,7 +75,13 @@ class IngestProtocol(Protocol):
         self._repliesPaused = True
 
     def dataReceived(self, data: bytes) -> None:
-        if self.factory.stopped:
+        """
+        One pass over the complete lines of C{data}: split once, parse each
+        (L{parseReadLine}), hand the reads on; a partial last line waits in
+        the buffer for the rest.
+        """
+        factory = self.factory
+        if factory.stopped:
             return
         if self._skippingLongLine:
             end = data.find(self.delimiter)
@@ -83,58 +90,61 @@ class IngestProtocol(Protocol):
             self._skippingLongLine = False
             data = data[end + 1:]
         buffer = self._buffer
-        buffer += data
-        start = 0
-        while not self.transport.disconnecting:
-            end = buffer.find(self.delimiter, start)
-            if end < 0:
-                break
-            line = bytes(buffer[start:end])
-            start = end + 1
-            if len(line) > self.MAX_LENGTH:
-                self.lineNumber += 1
-                self._refuse("line longer than %d bytes" % (self.MAX_LENGTH,))
-            else:
-                self.lineReceived(line)
-        del buffer[:start]
-        if len(buffer) > self.MAX_LENGTH:
-            self.lineNumber += 1
-            self._refuse("line longer than %d bytes" % (self.MAX_LENGTH,))
+        if self.delimiter not in data:
+            buffer += data
+            if len(buffer) > self.MAX_LENGTH:
+                self._refuseLongPartial()
+            return
+        if buffer:
+            buffer += data
+            data = bytes(buffer)
             buffer.clear()
-            self._skippingLongLine = True
+        lines = data.split(self.delimiter)
+        rest = lines.pop()
+        maxLength = self.MAX_LENGTH
+        nowMs = int(factory.reactor.seconds() * 1000)
+        sink, where = factory.sink, self._where
+        transport = self.transport
+        for line in lines:
+            if transport.disconnecting or factory.stopped:
+                return
+            self.lineNumber += 1
+            if len(line) > maxLength:
+                self._refuse("line longer than %d bytes" % (maxLength,))
+                continue
+            try:
+                reads = parseReadLine(line.rstrip(b"\r"), nowMs, "ingest")
+            except ReadFormatError as e:
+                self._refuse(str(e))
+                continue
+            for read in reads:
+                if not handOver(sink, read, where):
+                    factory.sinkFailed.inc()
+        buffer += rest
+        if len(buffer) > maxLength:
+            self._refuseLongPartial()
 
-    def lineReceived(self, line: bytes) -> None:
+    def _refuseLongPartial(self) -> None:
+        """The line being received is already too long: refuse, skip it."""
         self.lineNumber += 1
-        factory = self.factory
-        line = line.rstrip(b"\r")
-        if not line.strip():
-            return
-        try:
-            reads = parseReadLine(line, int(factory.reactor.seconds() * 1000))
-        except ReadFormatError as e:
-            self._refuse(str(e))
-            return
-        if factory.stopped:
-            return
-        for read in reads:
-            factory.reads += 1
-            if not handOver(factory.sink, read,
-                            "ingest line %d" % (self.lineNumber,)):
-                factory.sinkFailures += 1
+        self._refuse("line longer than %d bytes" % (self.MAX_LENGTH,))
+        self._buffer.clear()
+        self._skippingLongLine = True
 
     def _refuse(self, message: str) -> None:
         factory = self.factory
-        factory.badLines += 1
-        if factory.badLines <= factory.loggedBadLines or \
-                factory.badLines % 1000 == 0:
+        factory.readErrors.inc()
+        factory.badLineCount += 1
+        count = factory.badLineCount
+        if count <= factory.loggedBadLines or count % 1000 == 0:
             self.log.warn("ingest {peer}: bad line {line}: {message} "
                           "({count} bad lines so far)",
                           peer=_peerText(self.transport),
                           line=self.lineNumber, message=message,
-                          count=factory.badLines)
+                          count=count)
         if self._repliesPaused:
             # The peer does not read its replies: do not buffer them.
-            factory.repliesDropped += 1
+            factory.metrics.ingestRepliesDropped.inc()
             return
         reply = {"error": message, "line": self.lineNumber}
         self.transport.write(json.dumps(reply).encode("utf-8") + b"\n")
@@ -142,8 +152,11 @@ class IngestProtocol(Protocol):
 
 class IngestFactory(Factory):
     """
-    Makes L{IngestProtocol}s feeding one L{IPlateReadSink}, and counts for
-    the admin page.
+    Makes L{IngestProtocol}s feeding one L{IPlateReadSink}, and counts in
+    its L{Metrics}: bad lines (C{numberok_read_errors_total}, source
+    C{ingest}), refused connections (C{numberok_ingest_connections_refused
+    _total}), replies left out, and reads the sink failed on.  The reads
+    themselves are counted by the analytics (source C{ingest}).
     """
 
     protocol = IngestProtocol
@@ -152,24 +165,37 @@ class IngestFactory(Factory):
     """Bad lines logged one by one; after that every 1000th (all counted)."""
     log = Logger()
 
-    def __init__(self, sink: IPlateReadSink, reactor=None) -> None:
+    def __init__(self, sink: IPlateReadSink, reactor=None,
+                 metrics: Optional[Metrics] = None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.sink = sink
         self.reactor = reactor
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.readErrors = self.metrics.readErrors.labels(source="ingest")
+        self.sinkFailed = self.metrics.sinkFailures.labels(source="ingest")
         self.stopped = False
         self._protocols: set[IngestProtocol] = set()
-        self.reads = 0
-        self.badLines = 0
-        self.sinkFailures = 0
-        self.refusedLimit = 0
-        self.repliesDropped = 0
+        # For the log's rate limit only; the count that is reported is
+        # the metric.
+        self.badLineCount = 0
+
+    # Read-only views of the metrics under their old attribute names, for
+    # callers not yet reading the registry.
+    badLines = property(lambda self: int(self.metrics.value(
+        "numberok_read_errors_total", source="ingest")))
+    sinkFailures = property(lambda self: int(self.metrics.value(
+        "numberok_read_sink_failures_total", source="ingest")))
+    refusedLimit = property(lambda self: int(self.metrics.value(
+        "numberok_ingest_connections_refused_total")))
+    repliesDropped = property(lambda self: int(self.metrics.value(
+        "numberok_ingest_replies_dropped_total")))
 
     def buildProtocol(self, addr) -> Optional[IngestProtocol]:
         if self.stopped:
             return None
         if len(self._protocols) >= self.maxConnections:
-            self.refusedLimit += 1
+            self.metrics.ingestRefused.inc()
             self.log.warn("ingest: refused {peer}: {limit} recognizers "
                           "already connected",
                           peer="%s:%s" % (getattr(addr, "host", addr),
@@ -183,10 +209,6 @@ class IngestFactory(Factory):
 
     def unregister(self, protocol: IngestProtocol) -> None:
         self._protocols.discard(protocol)
-
-    @property
-    def connectionCount(self) -> int:
-        return len(self._protocols)
 
     def stopReads(self) -> None:
         """
