@@ -204,11 +204,13 @@ def buildServer(settings: Settings, endpoints: Endpoints,
     sinks.append(server.recent)
 
     server.analytics = server.add(
-        Analytics(store, EventFanout(*sinks), reactor=reactor), "analytics")
+        Analytics(store, EventFanout(*sinks), reactor=reactor,
+                  metrics=metrics), "analytics")
 
     if endpoints.ingest is not None:
         server.ingest = server.add(IngestService(
-            endpoints.ingest, IngestFactory(server.analytics, reactor=reactor),
+            endpoints.ingest, IngestFactory(server.analytics, reactor=reactor,
+                                            metrics=metrics),
             reactor=reactor), "ingest")
 
     if endpoints.admin is not None:

@@ -297,8 +297,6 @@ class EventList(list):
         self.append(event)
 
 
-@pytest.mark.xfail(strict=False,
-                   reason="perVehicle lands with the perf branch")
 @pytest_twisted.ensureDeferred
 async def test_one_alarm_gives_detected_and_exactly_one_lost_with_picture(
         cameras):

@@ -313,8 +313,6 @@ def test_a_watch_folder_jpeg_is_a_per_vehicle_read(tmp_path):
     source.stopService()
 
 
-@pytest.mark.xfail(strict=False,
-                   reason="perVehicle lands with the perf branch")
 def test_a_single_jpeg_dropped_in_the_folder_gives_an_event(tmp_path):
     from numberok import settings as S
     from numberok.analytics import Analytics
