@@ -17,6 +17,7 @@ timer is one reactor C{DelayedCall}.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from twisted.application.service import Service
@@ -30,6 +31,9 @@ from numberok.metrics import Metrics
 from numberok.plates import PlateRules, distance, skeleton
 from numberok.plates.matching import TextIndex
 from numberok.settings import SettingsStore
+from numberok.settings.keys import (
+    ANALYTICS_LEVENSHTEIN_DISTANCE, ANALYTICS_SKIP_FIRST_RESULTS,
+    ANALYTICS_SOFT_COMPARISON, ANALYTICS_USE_RAW_RESULTS)
 from numberok.tracks import Track, movementOf
 
 __all__ = ["Analytics", "EventFanout", "Track", "ZoneAggregator",
@@ -59,6 +63,23 @@ def _preference(track: Track) -> tuple[float, int]:
     return (-track.lastReadAt, track.runtimeId)
 
 
+@dataclass(frozen=True, slots=True)
+class AnalyticsConfig:
+    """The C{[Analytics]} settings as the per-read path uses them."""
+
+    soft: bool
+    distance: int
+    skip: int
+    raw: bool
+
+    @classmethod
+    def fromSettings(cls, settings) -> "AnalyticsConfig":
+        return cls(soft=settings[ANALYTICS_SOFT_COMPARISON],
+                   distance=settings[ANALYTICS_LEVENSHTEIN_DISTANCE],
+                   skip=settings[ANALYTICS_SKIP_FIRST_RESULTS],
+                   raw=settings[ANALYTICS_USE_RAW_RESULTS])
+
+
 class ZoneAggregator:
     """
     The tracks of one channel/zone.  Reads arrive in order; settings are
@@ -84,18 +105,19 @@ class ZoneAggregator:
                 now: float) -> None:
         analytics = self.analytics
         settings = analytics.store.current
-        soft = settings["Analytics.SoftComparison"]
-        track = self._match(processed, key, soft, settings)
+        config = analytics.config
+        soft = config.soft
+        track = self._match(processed, key, config)
         if track is None:
             track = analytics.openTrack(self)
         elif (not track.announced and soft
-              and track.reads + 1 > settings["Analytics.SkipFirstResults"]):
+              and track.reads + 1 > config.skip):
             # This read would announce a small track: if it is only a
             # partial or garbled copy of a vehicle already announced here,
             # fold it into that one instead (protocol: tracks never
             # announced may merge into a neighbour).
-            neighbour = self._absorbingNeighbour(
-                track.keys | {key}, settings["Analytics.LevenshteinDistance"])
+            neighbour = self._absorbingNeighbour(track.keys | {key},
+                                                 config.distance)
             if neighbour is not None:
                 self._forget(track)
                 analytics.merged(track)
@@ -110,25 +132,23 @@ class ZoneAggregator:
                                         zone.inDirection)
         self._restartTimer(track, zone.lossInterval)
         if not track.announced:
-            if read.perVehicle or self._readyToAnnounce(track, settings):
+            if read.perVehicle or self._readyToAnnounce(track, config.skip):
                 track.announced = True
                 self.pending.pop(track.runtimeId, None)
                 analytics.announced(track)
                 analytics.emit(self._event(track, EventState.DETECTED, read),
                                now)
             return
-        if settings["Analytics.UseRawResults"] or (
-                (track.voted, track.movement) != before):
+        if config.raw or (track.voted, track.movement) != before:
             analytics.emit(self._event(track, EventState.UPDATED, read), now)
 
-    def _readyToAnnounce(self, track: Track, settings) -> bool:
+    def _readyToAnnounce(self, track: Track, skip: int) -> bool:
         """
         Past the held-back reads; and a track whose voted text is not a
         whole plate of any template (a partial read at the frame edge, most
         often) waits L{NOT_A_PLATE_EXTRA_READS} reads more, which gives the
         whole plate time to appear and take it in.
         """
-        skip = settings["Analytics.SkipFirstResults"]
         if track.reads <= skip:
             return False
         analytics = self.analytics
@@ -136,8 +156,9 @@ class ZoneAggregator:
             return True
         return track.reads > skip + NOT_A_PLATE_EXTRA_READS
 
-    def _match(self, processed: str, key: str, soft: bool,
-               settings) -> Optional[Track]:
+    def _match(self, processed: str, key: str,
+               config: "AnalyticsConfig") -> Optional[Track]:
+        soft = config.soft
         exact = self.index.get(key)
         if exact:
             # The usual case: a text the track already knows.
@@ -153,7 +174,7 @@ class ZoneAggregator:
             return min(exact, key=_preference)
         if not soft or not self.index:
             return None
-        limit = settings["Analytics.LevenshteinDistance"]
+        limit = config.distance
         best: Optional[Track] = None
         bestRank = None
         holders = self.index.holders
@@ -288,6 +309,8 @@ class Analytics(Service):
         self._pending: dict[int, Track] = {}
         self._rules: Optional[PlateRules] = None
         self._rulesFrom = None
+        self._config: Optional[AnalyticsConfig] = None
+        self._configFrom = None
         self._normalized: dict[str, tuple[str, str]] = {}
         self._fitting: dict[str, bool] = {}
         # Label children bound once: this is the per-read path.
@@ -305,6 +328,16 @@ class Analytics(Service):
         return int(sum(self.metrics.value("numberok_reads_total",
                                           source=source or "other")
                        for source in self._readsBy))
+
+    @property
+    def config(self) -> "AnalyticsConfig":
+        """The analytics settings now, read from the store once per change
+        rather than four times per read."""
+        settings = self.store.current
+        if self._configFrom is not settings:
+            self._config = AnalyticsConfig.fromSettings(settings)
+            self._configFrom = settings
+        return self._config
 
     @property
     def rules(self) -> PlateRules:

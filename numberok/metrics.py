@@ -21,6 +21,8 @@ from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from numberok.metrictypes import ReactorCounter, ReactorHistogram
+
 __all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
 
 
@@ -38,7 +40,9 @@ class Metrics:
         r = self.registry
 
         # -- reads and analytics (analytics.py, sources) -----------------
-        self.reads = Counter(
+        # The per-read path counts with the lock-free reactor types
+        # (numberok.metrictypes); the rest with prometheus-client's own.
+        self.reads = ReactorCounter(
             "numberok_reads", "Plate reads taken by the analytics.",
             ["source"], registry=r)
         self.readErrors = Counter(
@@ -48,10 +52,10 @@ class Metrics:
         self.emptyReads = Counter(
             "numberok_empty_reads",
             "Reads whose plate text was empty after cleaning.", registry=r)
-        self.events = Counter(
+        self.events = ReactorCounter(
             "numberok_events", "Vehicle events emitted by the analytics.",
             ["state"], registry=r)
-        self.readToEvent = Histogram(
+        self.readToEvent = ReactorHistogram(
             "numberok_read_to_event_seconds",
             "From a read's arrival to the event it caused.",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -83,7 +87,7 @@ class Metrics:
             "source.", ["source"], registry=r)
 
         # -- publisher (publisher.py) -------------------------------------
-        self.droppedEvents = Counter(
+        self.droppedEvents = ReactorCounter(
             "numberok_dropped_events",
             "Events dropped from a client's full queue, by state.",
             ["state"], registry=r)

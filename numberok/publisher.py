@@ -41,6 +41,9 @@ from numberok.metrics import Metrics
 from numberok.queues import DROP_ORDER, Outgoing, Subscription
 from numberok.pictures import PictureAttacher
 from numberok.settings import SettingsStore
+from numberok.settings.keys import (
+    NETSERVER_ATTACHED_SCREENSHOTS_QUALITY, SYSTEM_SYSTEM_ID,
+    SYSTEM_TEST_MODE)
 from numberok.threads import ServiceThreads
 
 __all__ = ["EventPublisher", "Subscription"]
@@ -96,6 +99,8 @@ class EventPublisher(Service):
         self._dispatchWaiters: list[Deferred] = []
         self._drains: list[tuple[Deferred, IDelayedCall]] = []
         self._sequence = 0
+        self._identity: tuple[int, bool] = (0, False)
+        self._identityFrom = None
         m = self.metrics
         self._droppedOf = [m.droppedEvents.labels(state=state.value)
                            for state in DROP_ORDER]
@@ -157,9 +162,13 @@ class EventPublisher(Service):
         made when the first write is due.  Nothing raises to the caller.
         """
         settings = self.store.current
+        if settings is not self._identityFrom:
+            # Read once per settings change, not once per event.
+            self._identity = (settings[SYSTEM_SYSTEM_ID],
+                              settings[SYSTEM_TEST_MODE])
+            self._identityFrom = settings
         self._sequence += 1
-        outgoing = Outgoing(self._sequence, event, settings["System.SystemId"],
-                            settings["System.TestMode"])
+        outgoing = Outgoing(self._sequence, event, *self._identity)
         if self._wantsScreenshot(event):
             self._requestScreenshot(outgoing, settings)
         elif self._pending:
@@ -184,7 +193,7 @@ class EventPublisher(Service):
         outgoing.ready = False
         self._pending.append(outgoing)
         self._pictures.attach(
-            outgoing, settings["NetServer.AttachedScreenshotsQuality"],
+            outgoing, settings[NETSERVER_ATTACHED_SCREENSHOTS_QUALITY],
             self._dispatchReady)
 
     def _dispatchReady(self) -> None:

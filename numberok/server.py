@@ -86,11 +86,11 @@ class NumberOkProtocol(Protocol, TimeoutMixin):
 
     @property
     def wantsScreenshots(self) -> bool:
-        return self.factory.store.current[NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS]
+        return self.factory.wantsScreenshots
 
     @property
     def lostOnly(self) -> bool:
-        return self.factory.store.current[NETSERVER_SEND_LOST_ONLY]
+        return self.factory.lostOnly
 
     def writePackets(self, data: bytes) -> None:
         self.transport.write(data)
@@ -245,6 +245,14 @@ class NumberOkFactory(Factory):
         self._refusedNotAllowed = self.metrics.connectionsRefused.labels(
             reason="not_allowed")
         self.peakConnections = 0
+        # Asked for every event and every client: kept here, refreshed when
+        # the settings change, rather than looked up each time.
+        self._followSettings(None, store.current)
+        store.addObserver(self._followSettings)
+
+    def _followSettings(self, old, new) -> None:
+        self.wantsScreenshots = new[NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS]
+        self.lostOnly = new[NETSERVER_SEND_LOST_ONLY]
 
     def isAllowed(self, address) -> bool:
         networks = self.store.current[NETSERVER_ALLOWED_CLIENTS]
