@@ -19,7 +19,8 @@ import errno
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from numberok.server import ListeningService, endpointWithPort
+from numberok.endpoints import endpointWithPort
+from numberok.listening import ListeningService
 from numberok.settings import Settings, SettingsError
 
 

@@ -17,7 +17,8 @@ from twisted.logger import Logger
 
 from numberok.interfaces import IPlateReadSink
 from numberok.journal import Journal
-from numberok.server import ListeningService, NumberOkFactory
+from numberok.listening import ListeningService
+from numberok.server import NumberOkFactory
 from numberok.settings import SettingsError, SettingsStore, saveFile
 from numberok.threads import ServiceThreads
 from numberok.web import auth
