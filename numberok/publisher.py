@@ -41,6 +41,8 @@ from numberok.metrics import Metrics
 from numberok.queues import DROP_ORDER, Outgoing, Subscription
 from numberok.pictures import PictureAttacher
 from numberok.settings import SettingsStore
+from numberok.settings.keys import (
+    NETSERVER_ATTACHED_SCREENSHOTS_QUALITY, SYSTEM_SYSTEM_ID, SYSTEM_TEST_MODE)
 from numberok.threads import ServiceThreads
 
 __all__ = ["EventPublisher", "Subscription"]
@@ -158,8 +160,8 @@ class EventPublisher(Service):
         """
         settings = self.store.current
         self._sequence += 1
-        outgoing = Outgoing(self._sequence, event, settings["System.SystemId"],
-                            settings["System.TestMode"])
+        outgoing = Outgoing(self._sequence, event, settings[SYSTEM_SYSTEM_ID],
+                            settings[SYSTEM_TEST_MODE])
         if self._wantsScreenshot(event):
             self._requestScreenshot(outgoing, settings)
         elif self._pending:
@@ -184,7 +186,7 @@ class EventPublisher(Service):
         outgoing.ready = False
         self._pending.append(outgoing)
         self._pictures.attach(
-            outgoing, settings["NetServer.AttachedScreenshotsQuality"],
+            outgoing, settings[NETSERVER_ATTACHED_SCREENSHOTS_QUALITY],
             self._dispatchReady)
 
     def _dispatchReady(self) -> None:

@@ -67,8 +67,9 @@ def test_an_escaped_colon_is_part_of_a_value():
 
 parts = st.lists(st.text(), min_size=1, max_size=6)
 # Twisted's parser takes ASCII option names only.
-asciiParts = st.lists(st.text(st.characters(min_codepoint=1, max_codepoint=127)),
-                      min_size=1, max_size=6)
+asciiParts = st.lists(
+    st.text(st.characters(min_codepoint=1, max_codepoint=127)),
+    min_size=1, max_size=6)
 
 
 @given(parts)

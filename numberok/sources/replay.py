@@ -24,11 +24,11 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from numberok.events import PlateRead
+from numberok.images import isJpeg
 from numberok.metrics import Metrics
 from numberok.sources import ThreadedSource, handOver
 from numberok.sources.formats import (
-    MAX_JPEG_BYTES, ReadFormatError, decodeReadLine, isJpeg,
-    parseReadObject)
+    MAX_JPEG_BYTES, ReadFormatError, decodeReadLine, parseReadObject)
 
 # Handed to the parser as "now": a read that comes back with it carried no
 # time of its own (valid times are never negative).

@@ -23,11 +23,12 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from numberok.events import PlateRead
+from numberok.images import isJpeg
 from numberok.metrics import Metrics
 from numberok.sources import ThreadedSource, handOver
 from numberok.sources.formats import (
     MAX_CHANNEL, MAX_JPEG_BYTES, MAX_TIME_MS, MAX_ZONE, ReadFormatError,
-    checkPlate, isJpeg)
+    checkPlate)
 
 # <time>_<plate>[_<channel>[_<zone>]].jpg, time as YYYYmmddHHMMSS[fff] or
 # epoch seconds / milliseconds.
@@ -303,10 +304,11 @@ class FolderWatchSource(ThreadedSource):
             with open(path, "rb") as f:
                 data = f.read(self.maxFileBytes + 1)
             if len(data) > self.maxFileBytes:
-                raise BadFileError("larger than %d bytes" % (self.maxFileBytes,))
+                raise BadFileError("larger than %d bytes"
+                                   % (self.maxFileBytes,))
             if not isJpeg(data):
                 raise BadFileError("not a JPEG (%d bytes without the FF D8 "
-                                 "start-of-image marker)" % (len(data),))
+                                   "start-of-image marker)" % (len(data),))
         except BadFileError as e:
             return self._move(path, name, self.badName, ("bad", name, str(e)))
         except OSError as e:

@@ -48,6 +48,7 @@ from twisted.logger import Logger
 
 from numberok import settings as settingsModule
 from numberok.metrics import Metrics
+from numberok.settings.keys import ADMIN_PASSWORD_HASH
 from numberok.threads import ServiceThreads
 
 HASH_SCHEME = "pbkdf2_sha256"
@@ -273,7 +274,7 @@ class PasswordChecker:
             password's C{False} comes only after the throttle's delay.  It
             fails with L{Throttled}, at once, when the check may not run now.
         """
-        encoded = self.store.current["Admin.PasswordHash"]
+        encoded = self.store.current[ADMIN_PASSWORD_HASH]
         mark = self._mark(password, encoded)
         if mark in self._good:
             self._good.move_to_end(mark)

@@ -13,6 +13,7 @@ import hmac
 from typing import TYPE_CHECKING, Optional
 
 from numberok.endpoints import isLoopbackHost
+from numberok.settings.keys import ADMIN_PASSWORD_HASH
 from numberok.web import auth
 from numberok.web.common import STATE_CHANGING, HTTPError, peer, redirect
 
@@ -50,7 +51,7 @@ class Gate:
 
     @property
     def openMode(self) -> bool:
-        return not self.store.current["Admin.PasswordHash"]
+        return not self.store.current[ADMIN_PASSWORD_HASH]
 
     async def admit(self, request, endpoint: "Endpoint"
                     ) -> Optional[Identity]:
