@@ -27,8 +27,9 @@ from numberok.settings.keys import NETSERVER_ENABLE, NETSERVER_PORT
 
 class EventPortApplier:
     """
-    Moves the event port (C{ListeningService}, tap.py's C{"events"}) to
-    what the settings say.
+    Moves the event port (the L{ListeningService} that
+    L{numberok.build.buildServer} names C{"events"}) to what the settings
+    say.
     """
 
     log = Logger()
