@@ -9,6 +9,7 @@ Pure and blocking (a body may be megabytes): callers run it in a thread.
 
 from __future__ import annotations
 
+import email.message
 import email.parser
 import email.policy
 import email.utils
