@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram,
-                               generate_latest)
+from prometheus_client import (CollectorRegistry, Counter, Gauge, generate_latest)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from numberok.metrictypes import ReactorCounter, ReactorHistogram
@@ -187,6 +186,22 @@ class Metrics:
             "Camera pictures left out of a read (not a JPEG, over the pixel "
             "limit, listed but not sent); the read itself is kept.",
             registry=r)
+
+        # -- sources (sources/demo/, sources/replay.py, sources/watch.py) --
+        # Their reads are counted by the analytics (reads), their bad lines
+        # and files in readErrors; these are what only a source knows.
+        self.demoVehicles = Counter(
+            "numberok_demo_vehicles",
+            "Simulated vehicles whose first read the demo handed on.",
+            registry=r)
+        self.demoFramesSkipped = Counter(
+            "numberok_demo_frames_skipped",
+            "Demo reads sent without a frame because rendering fell behind.",
+            registry=r)
+        self.replayPasses = Counter(
+            "numberok_replay_passes",
+            "Passes through the replay file started (more than one when "
+            "looping).", registry=r)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -357,6 +357,7 @@ class NumberOkFactory(Factory):
         return done
 
 
-# Until every importer moves to numberok.listening / numberok.endpoints.
-from numberok.endpoints import endpointWithPort  # noqa: E402,F401
+# Kept for numberok/sources/ingest.py and tests/test_server.py,
+# test_web_api.py, test_browser.py, which still import it from here; remove
+# once they import numberok.listening.
 from numberok.listening import ListeningService  # noqa: E402,F401

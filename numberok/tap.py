@@ -176,13 +176,14 @@ def _sources(options: Options) -> list[SourceMaker]:
         from numberok.sources.demo import DemoSource
         rate, seed = options["demo-rate"], options["demo-seed"]
         makers.append(lambda sink, reactor, metrics: DemoSource(
-            sink, rate=rate, seed=seed, reactor=reactor))
+            sink, rate=rate, seed=seed, reactor=reactor, metrics=metrics))
     if options["replay"]:
         from numberok.sources.replay import ReplaySource
         path, speed = options["replay"], options["replay-speed"]
         loop = bool(options["replay-loop"])
         makers.append(lambda sink, reactor, metrics: ReplaySource(
-            sink, path, speed=speed, loop=loop, reactor=reactor))
+            sink, path, speed=speed, loop=loop, reactor=reactor,
+            metrics=metrics))
     if options["watch"]:
         import re
         from numberok.sources.watch import DEFAULT_PATTERN, FolderWatchSource
@@ -193,5 +194,5 @@ def _sources(options: Options) -> list[SourceMaker]:
         except (ValueError, re.error) as e:
             raise usage.UsageError("--watch-pattern: %s" % (e,))
         makers.append(lambda sink, reactor, metrics: FolderWatchSource(
-            sink, folder, pattern=pattern, reactor=reactor))
+            sink, folder, pattern=pattern, reactor=reactor, metrics=metrics))
     return makers

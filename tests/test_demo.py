@@ -18,6 +18,7 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from numberok.interfaces import IPlateReadSink
+from numberok.metrics import Metrics
 from numberok.sources import demo
 from numberok.sources.demo import (
     CYRILLIC, OCR_OUTCOMES, DemoSource, reads, recordMain, renderFrame,
@@ -151,7 +152,9 @@ def test_service_emits_the_simulated_reads_as_the_clock_advances():
     clock = Clock()
     clock.advance(1764000000)
     sink = ListSink()
-    source = DemoSource(sink, seed=3, reactor=clock, runInThread=synchronous)
+    metrics = Metrics()
+    source = DemoSource(sink, seed=3, reactor=clock, runInThread=synchronous,
+                        metrics=metrics)
     verifyObject(IService, source)
     source.startService()
     expected = take(reads(seed=3, startMs=1764000000000), 400)
@@ -167,8 +170,8 @@ def test_service_emits_the_simulated_reads_as_the_clock_advances():
         assert read.plate == demoRead.read.plate
         assert read.bbox == demoRead.read.bbox
         assert read.jpeg == renderFrame(demoRead.scene)
-    assert source.reads == len(got)
-    assert source.vehicles == len({e.vehicle for e in expected[:len(got)]})
+    assert metrics.value("numberok_demo_vehicles_total") == len(
+        {e.vehicle for e in expected[:len(got)]})
     source.stopService()
     count = len(sink.reads)
     clock.advance(60)
@@ -196,21 +199,24 @@ def test_frames_rendered_out_of_order_are_delivered_in_order():
         started.append((d, f, args))
         return d
 
-    source = DemoSource(sink, rate=5.0, reactor=clock, runInThread=later)
+    metrics = Metrics()
+    source = DemoSource(sink, rate=5.0, reactor=clock, runInThread=later,
+                        metrics=metrics)
     source.startService()
     clock.pump([0.05] * 200)          # 10 s: far more reads than the cap
     assert sink.reads == []
     assert len(started) == source.maxPendingFrames
-    assert source.framesSkipped > 0
+    skipped = metrics.value("numberok_demo_frames_skipped_total")
+    assert skipped > 0
     for d, f, args in reversed(started[1:]):
         d.callback(f(*args))
     assert sink.reads == []           # the first frame still holds the line
     started[0][0].callback(b"\xff\xd8first")
-    assert len(sink.reads) == source.reads > source.maxPendingFrames
+    assert len(sink.reads) > source.maxPendingFrames
     times = [r.timeMs for r in sink.reads]
     assert times == sorted(times)
     assert sink.reads[0].jpeg == b"\xff\xd8first"
-    assert sum(r.jpeg is None for r in sink.reads) == source.framesSkipped
+    assert sum(r.jpeg is None for r in sink.reads) == skipped
     source.stopService()
 
 

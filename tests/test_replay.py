@@ -13,6 +13,7 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from zope.interface.verify import verifyObject
 
+from numberok.metrics import Metrics
 from numberok.sources.demo import recordMain
 from numberok.sources.formats import parseReadLine
 from numberok.sources.replay import ReplaySource
@@ -56,10 +57,19 @@ def start(tmp_path, path, **kwargs):
     clock.advance(100)
     sink = ListSink()
     source = ReplaySource(sink, path, reactor=clock,
-                          runInThread=synchronous, **kwargs)
+                          runInThread=synchronous, metrics=Metrics(), **kwargs)
     verifyObject(IService, source)
     source.startService()
     return clock, sink, source
+
+
+def badLines(source):
+    """Lines the replay skipped, as counted in its metrics."""
+    return source.metrics.value("numberok_read_errors_total", source="replay")
+
+
+def passes(source):
+    return source.metrics.value("numberok_replay_passes_total")
 
 
 def test_plays_at_recorded_speed_with_times_shifted_to_now(tmp_path):
@@ -76,7 +86,7 @@ def test_plays_at_recorded_speed_with_times_shifted_to_now(tmp_path):
         ("A111AA77", 100000, 1, 0, "replay"),
         ("B222BB77", 101000, 0, 0, "replay"),
         ("C333CC77", 101500, 0, 2, "replay")]
-    assert (source.played, source.badLines, source.passes) == (3, 1, 1)
+    assert (badLines(source), passes(source)) == (1, 1)
     assert source.whenDone().called
     source.stopService()
 
@@ -131,7 +141,7 @@ def test_bad_lines_are_logged_with_their_number_and_skipped(tmp_path):
     assert [r.plate for r in sink.reads] == ["A1", "A3"]
     # A read without time_ms follows the one before it.
     assert sink.reads[1].timeMs == sink.reads[0].timeMs
-    assert source.badLines == 2
+    assert badLines(source) == 2
     warnings = [e for e in events if e.get("line") is not None]
     assert [(e["line"], e["error"]) for e in warnings] == [
         (2, "zone: must be 0..3, got 9"),
@@ -153,7 +163,7 @@ def test_an_overlong_line_is_skipped(tmp_path):
     source.startService()
     clock.pump([0, 0])
     assert [r.plate for r in sink.reads] == ["A1", "A3"]
-    assert source.badLines == 1
+    assert badLines(source) == 1
     source.stopService()
 
 
@@ -211,7 +221,7 @@ def test_loop_starts_over_after_a_gap(tmp_path):
     assert [r.plate for r in sink.reads] == ["A1", "A2"] * 3
     times = [r.timeMs for r in sink.reads]
     assert times == [100000, 100200, 106200, 106400, 112400, 112600]
-    assert source.passes == 4 and not source.whenDone().called
+    assert passes(source) == 4 and not source.whenDone().called
     source.stopService()
     clock.advance(60)
     assert len(sink.reads) == 6
@@ -222,7 +232,7 @@ def test_loop_over_a_file_without_reads_stops(tmp_path):
     path = writeLines(tmp_path / "empty.jsonl", ["", "not json"])
     clock, sink, source = start(tmp_path, path, loop=True)
     clock.pump([0, 10, 10])
-    assert source.passes == 1 and source.badLines == 1
+    assert passes(source) == 1 and badLines(source) == 1
     assert source.whenDone().called
     source.stopService()
 

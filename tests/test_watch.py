@@ -16,6 +16,7 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from numberok.interfaces import IEventSink, IPlateReadSink
+from numberok.metrics import Metrics
 from numberok.sources.watch import (
     DEFAULT_PATTERN, BadFileError, FolderWatchSource, parseTime)
 
@@ -39,8 +40,14 @@ def watcher(folder, clock=None, sink=None, **kwargs):
         clock.advance(NOW)
     sink = ListSink() if sink is None else sink
     source = FolderWatchSource(sink, str(folder), reactor=clock, tz=UTC,
-                               runInThread=synchronous, **kwargs)
+                               runInThread=synchronous, metrics=Metrics(),
+                               **kwargs)
     return clock, sink, source
+
+
+def badFiles(source):
+    """Files the watcher moved to bad/, as counted in its metrics."""
+    return source.metrics.value("numberok_read_errors_total", source="watch")
 
 
 def names(folder):
@@ -60,7 +67,7 @@ def test_a_stable_file_becomes_a_read_and_moves_to_done(tmp_path):
             read.source) == ("A123BC77", 3, 0, 1763999999123, data, "watch")
     assert names(tmp_path) == ["done"]
     assert names(tmp_path / "done") == ["20251124155959123_A123BC77_3.jpg"]
-    assert (source.accepted, source.bad) == (1, 0)
+    assert badFiles(source) == 0
     source.stopService()
 
 
@@ -96,7 +103,7 @@ def test_a_bad_name_goes_to_bad_with_a_log_line(tmp_path):
         clock, sink, source = watcher(tmp_path)
         source.startService()
         clock.advance(1.0)
-    assert sink.reads == [] and source.bad == 5
+    assert sink.reads == [] and badFiles(source) == 5
     assert names(tmp_path) == ["bad"]
     assert len(names(tmp_path / "bad")) == 5
     reasons = {e["name"]: e["reason"] for e in events if "reason" in e}
@@ -161,7 +168,7 @@ def test_hidden_and_partial_uploads_are_never_touched(tmp_path):
     clock, sink, source = watcher(tmp_path)
     source.startService()
     clock.pump([1.0] * 3)
-    assert sink.reads == [] and source.bad == 0
+    assert sink.reads == [] and badFiles(source) == 0
     assert names(tmp_path) == [".pureftpd-upload.5f1c.jpg",
                                "1763999999000_A1_0.jpg.part",
                                "1763999999000_A2_0.TMP", "sub"]

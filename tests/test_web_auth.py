@@ -42,34 +42,6 @@ def test_hash_is_a_valid_settings_value():
         {"Admin.PasswordHash": encoded})["Admin.PasswordHash"] == encoded
 
 
-# -- where the admin server may listen ---------------------------------------
-
-@pytest.mark.parametrize("description, loopback", [
-    ("tcp:8080:interface=127.0.0.1", True),
-    ("tcp:port=8080:interface=localhost", True),
-    ("tcp6:8080:interface=\\:\\:1", True),
-    ("tcp:8080:50:127.0.0.2", True),
-    ("unix:/run/numberok.sock", True),
-    ("tcp:8080", False),
-    ("8080", False),
-    ("tcp:8080:interface=0.0.0.0", False),
-    ("tcp:8080:interface=192.168.1.10", False),
-    ("ssl:8443:privateKey=k.pem", False),
-    ("systemd:domain=INET:index=0", False),
-])
-def test_loopback_endpoints_are_recognised(description, loopback):
-    assert auth.isLoopbackEndpoint(description) is loopback
-
-
-def test_network_endpoint_without_password_is_refused_with_advice():
-    with pytest.raises(ValueError) as e:
-        auth.checkAdminEndpoint("tcp:8080", S.Settings())
-    assert "numberok-passwd" in str(e.value)
-    auth.checkAdminEndpoint("tcp:8080:interface=127.0.0.1", S.Settings())
-    auth.checkAdminEndpoint("tcp:8080", S.Settings().withChanges(
-        {"Admin.PasswordHash": auth.hashPassword("x" * 8, 1000)}))
-
-
 # -- throttling and sessions, on a Clock --------------------------------------
 
 def test_failed_logins_wait_longer_each_time_up_to_a_cap():

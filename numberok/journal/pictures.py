@@ -5,7 +5,9 @@ Pictures live in C{screenshots/} under names made fresh for each write
 (C{<random>.jpg}, C{<random>.plate.jpg}) and are written I{before} the row
 that names them commits: a file no row names is an orphan, removed at the
 next start, and a row never points at a file written for another event,
-whatever failed in between (issue 11, defect 7).
+whatever failed in between: with reused names, a full disk that stopped
+a row after its picture was written made a later event serve that
+vehicle's picture.
 
 Blocking: everything here runs in a thread.
 """

@@ -13,6 +13,7 @@ from twisted.logger import Logger
 
 from numberok.events import PlateRead
 from numberok.interfaces import IPlateReadSink
+from numberok.metrics import Metrics
 from numberok.threads import ServiceThreads
 
 _log = Logger(namespace="numberok.sources")
@@ -37,11 +38,17 @@ def handOver(sink: IPlateReadSink, read: PlateRead, where: str) -> bool:
 class ThreadedSource(Service):
     """
     The shared life of a source that does blocking work: an injected
-    reactor (the global one, looked up when first needed, by default) and
-    one worker thread of its own (L{ServiceThreads}), started with the
-    service and stopped with it off the reactor thread.  Tests inject
-    C{runInThread} (C{f(callable, *args) -> Deferred}) to run that work
-    synchronously; then no thread is started.
+    reactor (the global one, looked up when first needed, by default), the
+    server's L{Metrics} (a private one by default) and one worker thread of
+    its own (L{ServiceThreads}), started with the service and stopped with
+    it off the reactor thread.  Tests inject C{runInThread}
+    (C{f(callable, *args) -> Deferred}) to run that work synchronously;
+    then no thread is started.
+
+    The reads a source hands on are counted by the analytics
+    (C{numberok_reads_total}), not here: a source counts only what it
+    alone knows, such as the lines or files it refused
+    (C{numberok_read_errors_total}).
 
     @cvar workerName: the worker thread's name, for thread dumps.
     """
@@ -49,7 +56,9 @@ class ThreadedSource(Service):
     workerName = "numberok-source"
 
     def __init__(self, reactor=None,
-                 runInThread: Optional[Callable[..., Deferred]] = None) -> None:
+                 runInThread: Optional[Callable[..., Deferred]] = None,
+                 metrics: Optional[Metrics] = None) -> None:
+        self.metrics = metrics if metrics is not None else Metrics()
         self._reactor = reactor
         self._runInThread = runInThread
         self._threads: Optional[ServiceThreads] = None

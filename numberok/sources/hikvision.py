@@ -18,11 +18,8 @@ DTDs, entity declarations (billion laughs) and external references.
 from __future__ import annotations
 
 import datetime
-import email.parser
-import email.policy
-import re
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Optional
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml
@@ -32,6 +29,7 @@ from numberok.events import BBox, PlateRead
 from numberok.images import InvalidImage, frameSize
 from numberok.sources.formats import (MAX_CHANNEL, MAX_TIME_MS, MAX_ZONE,
                                       ReadFormatError, checkPlate)
+from numberok.sources.multipart import multipartParts
 
 MAX_ALARM_BYTES = 8 * 1024 * 1024
 """The largest alarm body taken: the XML and two or three JPEGs of a few
@@ -234,34 +232,6 @@ def scaleRect(rect: tuple[int, int, int, int], width: int,
     return (left, top, right - left, bottom - top)
 
 
-def multipartParts(contentType: str, body: bytes
-                   ) -> Iterator[tuple[str, str, str, bytes]]:
-    """
-    The parts of a C{multipart/form-data} body as C{(name, filename,
-    content type, payload)}, at most L{MAX_PARTS} of them.
-
-    @raise ReadFormatError: no boundary, or too many parts.
-    """
-    boundary = re.search(r'boundary="?([^";]{1,200})"?', contentType)
-    if boundary is None:
-        raise ReadFormatError("Content-Type", "multipart without a boundary")
-    # Counted before parsing: the parser's work grows with the parts.
-    if body.count(b"--" + boundary.group(1).encode("latin-1", "replace")) \
-            > MAX_PARTS + 1:
-        raise ReadFormatError("body", "more than %d parts" % (MAX_PARTS,))
-    head = ("Content-Type: %s\r\nMIME-Version: 1.0\r\n\r\n"
-            % (contentType,)).encode("latin-1", "replace")
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        head + body)
-    if not message.is_multipart():
-        raise ReadFormatError("body", "not a multipart body (boundary not "
-                              "found)")
-    for part in message.iter_parts():
-        yield ((part.get_param("name", header="content-disposition") or ""),
-               part.get_filename() or "", part.get_content_type(),
-               part.get_payload(decode=True) or b"")
-
-
 def _splitBody(contentType: str, body: bytes
                ) -> tuple[bytes, dict[str, bytes]]:
     """The XML document and the pictures by name (part name and file
@@ -270,7 +240,7 @@ def _splitBody(contentType: str, body: bytes
     if kind.startswith("multipart/"):
         xml, pictures = None, {}
         for name, filename, partType, payload in multipartParts(
-                contentType, body):
+                contentType, body, MAX_PARTS):
             looksXML = (partType in _XML_TYPES
                         or name.lower().endswith(".xml")
                         or filename.lower().endswith(".xml")

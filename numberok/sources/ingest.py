@@ -27,7 +27,7 @@ from zope.interface import implementer
 
 from numberok.interfaces import IPlateReadSink
 from numberok.metrics import Metrics
-from numberok.server import ListeningService
+from numberok.listening import ListeningService
 from numberok.sources import handOver
 from numberok.sources.formats import ReadFormatError, parseReadLine
 

@@ -24,10 +24,11 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from numberok.events import PlateRead
+from numberok.images import isJpeg
+from numberok.metrics import Metrics
 from numberok.sources import ThreadedSource, handOver
 from numberok.sources.formats import (
-    MAX_JPEG_BYTES, ReadFormatError, decodeReadLine, isJpeg,
-    parseReadObject)
+    MAX_JPEG_BYTES, ReadFormatError, decodeReadLine, parseReadObject)
 
 # Handed to the parser as "now": a read that comes back with it carried no
 # time of its own (valid times are never negative).
@@ -146,20 +147,17 @@ class ReplaySource(ThreadedSource):
     Plays a recorded JSONL file of reads into a sink.
 
     Pacing: a read recorded C{d} ms after the pass's first read plays
-    C{d / speed} ms after the pass started, and its C{time_ms} becomes that
+    C{d / speed} ms after the pass started, and its C{timeMs} becomes that
     moment (the server's clock), so timestamps agree with the clock the
     analytics run on.  With C{speed=None} reads go out as fast as the
     reactor turns, L{fastBatch} per turn, with the recorded spacing kept in
-    C{time_ms}.  C{keepTimes} sends the recorded C{time_ms} unchanged.
+    C{timeMs}.  C{keepTimes} sends the recorded C{timeMs} unchanged.
 
     File order is play order: a read recorded earlier than the one before
     it plays right after it.  Bad lines are logged with their number,
-    counted in C{badLines}, and skipped.
-
-    @ivar played: reads handed to the sink.
-    @ivar badLines: lines that were not acceptable reads.
-    @ivar passes: passes through the file started (more than one with
-        C{loop}).
+    counted in C{numberok_read_errors_total{source="replay"}}, and
+    skipped; passes through the file are counted in
+    C{numberok_replay_passes_total}.
     """
 
     workerName = "numberok-replay"
@@ -175,7 +173,8 @@ class ReplaySource(ThreadedSource):
 
     def __init__(self, sink, path: str, speed: Optional[float] = 1.0,
                  loop: bool = False, reactor=None, keepTimes: bool = False,
-                 runInThread: Optional[Callable[..., Deferred]] = None):
+                 runInThread: Optional[Callable[..., Deferred]] = None,
+                 metrics: Optional[Metrics] = None):
         """
         @param sink: an L{numberok.interfaces.IPlateReadSink}.
         @param path: the JSONL file.
@@ -185,6 +184,7 @@ class ReplaySource(ThreadedSource):
         @param runInThread: C{f(callable, *args) -> Deferred} running file
             work off the reactor thread; by default a one-thread pool this
             service owns.  Tests pass a synchronous one.
+        @param metrics: the server's L{Metrics}; a private one by default.
         @raise ValueError: speed is not a positive number or None.
         """
         if speed is not None and not (
@@ -192,7 +192,8 @@ class ReplaySource(ThreadedSource):
                 and 0 < speed <= 1e6):
             raise ValueError("replay speed must be a positive number, got %r"
                              % (speed,))
-        ThreadedSource.__init__(self, reactor, runInThread)
+        ThreadedSource.__init__(self, reactor, runInThread, metrics)
+        self._badLines = self.metrics.readErrors.labels(source="replay")
         self.sink = sink
         self.path = path
         self.speed = speed
@@ -206,9 +207,7 @@ class ReplaySource(ThreadedSource):
         self._eof = False
         self._waiters: list[Deferred] = []
         self._finished = False
-        self.played = 0
-        self.badLines = 0
-        self.passes = 0
+        self._passNumber = 0
 
     def whenDone(self) -> Deferred:
         """
@@ -254,10 +253,12 @@ class ReplaySource(ThreadedSource):
         return self._stopWorker().addCallback(close)
 
     def _startPass(self, startMs: int) -> None:
-        self.passes += 1
+        self._passNumber += 1
+        self.metrics.replayPasses.inc()
         self._passStartMs = startMs
         self._passFirstMs: Optional[int] = None
         self._passPlayed = 0
+        self._passBadLines = 0
         self._lastOutMs = startMs
         self._reader = _Reader(self.path, self.maxLineBytes)
         self._eof = False
@@ -281,7 +282,8 @@ class ReplaySource(ThreadedSource):
         items, self._eof = result
         for lineNo, item, recordedMs in items:
             if isinstance(item, ReadFormatError):
-                self.badLines += 1
+                self._badLines.inc()
+                self._passBadLines += 1
                 self.log.warn("{path}:{line}: skipped: {error}",
                               path=self.path, line=lineNo, error=str(item))
             else:
@@ -340,15 +342,14 @@ class ReplaySource(ThreadedSource):
         if not self.keepTimes:
             read = replace(read, timeMs=outMs)
         read = replace(read, source="replay")
-        self.played += 1
         self._passPlayed += 1
         handOver(self.sink, read, self.path)
 
     def _endOfPass(self) -> None:
         self.log.info(
-            "replay of {path} pass {passes} done: {played} reads played, "
-            "{bad} bad lines so far", path=self.path, passes=self.passes,
-            played=self.played, bad=self.badLines)
+            "replay of {path} pass {number} done: {played} reads played, "
+            "{bad} bad lines", path=self.path, number=self._passNumber,
+            played=self._passPlayed, bad=self._passBadLines)
         if not self.loop:
             self._finish()
             return

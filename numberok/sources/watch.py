@@ -23,10 +23,12 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from numberok.events import PlateRead
+from numberok.images import isJpeg
+from numberok.metrics import Metrics
 from numberok.sources import ThreadedSource, handOver
 from numberok.sources.formats import (
     MAX_CHANNEL, MAX_JPEG_BYTES, MAX_TIME_MS, MAX_ZONE, ReadFormatError,
-    checkPlate, isJpeg)
+    checkPlate)
 
 # <time>_<plate>[_<channel>[_<zone>]].jpg, time as YYYYmmddHHMMSS[fff] or
 # epoch seconds / milliseconds.
@@ -151,11 +153,9 @@ class FolderWatchSource(ThreadedSource):
 
     Each taken file is read, then renamed into C{done/}, and only then is
     its read handed to the sink; a file that fails is renamed into
-    C{bad/} with a log line saying why.  See docs/sources.rst for what that
-    guarantees across a restart.
-
-    @ivar accepted: files turned into reads.
-    @ivar bad: files moved to C{bad/}.
+    C{bad/} with a log line saying why, and counted in
+    C{numberok_read_errors_total{source="watch"}}.  See docs/sources.rst for
+    what that guarantees across a restart.
     """
 
     workerName = "numberok-watch"
@@ -171,7 +171,8 @@ class FolderWatchSource(ThreadedSource):
                  pattern: Union[str, Pattern[str]] = DEFAULT_PATTERN,
                  pollInterval: float = 1.0, reactor=None,
                  tz: Optional[datetime.tzinfo] = None,
-                 runInThread: Optional[Callable[..., Deferred]] = None):
+                 runInThread: Optional[Callable[..., Deferred]] = None,
+                 metrics: Optional[Metrics] = None):
         """
         @param sink: an L{numberok.interfaces.IPlateReadSink}.
         @param directory: the folder the cameras upload into.
@@ -185,6 +186,7 @@ class FolderWatchSource(ThreadedSource):
         @param runInThread: C{f(callable, *args) -> Deferred} running the
             folder work off the reactor thread; by default a one-thread
             pool this service owns.  Tests pass a synchronous one.
+        @param metrics: the server's L{Metrics}; a private one by default.
         @raise ValueError: a bad pattern or interval, with a message for
             the command line.
         """
@@ -203,7 +205,8 @@ class FolderWatchSource(ThreadedSource):
                 and math.isfinite(pollInterval) and 0 < pollInterval <= 3600):
             raise ValueError("watch poll interval must be 0..3600 seconds, "
                              "got %r" % (pollInterval,))
-        ThreadedSource.__init__(self, reactor, runInThread)
+        ThreadedSource.__init__(self, reactor, runInThread, metrics)
+        self._badFiles = self.metrics.readErrors.labels(source="watch")
         self.sink = sink
         self.directory = directory
         self.pattern = pattern
@@ -213,8 +216,6 @@ class FolderWatchSource(ThreadedSource):
         self._loopDone: Optional[Deferred] = None
         self._seen: dict[str, tuple[int, int]] = {}
         self._complaints: dict[str, str] = {}
-        self.accepted = 0
-        self.bad = 0
 
     def startService(self) -> None:
         super().startService()
@@ -303,10 +304,11 @@ class FolderWatchSource(ThreadedSource):
             with open(path, "rb") as f:
                 data = f.read(self.maxFileBytes + 1)
             if len(data) > self.maxFileBytes:
-                raise BadFileError("larger than %d bytes" % (self.maxFileBytes,))
+                raise BadFileError("larger than %d bytes"
+                                   % (self.maxFileBytes,))
             if not isJpeg(data):
                 raise BadFileError("not a JPEG (%d bytes without the FF D8 "
-                                 "start-of-image marker)" % (len(data),))
+                                   "start-of-image marker)" % (len(data),))
         except BadFileError as e:
             return self._move(path, name, self.badName, ("bad", name, str(e)))
         except OSError as e:
@@ -330,11 +332,10 @@ class FolderWatchSource(ThreadedSource):
             kind = result[0]
             if kind == "accepted":
                 _, read, moved = result
-                self.accepted += 1
                 handOver(self.sink, read, self.directory)
             elif kind == "bad":
                 _, name, reason, moved = result
-                self.bad += 1
+                self._badFiles.inc()
                 self.log.warn("{directory}: {name} moved to {where}/{moved}: "
                               "{reason}", directory=self.directory, name=name,
                               where=self.badName, moved=moved, reason=reason)

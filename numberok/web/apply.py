@@ -19,14 +19,17 @@ import errno
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from numberok.server import ListeningService, endpointWithPort
+from numberok.endpoints import endpointWithPort
+from numberok.listening import ListeningService
 from numberok.settings import Settings, SettingsError
+from numberok.settings.keys import NETSERVER_ENABLE, NETSERVER_PORT
 
 
 class EventPortApplier:
     """
-    Moves the event port (C{ListeningService}, tap.py's C{"events"}) to
-    what the settings say.
+    Moves the event port (the L{ListeningService} that
+    L{numberok.build.buildServer} names C{"events"}) to what the settings
+    say.
     """
 
     log = Logger()
@@ -46,22 +49,22 @@ class EventPortApplier:
             C{NetServer.Port} when the port cannot be bound; the listening
             state is then unchanged.
         """
-        port = new["NetServer.Port"]
-        if port != old["NetServer.Port"]:
+        port = new[NETSERVER_PORT]
+        if port != old[NETSERVER_PORT]:
             endpoint = endpointWithPort(self.events.description, port)
             try:
                 yield self.events.rebind(endpoint)
             except Exception as e:
-                raise SettingsError({"NetServer.Port": (
+                raise SettingsError({NETSERVER_PORT.name: (
                     "cannot listen on port %d: %s; %s"
                     % (port, _reason(e), self._where()))})
-        enabled = new["NetServer.Enable"]
-        if enabled != old["NetServer.Enable"]:
+        enabled = new[NETSERVER_ENABLE]
+        if enabled != old[NETSERVER_ENABLE]:
             try:
                 yield self.events.setEnabled(enabled)
             except Exception as e:
                 self.events.enabled = False
-                raise SettingsError({"NetServer.Port": (
+                raise SettingsError({NETSERVER_PORT.name: (
                     "cannot listen on port %d: %s" % (port, _reason(e)))})
 
     def _where(self) -> str:
@@ -85,9 +88,9 @@ class EventPortApplier:
         be bound is only logged.  After a prepared change it finds nothing
         left to do.
         """
-        wantedPort = new["NetServer.Port"]
-        if (new["NetServer.Enable"] == self.events.enabled
-                and (wantedPort == old["NetServer.Port"]
+        wantedPort = new[NETSERVER_PORT]
+        if (new[NETSERVER_ENABLE] == self.events.enabled
+                and (wantedPort == old[NETSERVER_PORT]
                      or self.events.description == endpointWithPort(
                          self.events.description, wantedPort))):
             return

@@ -16,8 +16,9 @@ The model (docs/admin.rst explains it for operators):
    with every cross-origin POST/PUT/DELETE, so any state-changing request
    not made with the session cookie is refused when its C{Origin} is not
    this server's own; clients that are not browsers send no C{Origin}.
- - With no password set the server only listens on loopback (L{
-   checkAdminEndpoint} refuses anything else at start), and then the page
+ - With no password set the server only listens on loopback
+   (C{tap.Options} refuses anything else at start, with
+   L{numberok.endpoints.isLoopbackEndpoint}), and then the page
    and API are open, with a warning banner, so the quick start works
    without a set-up step.  To stop a web page in the operator's browser
    from using that open door, the same CSRF and C{Origin} rules apply, and
@@ -34,7 +35,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import math
 import os
 import secrets
@@ -48,6 +48,7 @@ from twisted.logger import Logger
 
 from numberok import settings as settingsModule
 from numberok.metrics import Metrics
+from numberok.settings.keys import ADMIN_PASSWORD_HASH
 from numberok.threads import ServiceThreads
 
 HASH_SCHEME = "pbkdf2_sha256"
@@ -89,75 +90,6 @@ def checkPassword(password: str, encoded: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
-
-
-# -- where the admin server may listen -------------------------------------
-
-def _splitDescription(description: str) -> list[str]:
-    """Split a strports description on C{:} as Twisted does (C{\\:} is an
-    escaped colon, for IPv6 addresses)."""
-    parts, current, escaped = [], [], False
-    for char in description:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ":":
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
-
-
-def isLoopbackHost(host: str) -> bool:
-    """C{localhost}, C{127.0.0.0/8} or C{::1} (brackets allowed)."""
-    host = host.strip().strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def isLoopbackEndpoint(description: str) -> bool:
-    """
-    Whether a strports server description only accepts connections from
-    this machine: a TCP/SSL endpoint with a loopback C{interface}, or a
-    UNIX socket.  Anything else (no interface means every interface) is
-    reachable from the network.
-    """
-    parts = _splitDescription(description)
-    kind = parts[0].lower() if len(parts) > 1 else "tcp"
-    if kind == "unix":
-        return True
-    if kind not in ("tcp", "tcp6", "ssl"):
-        return False
-    positional = [p for p in parts[1:] if "=" not in p]
-    options = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-    interface = options.get("interface")
-    if interface is None and kind in ("tcp", "tcp6") and len(positional) >= 3:
-        interface = positional[2]
-    return bool(interface) and isLoopbackHost(interface)
-
-
-def checkAdminEndpoint(description: str,
-                       settings: settingsModule.Settings) -> None:
-    """
-    Refuse an admin endpoint reachable from the network while no password
-    is set.  C{tap.Options.postOptions} turns the error into a usage error.
-
-    @raise ValueError: with the message for the operator.
-    """
-    if settings["Admin.PasswordHash"] or isLoopbackEndpoint(description):
-        return
-    raise ValueError(
-        "--admin %s is reachable from the network but no admin password is "
-        "set: set one with `numberok-passwd CONFIG` first, or listen on "
-        "loopback (tcp:8080:interface=127.0.0.1)" % (description,))
 
 
 # -- sessions and throttling -----------------------------------------------
@@ -342,7 +274,7 @@ class PasswordChecker:
             password's C{False} comes only after the throttle's delay.  It
             fails with L{Throttled}, at once, when the check may not run now.
         """
-        encoded = self.store.current["Admin.PasswordHash"]
+        encoded = self.store.current[ADMIN_PASSWORD_HASH]
         mark = self._mark(password, encoded)
         if mark in self._good:
             self._good.move_to_end(mark)

@@ -34,6 +34,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from numberok.metrics import Metrics
+from numberok.settings.keys import ADMIN_PASSWORD_HASH, CAMERAS_TOKEN
 from numberok.sources import handOver
 from numberok.sources.formats import ReadFormatError
 from numberok.sources.hikvision import (ANPR, HEARTBEAT, KINDS,
@@ -203,7 +204,7 @@ class HikvisionResource(Resource):
                             peer: str) -> Optional[dict[str, str]]:
         """L{None} when let in, else the errors to answer 401 with."""
         if token is not None:
-            expected = self.store.current["Cameras.Token"]
+            expected = self.store.current[CAMERAS_TOKEN]
             if expected and hmac.compare_digest(
                     token, expected.encode("utf-8")):
                 return None
@@ -219,7 +220,7 @@ class HikvisionResource(Resource):
             decoded = base64.b64decode(credentials.strip(), validate=True)
         except (binascii.Error, ValueError):
             return {"Authorization": "malformed Basic credentials"}
-        if not self.store.current["Admin.PasswordHash"]:
+        if not self.store.current[ADMIN_PASSWORD_HASH]:
             return {"Authorization": "no admin password is set; use "
                     "?token= with [Cameras] Token"}
         password = decoded.decode("utf-8", "replace").partition(":")[2]

@@ -12,6 +12,8 @@ import binascii
 import hmac
 from typing import TYPE_CHECKING, Optional
 
+from numberok.endpoints import isLoopbackHost
+from numberok.settings.keys import ADMIN_PASSWORD_HASH
 from numberok.web import auth
 from numberok.web.common import STATE_CHANGING, HTTPError, peer, redirect
 
@@ -49,7 +51,7 @@ class Gate:
 
     @property
     def openMode(self) -> bool:
-        return not self.store.current["Admin.PasswordHash"]
+        return not self.store.current[ADMIN_PASSWORD_HASH]
 
     async def admit(self, request, endpoint: "Endpoint"
                     ) -> Optional[Identity]:
@@ -111,7 +113,7 @@ class Gate:
         host = (request.getHeader("host") or "").rsplit(":", 1)[0]
         if not host.startswith("[") and host.count(":") > 1:
             host = request.getHeader("host") or ""
-        if not auth.isLoopbackHost(host):
+        if not isLoopbackHost(host):
             raise HTTPError(403, {"Host": (
                 "no admin password is set, so only loopback names "
                 "(localhost, 127.0.0.1, [::1]) are served; set a password "

@@ -20,14 +20,13 @@ Every refusal is a L{ReadFormatError} naming the field.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 from dataclasses import replace
 
 from numberok.events import PlateRead
 from numberok.images import isJpeg
 from numberok.sources.formats import (MAX_JPEG_BYTES, ReadFormatError,
                                       decodeReadLine, parseReadObject)
+from numberok.sources.multipart import multipartParts
 
 MAX_BODY_BYTES = MAX_JPEG_BYTES * 3 // 2 + 64 * 1024
 """A base64 JPEG of the largest size the ingest format takes, and room."""
@@ -75,26 +74,12 @@ def parseMultipartBody(contentType: str, body: bytes,
                        nowMs: int) -> list[PlateRead]:
     """The reads of a C{multipart/form-data} body: the JSON part's reads,
     each with the JPEG part as its frame."""
-    head = ("Content-Type: %s\r\nMIME-Version: 1.0\r\n\r\n"
-            % (contentType,)).encode("latin-1", "replace")
-    boundary = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        head).get_param("boundary")
-    if isinstance(boundary, str) and boundary and body.count(
-            b"--" + boundary.encode("latin-1", "replace")) > MAX_PARTS + 1:
-        raise ReadFormatError("body", "more than %d parts; send one JSON part "
-                              "and at most one JPEG part" % (MAX_PARTS,))
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        head + body)
-    if not message.is_multipart():
-        raise ReadFormatError("body", "not a multipart body (boundary "
-                              "missing or not found)")
     jsonParts, jpegParts = [], []
-    for part in message.iter_parts():
-        name = (part.get_param("name", header="content-disposition")
-                or "").lower()
-        filename = (part.get_filename() or "").lower()
-        kind = part.get_content_type()
-        payload = part.get_payload(decode=True) or b""
+    for part in multipartParts(
+            contentType, body, MAX_PARTS,
+            "; send one JSON part and at most one JPEG part"):
+        name, filename = part.name.lower(), part.filename.lower()
+        kind, payload = part.contentType, part.payload
         if kind == "application/json" or name in JSON_PART_NAMES:
             jsonParts.append(payload)
         elif (kind in ("image/jpeg", "image/jpg") or name in JPEG_PART_NAMES

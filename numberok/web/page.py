@@ -20,7 +20,17 @@ from twisted.python.filepath import FilePath
 from twisted.web.template import Element, Tag, XMLFile, flattenString, renderer, tags
 
 from numberok.metrics import Metrics
-from numberok.settings import FIELDS, ZONE_FIELDS, Field
+from numberok.settings import FIELDS, Field
+from numberok.settings.keys import (
+    ANALYTICS_LEVENSHTEIN_DISTANCE, ANALYTICS_SKIP_FIRST_RESULTS,
+    ANALYTICS_SOFT_COMPARISON, ANALYTICS_USE_RAW_RESULTS, CAMERAS_TOKEN,
+    MQTT_BROKER, MQTT_CLIENT_ID, MQTT_COLLECT, MQTT_PASSWORD, MQTT_PICTURES,
+    MQTT_PUBLISH, MQTT_QOS, MQTT_READS, MQTT_TOPIC_PREFIX,
+    NETSERVER_ALLOWED_CLIENTS, NETSERVER_ATTACHED_SCREENSHOTS_QUALITY,
+    NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS, NETSERVER_ENABLE,
+    NETSERVER_MAX_CONNECTIONS, NETSERVER_PORT, NETSERVER_SEND_LOST_ONLY,
+    PLATES_ALPHABET, PLATES_TEMPLATES, SYSTEM_SYSTEM_ID, SYSTEM_TEST_MODE,
+    ZONE_IN_DIRECTION, ZONE_LOSS_INTERVAL_SEC)
 from numberok.web.common import Endpoint, answerHTML
 from numberok.web.limits import CAMERA_PATH
 from numberok.web.metrics import connectionCounters, screenshotCounters
@@ -28,34 +38,35 @@ from numberok.web.metrics import connectionCounters, screenshotCounters
 TEMPLATES = FilePath(__file__).sibling("templates")
 
 LABELS = {
-    "NetServer.Enable": "Enable TCP server",
-    "NetServer.Port": "Port",
-    "NetServer.MaxConnections": "Max connections",
-    "NetServer.AttachScreenshotsToEvents": "Attach screenshots to events",
-    "NetServer.AttachedScreenshotsQuality": "Screenshot quality",
-    "NetServer.SendLostOnly": "Send only lost result",
-    "NetServer.AllowedClients": "Allowed clients",
-    "Analytics.SoftComparison": "Soft comparison",
-    "Analytics.LevenshteinDistance": "Distance",
-    "Analytics.SkipFirstResults": "Skip first results",
-    "Analytics.UseRawResults": "Use raw results",
-    "Plates.Alphabet": "Plate alphabet",
-    "Plates.Templates": "Plate templates",
-    "System.SystemId": "System ID",
-    "System.TestMode": "Test mode",
-    "Mqtt.Broker": "Broker",
-    "Mqtt.ClientId": "Client id",
-    "Mqtt.TopicPrefix": "Topic prefix",
-    "Mqtt.Publish": "Publish events",
-    "Mqtt.Pictures": "Include pictures",
-    "Mqtt.QoS": "QoS",
-    "Mqtt.Collect": "Collect other instances' events",
-    "Mqtt.Reads": "Reads topic",
-    "Cameras.Token": "Camera token",
+    NETSERVER_ENABLE.name: "Enable TCP server",
+    NETSERVER_PORT.name: "Port",
+    NETSERVER_MAX_CONNECTIONS.name: "Max connections",
+    NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS.name:
+        "Attach screenshots to events",
+    NETSERVER_ATTACHED_SCREENSHOTS_QUALITY.name: "Screenshot quality",
+    NETSERVER_SEND_LOST_ONLY.name: "Send only lost result",
+    NETSERVER_ALLOWED_CLIENTS.name: "Allowed clients",
+    ANALYTICS_SOFT_COMPARISON.name: "Soft comparison",
+    ANALYTICS_LEVENSHTEIN_DISTANCE.name: "Distance",
+    ANALYTICS_SKIP_FIRST_RESULTS.name: "Skip first results",
+    ANALYTICS_USE_RAW_RESULTS.name: "Use raw results",
+    PLATES_ALPHABET.name: "Plate alphabet",
+    PLATES_TEMPLATES.name: "Plate templates",
+    SYSTEM_SYSTEM_ID.name: "System ID",
+    SYSTEM_TEST_MODE.name: "Test mode",
+    MQTT_BROKER.name: "Broker",
+    MQTT_CLIENT_ID.name: "Client id",
+    MQTT_TOPIC_PREFIX.name: "Topic prefix",
+    MQTT_PUBLISH.name: "Publish events",
+    MQTT_PICTURES.name: "Include pictures",
+    MQTT_QOS.name: "QoS",
+    MQTT_COLLECT.name: "Collect other instances' events",
+    MQTT_READS.name: "Reads topic",
+    CAMERAS_TOKEN.name: "Camera token",
 }
-LONG_TEXT = ("Plates.Templates", "NetServer.AllowedClients")
+LONG_TEXT = (PLATES_TEMPLATES.name, NETSERVER_ALLOWED_CLIENTS.name)
 """Text fields shown whole: a textarea across the card that grows."""
-SECRET = ("Mqtt.Password",)
+SECRET = (MQTT_PASSWORD.name,)
 
 
 def _timeText(seconds: float) -> str:
@@ -256,7 +267,7 @@ class AdminPageElement(LiveParts, Element):
     @renderer
     def cameraURL(self, request, tag: Tag):
         """The exact URL to paste into a camera's alarm-host settings."""
-        token = self.settings["Cameras.Token"]
+        token = self.settings[CAMERAS_TOKEN]
         url = _cameraURL(request, token) if token else ""
         return tag(tags.code(url, id="camera-url",
                              **{"data-base": _cameraURL(request, "")}),
@@ -272,7 +283,7 @@ class AdminPageElement(LiveParts, Element):
         control = _input(f, name, value)
         help = ("%s Allowed: %s." % (f.help, f.describe())
                 if f.kind in ("int", "float", "choice") else f.help)
-        if name == "NetServer.Port":
+        if name == NETSERVER_PORT.name:
             live = self.admin.listeningState()["port"]
             if live is not None and live != value:
                 # Started with --port: say so, or the field looks wrong.
@@ -300,22 +311,22 @@ class AdminPageElement(LiveParts, Element):
     @renderer
     def zoneTemplate(self, request, tag: Tag):
         """The row the script copies for "Add zone" (C and Z replaced)."""
-        return tag(_zoneRow("C", "Z", ZONE_FIELDS["LossIntervalSec"].default,
-                            ZONE_FIELDS["InDirection"].default))
+        return tag(_zoneRow("C", "Z", ZONE_LOSS_INTERVAL_SEC.default,
+                            ZONE_IN_DIRECTION.default))
 
 
 def _zoneRow(channel: str, zone: str, loss: float, direction: str) -> Tag:
     key = "Zone:%s:%s" % (channel, zone)
+    lossName = "%s.%s" % (key, ZONE_LOSS_INTERVAL_SEC.key)
+    directionName = "%s.%s" % (key, ZONE_IN_DIRECTION.key)
     return tags.tr(
         tags.td(channel), tags.td(zone),
-        tags.td(_input(ZONE_FIELDS["LossIntervalSec"], key +
-                       ".LossIntervalSec", loss),
+        tags.td(_input(ZONE_LOSS_INTERVAL_SEC, lossName, loss),
                 tags.p(class_="error", role="alert"),
-                **{"data-field": key + ".LossIntervalSec"}),
-        tags.td(_input(ZONE_FIELDS["InDirection"], key + ".InDirection",
-                       direction),
+                **{"data-field": lossName}),
+        tags.td(_input(ZONE_IN_DIRECTION, directionName, direction),
                 tags.p(class_="error", role="alert"),
-                **{"data-field": key + ".InDirection"}),
+                **{"data-field": directionName}),
         tags.td(tags.button("Remove", type="button",
                             class_="btn small ghost remove-zone")),
         **{"data-zone": key})

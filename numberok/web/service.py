@@ -17,8 +17,10 @@ from twisted.logger import Logger
 
 from numberok.interfaces import IPlateReadSink
 from numberok.journal import Journal
-from numberok.server import ListeningService, NumberOkFactory
+from numberok.listening import ListeningService
+from numberok.server import NumberOkFactory
 from numberok.settings import SettingsError, SettingsStore, saveFile
+from numberok.settings.keys import ADMIN_PASSWORD_HASH
 from numberok.threads import ServiceThreads
 from numberok.web import auth
 from numberok.web.apply import EventPortApplier
@@ -81,7 +83,7 @@ class AdminService(MultiService):
         self.resource = AdminResource(self, self.metrics)
         self.site = AdminSite(
             self.resource, self.metrics, reactor=reactor,
-            isOpen=lambda: not store.current["Admin.PasswordHash"])
+            isOpen=lambda: not store.current[ADMIN_PASSWORD_HASH])
         self.web = ListeningService(endpoint, self.site, reactor=reactor)
         self.web.setName("admin-web")
         self.web.setServiceParent(self)
@@ -97,7 +99,7 @@ class AdminService(MultiService):
             raise
         self.log.info("admin page on {endpoint}{warning}",
                       endpoint=self.web.description,
-                      warning="" if self.store.current["Admin.PasswordHash"]
+                      warning="" if self.store.current[ADMIN_PASSWORD_HASH]
                       else " (no password set: open on loopback only)")
 
     def stopService(self):

@@ -14,11 +14,12 @@ from twisted.internet import defer
 from numberok import settings as settingsModule
 from numberok.settings import (SCHEMA, ZONE_SCHEMA, SettingsError,
                                SettingsFileError, SettingsFileInvalid)
+from numberok.settings.keys import ADMIN_PASSWORD_HASH
 from numberok.web.common import (Endpoint, HTTPError, answerJSON, jsonObject,
                                  peer, readBody, requireJSON)
 
 MAX_SETTINGS_BODY = 64 * 1024
-HIDDEN_SETTINGS = ("Admin.PasswordHash",)
+HIDDEN_SETTINGS = (ADMIN_PASSWORD_HASH.name,)
 
 
 def _jsonValue(f, value) -> Any:
@@ -67,7 +68,7 @@ class SettingsEndpoint(Endpoint):
             "zones": zonesAsJSON(current),
             "schema": schemaAsJSON(),
             "listening": self.admin.listeningState(),
-            "passwordSet": bool(current["Admin.PasswordHash"]),
+            "passwordSet": bool(current[ADMIN_PASSWORD_HASH]),
         }
 
     async def GET(self, request, identity) -> None:

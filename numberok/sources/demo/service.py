@@ -13,6 +13,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from numberok.events import PlateRead
+from numberok.metrics import Metrics
 from numberok.sources import ThreadedSource, handOver
 from numberok.sources.demo.render import renderFrame
 from numberok.sources.demo.simulation import DemoRead, validateRate, reads
@@ -33,13 +34,11 @@ class DemoSource(ThreadedSource):
 
     Each read is due at its simulated time; its frame is rendered in a
     thread and the read is handed to the sink as soon as its frame is ready,
-    always in simulation order.  The read's C{time_ms} is its due time, so
+    always in simulation order.  The read's C{timeMs} is its due time, so
     the sequence does not depend on how fast frames render.  When rendering
     falls more than L{maxPendingFrames} frames behind, reads go out without
-    a frame (counted in C{framesSkipped}) rather than piling up.
-
-    @ivar reads: reads handed to the sink so far.
-    @ivar vehicles: vehicles whose first read was handed on.
+    a frame (counted in C{numberok_demo_frames_skipped_total}) rather than
+    piling up.  Vehicles are counted in C{numberok_demo_vehicles_total}.
     """
 
     workerName = "numberok-demo-frames"
@@ -48,7 +47,8 @@ class DemoSource(ThreadedSource):
 
     def __init__(self, sink, rate: float = 2.0, seed: int = 1,
                  channels: int = 2, reactor=None, frames: bool = True,
-                 runInThread: Optional[Callable[..., Deferred]] = None):
+                 runInThread: Optional[Callable[..., Deferred]] = None,
+                 metrics: Optional[Metrics] = None):
         """
         @param sink: an L{numberok.interfaces.IPlateReadSink}.
         @param rate: mean vehicles per second over all channels.
@@ -56,10 +56,11 @@ class DemoSource(ThreadedSource):
         @param runInThread: C{f(callable, *args) -> Deferred} running the
             call off the reactor thread; by default a one-thread pool this
             service owns.  Tests pass a synchronous one.
+        @param metrics: the server's L{Metrics}; a private one by default.
         @raise ValueError: rate or channels out of range.
         """
         validateRate(rate, channels)
-        ThreadedSource.__init__(self, reactor, runInThread)
+        ThreadedSource.__init__(self, reactor, runInThread, metrics)
         self.sink = sink
         self.rate = rate
         self.seed = seed
@@ -69,9 +70,6 @@ class DemoSource(ThreadedSource):
         self._sequence: Optional[Iterator[DemoRead]] = None
         self._pending: deque[_Pending] = deque()
         self._lastVehicle = -1
-        self.reads = 0
-        self.vehicles = 0
-        self.framesSkipped = 0
 
     def startService(self) -> None:
         super().startService()
@@ -110,11 +108,11 @@ class DemoSource(ThreadedSource):
         # First reads come in vehicle order, so a new index is a new vehicle.
         if demoRead.vehicle > self._lastVehicle:
             self._lastVehicle = demoRead.vehicle
-            self.vehicles += 1
+            self.metrics.demoVehicles.inc()
         if not self.frames:
             pending.done = True
         elif len(self._pending) >= self.maxPendingFrames:
-            self.framesSkipped += 1
+            self.metrics.demoFramesSkipped.inc()
             pending.done = True
         queue = self._pending
         queue.append(pending)
@@ -146,5 +144,4 @@ class DemoSource(ThreadedSource):
             read = pending.read
             if pending.frame is not None:
                 read = replace(read, jpeg=pending.frame)
-            self.reads += 1
             handOver(self.sink, read, "the demo")
