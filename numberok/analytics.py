@@ -25,7 +25,7 @@ from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from numberok.events import EventState, PlateEvent, PlateRead
+from numberok.events import EventState, MovementType, PlateEvent, PlateRead
 from numberok.interfaces import IEventSink, IPlateReadSink
 from numberok.metrics import Metrics
 from numberok.plates import PlateRules, distance, skeleton
@@ -34,7 +34,7 @@ from numberok.settings import SettingsStore
 from numberok.settings.keys import (
     ANALYTICS_LEVENSHTEIN_DISTANCE, ANALYTICS_SKIP_FIRST_RESULTS,
     ANALYTICS_SOFT_COMPARISON, ANALYTICS_USE_RAW_RESULTS)
-from numberok.tracks import Track, movementOf
+from numberok.tracks import Track, movementOf, movementOfTravel
 
 __all__ = ["Analytics", "EventFanout", "Track", "ZoneAggregator",
            "movementOf"]
@@ -130,6 +130,10 @@ class ZoneAggregator:
         if track.lastBox is not None:
             track.movement = movementOf(track.firstBox, track.lastBox,
                                         zone.inDirection)
+        if read.travel is not None and (
+                track.movement is MovementType.UNDETERMINED):
+            # The boxes cannot tell (one alarm, one box): the camera can.
+            track.movement = movementOfTravel(read.travel, zone.inDirection)
         self._restartTimer(track, zone.lossInterval)
         if not track.announced:
             if read.perVehicle or self._readyToAnnounce(track, config.skip):

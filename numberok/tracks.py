@@ -55,6 +55,23 @@ def movementOf(first: BBox, last: BBox, inDirection: str) -> MovementType:
     return MovementType.UNDETERMINED
 
 
+def movementOfTravel(travel: str, inDirection: str) -> MovementType:
+    """
+    The direction a source states (L{PlateRead.travel}) as a movement, for a
+    track whose boxes cannot tell (a camera's single alarm has one box).  A
+    vehicle approaching the camera moves down the frame, one leaving moves
+    up: with C{InDirection} down, approaching is In; with up, it is Out;
+    across the frame (left, right) the camera's word says nothing about the
+    zone's In, so the movement stays undetermined.
+    """
+    approaching = travel == "approaching"
+    if inDirection == "down":
+        return MovementType.IN if approaching else MovementType.OUT
+    if inDirection == "up":
+        return MovementType.OUT if approaching else MovementType.IN
+    return MovementType.UNDETERMINED
+
+
 class Track:
     """
     One vehicle in one zone: its vote, the reads it keeps for the picture

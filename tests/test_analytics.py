@@ -413,6 +413,30 @@ def test_per_vehicle_read_is_lost_after_the_zone_loss_interval():
     assert [e.state for e in events] == [EventState.DETECTED, EventState.LOST]
 
 
+def test_a_cameras_own_direction_gives_the_movement_the_box_cannot():
+    for inDirection, travel, movement in [
+            ("down", "approaching", MovementType.IN),
+            ("down", "leaving", MovementType.OUT),
+            ("up", "approaching", MovementType.OUT),
+            ("left", "approaching", MovementType.UNDETERMINED)]:
+        analytics, clock, events = makeAnalytics(
+            **{"Zone:0:0.InDirection": inDirection})
+        analytics.addRead(replace(
+            perVehicle("A123BC77", clock, bbox=(100, 100, 80, 20)),
+            travel=travel))
+        assert events[-1].movement is movement, (inDirection, travel)
+
+
+def test_boxes_that_show_a_clear_pass_win_over_the_cameras_word():
+    analytics, clock, events = makeAnalytics(
+        **{"Analytics.SkipFirstResults": "0"})
+    for y in (100, 200, 300):
+        analytics.addRead(replace(
+            read("A123BC77", clock, bbox=(100, y, 80, 20)), travel="leaving"))
+        clock.advance(0.1)
+    assert events[-1].movement is MovementType.IN
+
+
 def test_repeat_of_a_per_vehicle_plate_within_the_interval_joins_its_track():
     analytics, clock, events = makeAnalytics()
     analytics.addRead(perVehicle("A123BC77", clock))

@@ -53,6 +53,7 @@ def test_bare_xml_sample_maps_to_a_per_vehicle_read():
     alarm = parseAlarm(XML, sample("hikvision_anpr.xml"), NOW)
     assert alarm.kind == ANPR and alarm.direction == "forward"
     read = alarm.read
+    assert read.travel == "approaching"
     stamp = datetime.datetime(2025, 11, 24, 12, 30, 12,
                               tzinfo=datetime.timezone.utc)
     assert (read.plate, read.channel, read.zone, read.confidence) == (
@@ -76,7 +77,7 @@ def test_multipart_sample_takes_the_vehicle_picture_and_scales_plate_rect():
     assert read.bbox == (400, 350, 200, 40)
     assert (read.plate, read.channel, read.zone, read.confidence) == (
         "BMW1234", 1, 0, 0.84)
-    assert alarm.direction == "reverse"
+    assert alarm.direction == "reverse" and read.travel == "leaving"
     assert read.timeMs == 1763985944250     # 07:05:44.250-05:00
 
 
