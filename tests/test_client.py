@@ -393,7 +393,7 @@ class SlowDisk:
         if f is os.makedirs:
             self.directories.append(args[0])
             return succeed(None)
-        assert f is client.command.saveScreenshot
+        assert f is client.session.saveScreenshot
         d = Deferred()
         self.writes.append((args[0], args[1], d))
         return d
@@ -431,13 +431,13 @@ def test_count_stops_at_n_events_while_screenshots_are_still_being_saved():
 def test_slow_screenshot_writes_pause_reading_until_they_catch_up():
     disk = SlowDisk()
     run = Run("--save-screenshots", "shots", disk=disk)
-    n = client.command._Session.maxBacklog + 1
+    n = client.session._Session.maxBacklog + 1
     run.send(b"".join(_event(i, jpeg=b"J") for i in range(1, n + 1)))
     assert run.transport.producerState == "paused"
     while run.transport.producerState == "paused":
         disk.writes[-1][2].callback(None)
     printed = len(run.lines())
-    assert printed == n - client.command._Session.resumeBacklog
+    assert printed == n - client.session._Session.resumeBacklog
     ids = [line.split("id=")[1].split()[0] for line in run.lines()]
     assert ids == [str(1764000000000 + i) for i in range(1, printed + 1)]
 

@@ -16,6 +16,7 @@ from io import BytesIO
 
 from numberok.client.protocol import Pairs, eventFields
 
+
 def _needsEscape(c: str) -> bool:
     category = unicodedata.category(c)
     return category[0] == "C" or category in ("Zl", "Zp")
