@@ -18,8 +18,26 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings as hypothesisSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# -- hypothesis ------------------------------------------------------------
+#
+# Property tests state no example count of their own: the profile decides.
+# "ci" (the default) runs 100 examples a property, enough to catch the
+# boundary cases the strategies aim at in a few seconds for the whole
+# suite; HYPOTHESIS_PROFILE=thorough runs 500 (at least what every property
+# ran before the profiles) for a deep run before a release.  No deadline:
+# on a loaded machine one slow example is not a failure.
+
+hypothesisSettings.register_profile(
+    "ci", max_examples=100, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])
+hypothesisSettings.register_profile(
+    "thorough", max_examples=500, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])
+hypothesisSettings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def freePort() -> int:
@@ -268,3 +286,11 @@ def connectTo(port: int, protocol):
     from twisted.internet.protocol import Factory
     endpoint = TCP4ClientEndpoint(getReactor(), "127.0.0.1", port, timeout=5)
     return bounded(endpoint.connect(Factory.forProtocol(lambda: protocol)), 5)
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory):
+    """TLS material for the whole run (L{helpers.Certificates}): made once,
+    read-only for the tests."""
+    from helpers import Certificates
+    return Certificates(tmp_path_factory.mktemp("tls"))

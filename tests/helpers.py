@@ -82,3 +82,83 @@ def closedFor(factory, reason: str) -> float:
     (C{protocol}, C{handshake_timeout}, C{shutdown_aborted})."""
     return factory.metrics.value("numberok_protocol_errors_total",
                                  reason=reason)
+
+
+class Certificates:
+    """
+    The one way tests make TLS material: a throw-away CA, a certificate it
+    signed for 127.0.0.1 and localhost (with its key), and a second CA that
+    signed nothing of ours (a client trusting only it must refuse the
+    server).  EC keys, made in-process: fast and without the openssl
+    command.
+
+    @ivar caPath: PEM of the CA that signed the server's certificate.
+    @ivar certPath: PEM of the server's certificate (C{certKey=} of an
+        C{ssl:} strports endpoint).
+    @ivar keyPath: PEM of the server's private key (C{privateKey=}).
+    @ivar otherCaPath: PEM of the unrelated CA.
+    """
+
+    def __init__(self, directory) -> None:
+        import datetime
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        def name(cn):
+            return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+        now = datetime.datetime.now(datetime.timezone.utc)
+        day = datetime.timedelta(days=1)
+
+        def certificate(subject, issuer, publicKey, signingKey, *extensions):
+            builder = (x509.CertificateBuilder()
+                       .subject_name(name(subject)).issuer_name(name(issuer))
+                       .public_key(publicKey)
+                       .serial_number(x509.random_serial_number())
+                       .not_valid_before(now - day)
+                       .not_valid_after(now + day))
+            for extension, critical in extensions:
+                builder = builder.add_extension(extension, critical=critical)
+            return builder.sign(signingKey, hashes.SHA256())
+
+        def ca(cn):
+            key = ec.generate_private_key(ec.SECP256R1())
+            return key, certificate(
+                cn, cn, key.public_key(), key,
+                (x509.BasicConstraints(ca=True, path_length=0), True))
+
+        caKey, caCert = ca("numberok test CA")
+        _, otherCert = ca("another CA")
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = certificate(
+            "127.0.0.1", "numberok test CA", key.public_key(), caKey,
+            (x509.SubjectAlternativeName([
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                x509.DNSName("localhost")]), False))
+        pem = serialization.Encoding.PEM
+        self.caPath = directory / "ca.pem"
+        self.otherCaPath = directory / "other-ca.pem"
+        self.certPath = directory / "server.pem"
+        self.keyPath = directory / "server.key"
+        self.caPath.write_bytes(caCert.public_bytes(pem))
+        self.otherCaPath.write_bytes(otherCert.public_bytes(pem))
+        self.certPath.write_bytes(cert.public_bytes(pem))
+        self.keyPath.write_bytes(key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+
+    def serverOptions(self):
+        """Twisted's TLS context factory for a server with this
+        certificate (for C{listenSSL} / L{ssl.optionsForClientTLS}'s peer)."""
+        from twisted.internet import ssl
+        return ssl.PrivateCertificate.loadPEM(
+            self.certPath.read_bytes() + self.keyPath.read_bytes()).options()
+
+    def sslEndpoint(self) -> str:
+        """A strports description of a TLS port on 127.0.0.1, any port."""
+        return "ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s" % (
+            self.keyPath, self.certPath)

@@ -13,7 +13,7 @@ import io
 import json
 
 import pytest_twisted
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 from PIL import Image
 from twisted.internet import defer
 from twisted.internet.protocol import Protocol
@@ -246,8 +246,6 @@ packets = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=st.lists(packets, min_size=1, max_size=5))
 def test_any_bytes_on_the_event_port_subscribe_or_close_that_peer(chunks):
     factory, clock = memoryFactory()
@@ -315,8 +313,6 @@ def ingestLines():
     )
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
 @given(lines=st.lists(ingestLines(), min_size=1, max_size=6))
 def test_any_ingest_line_is_taken_or_refused_with_a_specific_error(lines):
     from twisted.internet.task import Clock

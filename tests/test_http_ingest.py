@@ -10,7 +10,7 @@ import base64
 import json
 
 import pytest_twisted
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given, strategies as st
 
 from numberok.sources.formats import ReadFormatError
 from numberok.web.ingest import parseBody
@@ -203,7 +203,6 @@ async def test_oversized_body_is_413_and_not_stored(stacks):
 
 # -- the parser on its own ---------------------------------------------------
 
-@hsettings(max_examples=200, deadline=None)
 @given(st.sampled_from(["application/json", "multipart/form-data",
                         "multipart/form-data; boundary=" + BOUNDARY,
                         "text/plain", ""]),
@@ -215,7 +214,6 @@ def test_any_body_raises_only_read_format_error(kind, body):
         assert e.field and e.message
 
 
-@hsettings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(
     st.sampled_from(["read", "jpeg", "image", "other"]),
     st.one_of(st.none(), st.sampled_from(["a.jpg", "b.txt"])),
