@@ -294,3 +294,21 @@ def certificates(tmp_path_factory):
     read-only for the tests."""
     from helpers import Certificates
     return Certificates(tmp_path_factory.mktemp("tls"))
+
+
+def subscribedCollectors(s: InProcessServer, n: int):
+    """Connect C{n} L{helpers.Collector}s to C{s}'s event port; fires with
+    them once the server counts all of them subscribed."""
+    from twisted.internet import defer
+
+    from helpers import Collector
+
+    @defer.inlineCallbacks
+    def connectAll():
+        collectors = [Collector() for _ in range(n)]
+        for c in collectors:
+            yield connectTo(s.port, c)
+        yield waitFor(lambda: sum(p.subscribed for p in s.factory.connections())
+                      >= n)
+        return collectors
+    return connectAll()

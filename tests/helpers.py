@@ -10,10 +10,14 @@ import io
 
 from PIL import Image
 from twisted.internet.address import IPv4Address
+from twisted.internet import defer
 from twisted.internet.defer import maybeDeferred
+from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
 from zope.interface import implementer
 
+from numberok import wire
+from numberok.client import NumberOkClientProtocol, eventFields
 from numberok.events import EventState, PlateEvent
 from numberok.interfaces import IPlateReadSink
 
@@ -162,3 +166,48 @@ class Certificates:
         """A strports description of a TLS port on 127.0.0.1, any port."""
         return "ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s" % (
             self.keyPath, self.certPath)
+
+
+# -- peers for loopback tests (real sockets, the test's reactor) -------------
+
+
+class Collector(NumberOkClientProtocol):
+    """A good client: subscribes, reads everything, remembers RuntimeIDs."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.states: list[tuple[int, str]] = []
+        self.closed = defer.Deferred()
+
+    def eventReceived(self, pairs, jpeg) -> None:
+        f = eventFields(pairs)
+        self.ids.append(int(f["RuntimeID"]))
+        self.states.append((int(f["RuntimeID"]), f["State"]))
+
+    def connectionLost(self, reason) -> None:
+        self.closed.callback(None)
+
+
+class Silent(Protocol):
+    """
+    A peer that connects and then neither sends nor (when C{stall}) reads:
+    it optionally subscribes first.
+    """
+
+    def __init__(self, subscribe: bool = False, stall: bool = True) -> None:
+        self.subscribe = subscribe
+        self.stall = stall
+        self.closed = defer.Deferred()
+        self.received = 0
+
+    def connectionMade(self) -> None:
+        if self.subscribe:
+            self.transport.write(wire.subscribePacket())
+        if self.stall:
+            self.transport.pauseProducing()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += len(data)
+
+    def connectionLost(self, reason) -> None:
+        self.closed.callback(None)

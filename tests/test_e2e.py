@@ -74,25 +74,6 @@ def test_reads_pushed_to_ingest_reach_numberok_client_as_events(
     assert error["line"] == 3 and "plate" in error["error"]
 
 
-def test_fifth_client_is_refused_and_told(twistdServer):
-    server = twistdServer()
-    server.waitForPort(server.eventPort)
-    clients = [startClient(server.eventPort) for _ in range(4)]
-    try:
-        seen = -1
-        for _ in range(4):
-            seen = server.waitForLog("subscribed", after=seen + 1)
-        fifth = startClient(server.eventPort)
-        out, err = fifth.communicate(timeout=20)
-        assert fifth.returncode != 0
-        assert "before sending any event" in err
-        server.waitForLog("connection limit 4 reached")
-    finally:
-        for c in clients:
-            c.kill()
-            c.communicate()
-
-
 def test_invalid_settings_file_stops_the_start_with_a_clear_message(
         tmp_path):
     config = tmp_path / "bad.ini"
