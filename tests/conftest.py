@@ -8,6 +8,7 @@ it first).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from hypothesis import HealthCheck, settings as hypothesisSettings
@@ -226,10 +228,10 @@ class InProcessServer:
     """
 
     def __init__(self, journalPath=None, admin: bool = False,
-                 settingsPath=None, **changes) -> None:
+                 settingsPath=None, settings=None, **changes) -> None:
         from numberok.build import Endpoints, buildServer
         from numberok.settings import Settings
-        settings = Settings().withChanges(changes)
+        settings = (settings or Settings()).withChanges(changes)
         self.root = buildServer(
             settings,
             Endpoints(events=LOOPBACK_ANY_PORT, ingest=LOOPBACK_ANY_PORT,
@@ -312,3 +314,135 @@ def subscribedCollectors(s: InProcessServer, n: int):
                       >= n)
         return collectors
     return connectAll()
+
+
+# -- the admin web, over HTTP on loopback ------------------------------------
+
+ADMIN_PASSWORD = "correct horse battery"
+
+ADMIN_SETTINGS = """\
+; test settings -- this comment must survive saves
+[NetServer]
+Port = 7700                     ; 1..65535
+AttachedScreenshotsQuality = 50 ; JPEG quality 10..100
+
+[Zone:0:0]
+LossIntervalSec = 5             ; gate
+InDirection = down
+
+[Custom]
+keep = me
+"""
+"""The settings file an L{AdminServer} starts from (its comments and
+unknown section must survive saves)."""
+
+
+class AdminServer(InProcessServer):
+    """
+    The real server (L{InProcessServer}) with its admin page on 127.0.0.1
+    port 0, its settings in a file (C{path}) the page saves to, and
+    optionally a password.  Failed logins are slowed by 10 ms instead of
+    1 s: the doubling is L{numberok.web.auth.LoginThrottle}'s own test's.
+    """
+
+    def __init__(self, tmp_path: Path, password: Optional[str] = None,
+                 text: str = ADMIN_SETTINGS, **changes) -> None:
+        from numberok import settings as S
+        from numberok.web import auth
+        if password is not None:
+            text += "\n[Admin]\nPasswordHash = %s\n" % (
+                auth.hashPassword(password, iterations=1000),)
+        self.path = str(tmp_path / "numberok.ini")
+        Path(self.path).write_text(text, encoding="utf-8")
+        super().__init__(admin=True, settingsPath=self.path,
+                         settings=S.load(self.path), **changes)
+        self.root.admin.throttle.baseDelay = 0.01
+        self.url = "http://127.0.0.1:%d" % (self.admin.web.boundPort,)
+
+    @property
+    def events(self):
+        """The event port's listening service (the page moves it)."""
+        return self.root.eventPort
+
+    def reads(self) -> list:
+        """The last read of every active track: what pushed reads became
+        in the analytics (one read per vehicle in these tests)."""
+        return [t.lastRead for t in self.analytics.activeTracks()]
+
+    def basic(self, password: str = ADMIN_PASSWORD) -> dict:
+        """HTTP Basic credentials for the admin user."""
+        import base64
+        token = base64.b64encode(("admin:" + password).encode()).decode()
+        return {"Authorization": "Basic " + token}
+
+
+@pytest.fixture
+def adminServer(tmp_path):
+    """Start admin servers with C{adminServer(password=..., text=...,
+    **settings)}; all are stopped when the test ends."""
+    import pytest_twisted
+    servers: list[AdminServer] = []
+
+    def start(**kwargs) -> AdminServer:
+        s = AdminServer(tmp_path, **kwargs)
+        servers.append(s)
+        return s
+    yield start
+    for s in servers:
+        if s.root.running:
+            pytest_twisted.blockon(s.stop())
+
+
+class Response:
+    """An HTTP answer read to its end."""
+
+    def __init__(self, code: int, headers, body: bytes) -> None:
+        self.code = code
+        self.headers = headers
+        self.body = body
+
+    def header(self, name: str) -> Optional[str]:
+        values = self.headers.getRawHeaders(name)
+        return values[0] if values else None
+
+    def headerValues(self, name: str) -> list[str]:
+        return self.headers.getRawHeaders(name) or []
+
+    def json(self):
+        return json.loads(self.body)
+
+
+async def http(method: str, url: str, body=None, headers=None) -> Response:
+    """One request with C{Agent} (a dict or list body is sent as JSON),
+    every wait bounded."""
+    import io
+
+    from twisted.internet import defer, protocol
+    from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool
+    from twisted.web.http_headers import Headers
+
+    class Body(protocol.Protocol):
+        def __init__(self) -> None:
+            self.data = b""
+            self.done = defer.Deferred()
+
+        def dataReceived(self, data: bytes) -> None:
+            self.data += data
+
+        def connectionLost(self, reason) -> None:
+            self.done.callback(self.data)
+
+    reactor = getReactor()
+    headers = dict(headers or {})
+    if body is not None and not isinstance(body, bytes):
+        body = json.dumps(body).encode("utf-8")
+        headers.setdefault("Content-Type", "application/json")
+    agent = Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False))
+    response = await bounded(agent.request(
+        method.encode("ascii"), url.encode("ascii"),
+        Headers({k: [v] for k, v in headers.items()}),
+        FileBodyProducer(io.BytesIO(body)) if body is not None else None), 5)
+    body = Body()
+    response.deliverBody(body)
+    data = await bounded(body.done, 5)
+    return Response(response.code, response.headers, data)

@@ -63,6 +63,11 @@ class ListSink:
         self.reads.append(read)
 
 
+HTTP_READ = {"plate": "A123BC77", "channel": 2, "zone": 1, "confidence": 0.9,
+             "time_ms": 1764000000000, "bbox": [10, 20, 100, 30]}
+"""One valid read as C{POST /api/reads} takes it."""
+
+
 def synchronous(f, *args):
     """A C{runInThread} for sources under test: runs the work at once."""
     return maybeDeferred(f, *args)

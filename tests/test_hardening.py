@@ -24,7 +24,6 @@ from conftest import bounded, connectTo as connect, subscribedCollectors, waitFo
 from helpers import Silent, closedFor, makeEvent, refusals
 from numberok import wire
 from numberok.analytics import Analytics, EventFanout
-from numberok.client import NumberOkClientProtocol, eventFields
 from numberok.events import EventState
 from numberok.publisher import EventPublisher
 from numberok.server import NumberOkFactory
