@@ -77,7 +77,7 @@ class TwistdServer:
     """
 
     def __init__(self, tmp: Path, settings: str = "", args=(),
-                 admin: bool = False) -> None:
+                 admin: bool = False, preexec=None) -> None:
         self.eventPort = freePort()
         self.ingestPort = freePort()
         self.adminPort = freePort() if admin else None
@@ -96,7 +96,8 @@ class TwistdServer:
         self._newLine = threading.Condition()
         self.process = subprocess.Popen(
             command, cwd=str(tmp), env=checkoutEnvironment(),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=preexec)
         threading.Thread(target=self._collect, daemon=True).start()
 
     def _collect(self) -> None:
@@ -168,15 +169,18 @@ class TwistdServer:
 @pytest.fixture
 def twistdServer(tmp_path):
     """
-    Start servers with C{twistdServer(settings="...", args=[...])}; each is
-    killed when the test ends, whatever happened.
+    Start servers with C{twistdServer(settings="...", args=[...],
+    admin=..., preexec=...)}; each is returned once all its ports accept
+    connections, and killed when the test ends, whatever happened.
     """
     servers: list[TwistdServer] = []
 
     def start(**kwargs) -> TwistdServer:
         server = TwistdServer(tmp_path, **kwargs)
         servers.append(server)
-        server.waitForPort(server.ingestPort)
+        for port in (server.ingestPort, server.eventPort, server.adminPort):
+            if port is not None:
+                server.waitForPort(port)
         return server
 
     yield start
