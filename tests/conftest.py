@@ -1,6 +1,15 @@
 """
-Fixtures shared by the end-to-end tests: a real C{twistd numberok-tcp}
-process on free loopback ports, always killed at the end.
+Every fixture and polling helper the tests share (plain helpers without a
+fixture are in helpers.py; no test module imports from another):
+
+ - the hypothesis profiles ("ci" by default, HYPOTHESIS_PROFILE=thorough);
+ - C{twistdServer}: the real C{twistd numberok-tcp} process on free
+   loopback ports, always killed at the end;
+ - C{server} / C{adminServer}: the server built by
+   L{numberok.build.buildServer} in the test's reactor on port 0 (with the
+   admin page, a settings file and a password for the web tests), and
+   C{http}, C{waitFor}, C{connectTo}, C{subscribedCollectors} to talk to it;
+ - C{certificates}: the one set of TLS certificates of a run.
 
 The reactor is not imported here at module level (pytest-twisted installs
 it first).
