@@ -282,11 +282,16 @@ class InProcessServer:
 def server():
     """Start in-process servers with C{server(**settings)}; all are stopped
     when the test ends."""
+    yield from _stoppedAfter(InProcessServer)
+
+
+def _stoppedAfter(make):
+    """A fixture body: yields C{make}, stops what it made after the test."""
     import pytest_twisted
     servers: list[InProcessServer] = []
 
     def start(**kwargs) -> InProcessServer:
-        s = InProcessServer(**kwargs)
+        s = make(**kwargs)
         servers.append(s)
         return s
     yield start
@@ -393,17 +398,7 @@ class AdminServer(InProcessServer):
 def adminServer(tmp_path):
     """Start admin servers with C{adminServer(password=..., text=...,
     **settings)}; all are stopped when the test ends."""
-    import pytest_twisted
-    servers: list[AdminServer] = []
-
-    def start(**kwargs) -> AdminServer:
-        s = AdminServer(tmp_path, **kwargs)
-        servers.append(s)
-        return s
-    yield start
-    for s in servers:
-        if s.root.running:
-            pytest_twisted.blockon(s.stop())
+    yield from _stoppedAfter(lambda **kwargs: AdminServer(tmp_path, **kwargs))
 
 
 class Response:
@@ -430,20 +425,10 @@ async def http(method: str, url: str, body=None, headers=None) -> Response:
     every wait bounded."""
     import io
 
-    from twisted.internet import defer, protocol
     from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool
     from twisted.web.http_headers import Headers
 
-    class Body(protocol.Protocol):
-        def __init__(self) -> None:
-            self.data = b""
-            self.done = defer.Deferred()
-
-        def dataReceived(self, data: bytes) -> None:
-            self.data += data
-
-        def connectionLost(self, reason) -> None:
-            self.done.callback(self.data)
+    from helpers import Received
 
     reactor = getReactor()
     headers = dict(headers or {})
@@ -455,7 +440,7 @@ async def http(method: str, url: str, body=None, headers=None) -> Response:
         method.encode("ascii"), url.encode("ascii"),
         Headers({k: [v] for k, v in headers.items()}),
         FileBodyProducer(io.BytesIO(body)) if body is not None else None), 5)
-    body = Body()
+    body = Received()
     response.deliverBody(body)
-    data = await bounded(body.done, 5)
+    data = await bounded(body.closed, 5)
     return Response(response.code, response.headers, data)

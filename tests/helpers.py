@@ -216,3 +216,18 @@ class Silent(Protocol):
 
     def connectionLost(self, reason) -> None:
         self.closed.callback(None)
+
+
+class Received(Protocol):
+    """Keeps every byte; C{closed} fires with them all when the peer (or
+    an HTTP body) ends."""
+
+    def __init__(self) -> None:
+        self.received = b""
+        self.closed = defer.Deferred()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+
+    def connectionLost(self, reason) -> None:
+        self.closed.callback(self.received)
