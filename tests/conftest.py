@@ -1,6 +1,15 @@
 """
-Fixtures shared by the end-to-end tests: a real C{twistd numberok-tcp}
-process on free loopback ports, always killed at the end.
+Every fixture and polling helper the tests share (plain helpers without a
+fixture are in helpers.py; no test module imports from another):
+
+ - the hypothesis profiles ("ci" by default, HYPOTHESIS_PROFILE=thorough);
+ - C{twistdServer}: the real C{twistd numberok-tcp} process on free
+   loopback ports, always killed at the end;
+ - C{server} / C{adminServer}: the server built by
+   L{numberok.build.buildServer} in the test's reactor on port 0 (with the
+   admin page, a settings file and a password for the web tests), and
+   C{http}, C{waitFor}, C{connectTo}, C{subscribedCollectors} to talk to it;
+ - C{certificates}: the one set of TLS certificates of a run.
 
 The reactor is not imported here at module level (pytest-twisted installs
 it first).
@@ -8,6 +17,7 @@ it first).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,10 +26,29 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
+from hypothesis import HealthCheck, settings as hypothesisSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# -- hypothesis ------------------------------------------------------------
+#
+# Property tests state no example count of their own: the profile decides.
+# "ci" (the default) runs 100 examples a property, enough to catch the
+# boundary cases the strategies aim at in a few seconds for the whole
+# suite; HYPOTHESIS_PROFILE=thorough runs 500 (at least what every property
+# ran before the profiles) for a deep run before a release.  No deadline:
+# on a loaded machine one slow example is not a failure.
+
+hypothesisSettings.register_profile(
+    "ci", max_examples=100, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])
+hypothesisSettings.register_profile(
+    "thorough", max_examples=500, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])
+hypothesisSettings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def freePort() -> int:
@@ -57,7 +86,7 @@ class TwistdServer:
     """
 
     def __init__(self, tmp: Path, settings: str = "", args=(),
-                 admin: bool = False) -> None:
+                 admin: bool = False, preexec=None) -> None:
         self.eventPort = freePort()
         self.ingestPort = freePort()
         self.adminPort = freePort() if admin else None
@@ -76,7 +105,8 @@ class TwistdServer:
         self._newLine = threading.Condition()
         self.process = subprocess.Popen(
             command, cwd=str(tmp), env=checkoutEnvironment(),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=preexec)
         threading.Thread(target=self._collect, daemon=True).start()
 
     def _collect(self) -> None:
@@ -148,15 +178,18 @@ class TwistdServer:
 @pytest.fixture
 def twistdServer(tmp_path):
     """
-    Start servers with C{twistdServer(settings="...", args=[...])}; each is
-    killed when the test ends, whatever happened.
+    Start servers with C{twistdServer(settings="...", args=[...],
+    admin=..., preexec=...)}; each is returned once all its ports accept
+    connections, and killed when the test ends, whatever happened.
     """
     servers: list[TwistdServer] = []
 
     def start(**kwargs) -> TwistdServer:
         server = TwistdServer(tmp_path, **kwargs)
         servers.append(server)
-        server.waitForPort(server.ingestPort)
+        for port in (server.ingestPort, server.eventPort, server.adminPort):
+            if port is not None:
+                server.waitForPort(port)
         return server
 
     yield start
@@ -208,10 +241,10 @@ class InProcessServer:
     """
 
     def __init__(self, journalPath=None, admin: bool = False,
-                 settingsPath=None, **changes) -> None:
+                 settingsPath=None, settings=None, **changes) -> None:
         from numberok.build import Endpoints, buildServer
         from numberok.settings import Settings
-        settings = Settings().withChanges(changes)
+        settings = (settings or Settings()).withChanges(changes)
         self.root = buildServer(
             settings,
             Endpoints(events=LOOPBACK_ANY_PORT, ingest=LOOPBACK_ANY_PORT,
@@ -249,11 +282,16 @@ class InProcessServer:
 def server():
     """Start in-process servers with C{server(**settings)}; all are stopped
     when the test ends."""
+    yield from _stoppedAfter(InProcessServer)
+
+
+def _stoppedAfter(make):
+    """A fixture body: yields C{make}, stops what it made after the test."""
     import pytest_twisted
     servers: list[InProcessServer] = []
 
     def start(**kwargs) -> InProcessServer:
-        s = InProcessServer(**kwargs)
+        s = make(**kwargs)
         servers.append(s)
         return s
     yield start
@@ -268,3 +306,141 @@ def connectTo(port: int, protocol):
     from twisted.internet.protocol import Factory
     endpoint = TCP4ClientEndpoint(getReactor(), "127.0.0.1", port, timeout=5)
     return bounded(endpoint.connect(Factory.forProtocol(lambda: protocol)), 5)
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory):
+    """TLS material for the whole run (L{helpers.Certificates}): made once,
+    read-only for the tests."""
+    from helpers import Certificates
+    return Certificates(tmp_path_factory.mktemp("tls"))
+
+
+def subscribedCollectors(s: InProcessServer, n: int):
+    """Connect C{n} L{helpers.Collector}s to C{s}'s event port; fires with
+    them once the server counts all of them subscribed."""
+    from twisted.internet import defer
+
+    from helpers import Collector
+
+    @defer.inlineCallbacks
+    def connectAll():
+        collectors = [Collector() for _ in range(n)]
+        for c in collectors:
+            yield connectTo(s.port, c)
+        yield waitFor(lambda: sum(p.subscribed for p in s.factory.connections())
+                      >= n)
+        return collectors
+    return connectAll()
+
+
+# -- the admin web, over HTTP on loopback ------------------------------------
+
+ADMIN_PASSWORD = "correct horse battery"
+
+ADMIN_SETTINGS = """\
+; test settings -- this comment must survive saves
+[NetServer]
+Port = 7700                     ; 1..65535
+AttachedScreenshotsQuality = 50 ; JPEG quality 10..100
+
+[Zone:0:0]
+LossIntervalSec = 5             ; gate
+InDirection = down
+
+[Custom]
+keep = me
+"""
+"""The settings file an L{AdminServer} starts from (its comments and
+unknown section must survive saves)."""
+
+
+class AdminServer(InProcessServer):
+    """
+    The real server (L{InProcessServer}) with its admin page on 127.0.0.1
+    port 0, its settings in a file (C{path}) the page saves to, and
+    optionally a password.  Failed logins are slowed by 10 ms instead of
+    1 s: the doubling is L{numberok.web.auth.LoginThrottle}'s own test's.
+    """
+
+    def __init__(self, tmp_path: Path, password: Optional[str] = None,
+                 text: str = ADMIN_SETTINGS, **changes) -> None:
+        from numberok import settings as S
+        from numberok.web import auth
+        if password is not None:
+            text += "\n[Admin]\nPasswordHash = %s\n" % (
+                auth.hashPassword(password, iterations=1000),)
+        self.path = str(tmp_path / "numberok.ini")
+        Path(self.path).write_text(text, encoding="utf-8")
+        super().__init__(admin=True, settingsPath=self.path,
+                         settings=S.load(self.path), **changes)
+        self.root.admin.throttle.baseDelay = 0.01
+        self.url = "http://127.0.0.1:%d" % (self.admin.web.boundPort,)
+
+    @property
+    def events(self):
+        """The event port's listening service (the page moves it)."""
+        return self.root.eventPort
+
+    def reads(self) -> list:
+        """The last read of every active track: what pushed reads became
+        in the analytics (one read per vehicle in these tests)."""
+        return [t.lastRead for t in self.analytics.activeTracks()]
+
+    def basic(self, password: str = ADMIN_PASSWORD) -> dict:
+        """HTTP Basic credentials for the admin user."""
+        import base64
+        token = base64.b64encode(("admin:" + password).encode()).decode()
+        return {"Authorization": "Basic " + token}
+
+
+@pytest.fixture
+def adminServer(tmp_path):
+    """Start admin servers with C{adminServer(password=..., text=...,
+    **settings)}; all are stopped when the test ends."""
+    yield from _stoppedAfter(lambda **kwargs: AdminServer(tmp_path, **kwargs))
+
+
+class Response:
+    """An HTTP answer read to its end."""
+
+    def __init__(self, code: int, headers, body: bytes) -> None:
+        self.code = code
+        self.headers = headers
+        self.body = body
+
+    def header(self, name: str) -> Optional[str]:
+        values = self.headers.getRawHeaders(name)
+        return values[0] if values else None
+
+    def headerValues(self, name: str) -> list[str]:
+        return self.headers.getRawHeaders(name) or []
+
+    def json(self):
+        return json.loads(self.body)
+
+
+async def http(method: str, url: str, body=None, headers=None) -> Response:
+    """One request with C{Agent} (a dict or list body is sent as JSON),
+    every wait bounded."""
+    import io
+
+    from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool
+    from twisted.web.http_headers import Headers
+
+    from helpers import Received
+
+    reactor = getReactor()
+    headers = dict(headers or {})
+    if body is not None and not isinstance(body, bytes):
+        body = json.dumps(body).encode("utf-8")
+        headers.setdefault("Content-Type", "application/json")
+    agent = Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False))
+    response = await bounded(agent.request(
+        method.encode("ascii"), url.encode("ascii"),
+        Headers({k: [v] for k, v in headers.items()}),
+        FileBodyProducer(io.BytesIO(body)) if body is not None else None), 5)
+    body = Received()
+    response.deliverBody(body)
+    data = await bounded(body.closed, 5)
+    return Response(response.code, response.headers, data)

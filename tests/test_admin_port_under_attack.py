@@ -13,11 +13,9 @@ import json
 import resource
 import select
 import socket
-import subprocess
 import threading
 import time
 
-from conftest import TWISTD, checkoutEnvironment, freePort
 from numberok import wire
 
 FD_LIMIT = 128
@@ -32,17 +30,6 @@ Path =
 
 def lowFdLimit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
-
-
-def waitForPort(process, port: int) -> None:
-    for _ in range(200):
-        assert process.poll() is None, process.stdout.read()
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("port %d never opened" % (port,))
 
 
 def trickle(port: int, count: int, addresses: int) -> list[socket.socket]:
@@ -101,22 +88,12 @@ def postFlood(port: int, answers: list, started: threading.Event) -> None:
 
 
 def test_event_and_ingest_ports_work_while_the_admin_port_is_flooded(
-        tmp_path):
-    config = tmp_path / "numberok.ini"
-    config.write_text(SETTINGS)
-    eventPort, ingestPort, adminPort = freePort(), freePort(), freePort()
-    process = subprocess.Popen(TWISTD + [
-        "--nodaemon", "--pidfile=", "--logfile=-", "numberok-tcp",
-        "--config", str(config),
-        "--port", "tcp:%d:interface=127.0.0.1" % (eventPort,),
-        "--ingest", "tcp:%d:interface=127.0.0.1" % (ingestPort,),
-        "--admin", "tcp:%d:interface=127.0.0.1" % (adminPort,)],
-        cwd=str(tmp_path), env=checkoutEnvironment(), preexec_fn=lowFdLimit,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        twistdServer):
+    server = twistdServer(settings=SETTINGS, admin=True, preexec=lowFdLimit)
+    eventPort, ingestPort, adminPort = (server.eventPort, server.ingestPort,
+                                        server.adminPort)
     sockets: list[socket.socket] = []
     try:
-        for port in (eventPort, ingestPort, adminPort):
-            waitForPort(process, port)
         answers: list = []
         started = threading.Event()
         flood = threading.Thread(target=postFlood,
@@ -135,7 +112,7 @@ def test_event_and_ingest_ports_work_while_the_admin_port_is_flooded(
         client = socket.create_connection(("127.0.0.1", eventPort), 5)
         sockets.append(client)
         client.sendall(wire.subscribePacket())
-        time.sleep(0.5)  # let the server take the subscription
+        server.waitForLog("subscribed")
         ingest = socket.create_connection(("127.0.0.1", ingestPort), 5)
         sockets.append(ingest)
         sent = time.monotonic()
@@ -154,5 +131,3 @@ def test_event_and_ingest_ports_work_while_the_admin_port_is_flooded(
     finally:
         for s in sockets:
             s.close()
-        process.kill()
-        process.wait(10)

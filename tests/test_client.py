@@ -639,66 +639,11 @@ def test_console_script_exit_codes_for_refusal_and_bad_arguments():
 
 # --- TLS ----------------------------------------------------------------
 
-def _certificates(tmp_path):
-    """
-    A throw-away CA, and a certificate it signed for 127.0.0.1.
-
-    @return: (CA PEM path, the server's TLS options, another CA PEM path)
-    """
-    from twisted.internet import ssl
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    def name(cn):
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    day = datetime.timedelta(days=1)
-
-    def ca(cn):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (x509.CertificateBuilder()
-                .subject_name(name(cn)).issuer_name(name(cn))
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - day).not_valid_after(now + day)
-                .add_extension(x509.BasicConstraints(ca=True, path_length=0),
-                               critical=True)
-                .sign(key, hashes.SHA256()))
-        return key, cert
-
-    caKey, caCert = ca("numberok test CA")
-    _, otherCert = ca("another CA")
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(name("127.0.0.1")).issuer_name(caCert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - day).not_valid_after(now + day)
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .sign(caKey, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    caPath, otherPath = tmp_path / "ca.pem", tmp_path / "other.pem"
-    caPath.write_bytes(caCert.public_bytes(pem))
-    otherPath.write_bytes(otherCert.public_bytes(pem))
-    serverPEM = cert.public_bytes(pem) + key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
-    return (str(caPath), ssl.PrivateCertificate.loadPEM(serverPEM).options(),
-            str(otherPath))
-
-
 @needsTLS
 @pytest_twisted.inlineCallbacks
-def test_tls_with_the_right_ca_receives_events(tmp_path):
-    caPath, serverOptions, _ = _certificates(tmp_path)
+def test_tls_with_the_right_ca_receives_events(certificates):
+    caPath, serverOptions = str(certificates.caPath), \
+        certificates.serverOptions()
     code, out, err = yield _withStandIn(
         _standIn([_event(1), _event(2)]),
         lambda r, port: _runAgainst(r, port, "--ca", caPath, "--count", "2"),
@@ -709,8 +654,9 @@ def test_tls_with_the_right_ca_receives_events(tmp_path):
 
 @needsTLS
 @pytest_twisted.inlineCallbacks
-def test_tls_with_an_unknown_ca_exits_1(tmp_path):
-    _, serverOptions, otherPath = _certificates(tmp_path)
+def test_tls_with_an_unknown_ca_exits_1(certificates):
+    serverOptions, otherPath = certificates.serverOptions(), \
+        str(certificates.otherCaPath)
     code, out, err = yield _withStandIn(
         _standIn([_event(1)]),
         lambda r, port: _runAgainst(r, port, "--tls", "--ca", otherPath),

@@ -74,40 +74,6 @@ def test_reads_pushed_to_ingest_reach_numberok_client_as_events(
     assert error["line"] == 3 and "plate" in error["error"]
 
 
-def test_fifth_client_is_refused_and_told(twistdServer):
-    server = twistdServer()
-    server.waitForPort(server.eventPort)
-    clients = [startClient(server.eventPort) for _ in range(4)]
-    try:
-        seen = -1
-        for _ in range(4):
-            seen = server.waitForLog("subscribed", after=seen + 1)
-        fifth = startClient(server.eventPort)
-        out, err = fifth.communicate(timeout=20)
-        assert fifth.returncode != 0
-        assert "before sending any event" in err
-        server.waitForLog("connection limit 4 reached")
-    finally:
-        for c in clients:
-            c.kill()
-            c.communicate()
-
-
-def test_invalid_settings_file_stops_the_start_with_a_clear_message(
-        tmp_path):
-    config = tmp_path / "bad.ini"
-    config.write_text("[NetServer]\nPort = 99999\n", encoding="utf-8")
-    result = subprocess.run(
-        TWISTD + ["--nodaemon", "--pidfile=", "numberok-tcp", "--config", str(config), "--admin", "none"],
-        env=checkoutEnvironment(), capture_output=True, text=True,
-        timeout=60, cwd=str(tmp_path))
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
-    assert "bad.ini: [NetServer] Port: 99999 is out of range 1..65535" in \
-        output
-    assert "Traceback" not in output
-
-
 def test_missing_settings_file_is_created_with_the_defaults(tmp_path):
     config = tmp_path / "new.ini"
     result = subprocess.run(

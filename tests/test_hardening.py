@@ -13,18 +13,17 @@ import io
 import json
 
 import pytest_twisted
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 from PIL import Image
 from twisted.internet import defer
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
 from twisted.internet.address import IPv4Address
 
-from conftest import bounded, connectTo, getReactor, sleep, waitFor
-from helpers import closedFor, makeEvent, refusals
+from conftest import bounded, connectTo as connect, subscribedCollectors, waitFor
+from helpers import Silent, closedFor, makeEvent, refusals
 from numberok import wire
 from numberok.analytics import Analytics, EventFanout
-from numberok.client import NumberOkClientProtocol, eventFields
 from numberok.events import EventState
 from numberok.publisher import EventPublisher
 from numberok.server import NumberOkFactory
@@ -42,63 +41,6 @@ def noiseJpeg(width=480, height=360, seed=1) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90)
     return out.getvalue()
-
-
-class Collector(NumberOkClientProtocol):
-    """A good client: subscribes, reads everything, remembers RuntimeIDs."""
-
-    def __init__(self) -> None:
-        self.ids: list[int] = []
-        self.states: list[tuple[int, str]] = []
-        self.arrivals: list[float] = []
-        self.closed = defer.Deferred()
-
-    def eventReceived(self, pairs, jpeg) -> None:
-        f = eventFields(pairs)
-        self.ids.append(int(f["RuntimeID"]))
-        self.states.append((int(f["RuntimeID"]), f["State"]))
-        self.arrivals.append(getReactor().seconds())
-
-    def connectionLost(self, reason) -> None:
-        self.closed.callback(None)
-
-
-class Silent(Protocol):
-    """
-    A peer that connects and then neither sends nor (when C{stall}) reads:
-    it optionally subscribes first.
-    """
-
-    def __init__(self, subscribe: bool = False, stall: bool = True) -> None:
-        self.subscribe = subscribe
-        self.stall = stall
-        self.closed = defer.Deferred()
-        self.received = 0
-
-    def connectionMade(self) -> None:
-        if self.subscribe:
-            self.transport.write(wire.subscribePacket())
-        if self.stall:
-            self.transport.pauseProducing()
-
-    def dataReceived(self, data: bytes) -> None:
-        self.received += len(data)
-
-    def connectionLost(self, reason) -> None:
-        self.closed.callback(None)
-
-
-connect = connectTo
-
-
-@defer.inlineCallbacks
-def subscribedCollectors(s, n: int):
-    collectors = [Collector() for _ in range(n)]
-    for c in collectors:
-        yield connect(s.port, c)
-    while sum(p.subscribed for p in s.factory._connections.values()) < n:
-        yield sleep(0.01)
-    return collectors
 
 
 # -- connection storm ---------------------------------------------------------
@@ -147,7 +89,12 @@ def test_connection_storm_is_refused_while_four_clients_lose_nothing(server):
 
 @pytest_twisted.inlineCallbacks
 def test_storm_beyond_a_lower_limit_admits_at_most_that_many(server):
+    from numberok.server import NumberOkProtocol
     s = server(**{"NetServer.MaxConnections": "2"})
+    # The timeout's length is test_server.py's business; here only that
+    # the admitted two are closed by it.
+    s.factory.protocol = type("QuickHandshake", (NumberOkProtocol,),
+                              {"handshakeTimeout": 0.1})
     peers = [Silent(stall=False) for _ in range(50)]
     yield bounded(defer.gatherResults([connect(s.port, p) for p in peers]))
     yield waitFor(lambda: refusals(s.factory, "limit") == 48)
@@ -160,42 +107,31 @@ def test_storm_beyond_a_lower_limit_admits_at_most_that_many(server):
 # -- slow clients ---------------------------------------------------------------
 
 @pytest_twisted.inlineCallbacks
-def test_client_that_never_subscribes_is_closed_after_one_second(server):
-    s = server()
-    p = Silent(subscribe=False, stall=False)
-    yield connect(s.port, p)
-    start = getReactor().seconds()
-    yield bounded(p.closed, 5)
-    assert getReactor().seconds() - start >= 0.9
-    assert closedFor(s.factory, "handshake_timeout") == 1
-    assert s.factory.connections() == []
-
-
-@pytest_twisted.inlineCallbacks
-def test_clients_that_never_read_hit_their_queue_cap_and_others_keep_schedule(
+def test_clients_that_never_read_hit_their_queue_cap_and_others_lose_nothing(
         server):
+    # Only real sockets fill a kernel buffer and pause the transport; the
+    # 2-writes-a-second schedule itself is proved with a Clock in
+    # test_publisher.py.
     from twisted.internet.task import LoopingCall
 
     s = server(**{"NetServer.AttachScreenshotsToEvents": "1",
                   "NetServer.AttachedScreenshotsQuality": "95"})
     s.publisher.queueLimit = 20
+    s.root.shutdownGrace = 0.25     # the stalled peers never read their close
     stalled = [Silent(subscribe=True, stall=True) for _ in range(2)]
     for p in stalled:
         yield connect(s.port, p)
     good = yield subscribedCollectors(s, 2)
     frame = noiseJpeg()
     published = []
-    sentAt = {}
 
     def publishOne():
         runtimeId = len(published) + 1
         published.append(runtimeId)
-        sentAt[runtimeId] = getReactor().seconds()
         s.publisher.publish(makeEvent(EventState.LOST, runtimeId=runtimeId,
                                       frame=frame))
     stream = LoopingCall(publishOne)
     stream.start(1 / 30)
-    start = getReactor().seconds()
     try:
         yield waitFor(lambda: all(sub.dropped > 0 for sub in
                                   s.publisher.subscriptions()
@@ -204,7 +140,6 @@ def test_clients_that_never_read_hit_their_queue_cap_and_others_keep_schedule(
                                       for p in stalled]), 20)
     finally:
         stream.stop()
-    duration = getReactor().seconds() - start
     yield waitFor(lambda: all(len(c.ids) == len(published) for c in good))
 
     bySubscriber = {sub.subscriber.transport.getPeer().port: sub
@@ -220,12 +155,6 @@ def test_clients_that_never_read_hit_their_queue_cap_and_others_keep_schedule(
     for c in good:
         sub = bySubscriber[c.transport.getHost().port]
         assert c.ids == published and sub.dropped == 0
-        # At most two writes per second, and nothing waited much longer
-        # than one interval (loose bound: the machine may be busy).
-        assert sub.writes <= 2 * (duration + 1) + 2
-        latencies = [arrived - sentAt[i] for i, arrived in
-                     zip(c.ids, c.arrivals)]
-        assert max(latencies) < 2.0
 
 
 # -- garbage: event port --------------------------------------------------------
@@ -246,8 +175,6 @@ packets = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=st.lists(packets, min_size=1, max_size=5))
 def test_any_bytes_on_the_event_port_subscribe_or_close_that_peer(chunks):
     factory, clock = memoryFactory()
@@ -315,8 +242,6 @@ def ingestLines():
     )
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
 @given(lines=st.lists(ingestLines(), min_size=1, max_size=6))
 def test_any_ingest_line_is_taken_or_refused_with_a_specific_error(lines):
     from twisted.internet.task import Clock

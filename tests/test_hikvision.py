@@ -10,7 +10,7 @@ import datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given, strategies as st
 
 from helpers import jpegBytes
 from numberok.images import MAX_FRAME_PIXELS
@@ -188,7 +188,6 @@ def test_too_many_multipart_parts_are_refused_before_parsing():
     assert "parts" in caught.value.message
 
 
-@hsettings(max_examples=200, deadline=None)
 @given(st.binary(max_size=400), st.sampled_from(
     [XML, "multipart/form-data; boundary=" + BOUNDARY, ""]))
 def test_arbitrary_bodies_raise_only_read_format_error(body, kind):
@@ -198,7 +197,6 @@ def test_arbitrary_bodies_raise_only_read_format_error(body, kind):
         pass
 
 
-@hsettings(max_examples=100, deadline=None)
 @given(st.text(max_size=40))
 def test_arbitrary_plate_text_is_a_read_or_a_read_format_error(text):
     xml = sample("hikvision_anpr.xml").replace(

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.web.server import Site
 from zope.interface import implementer
 
-from helpers import ListSink, jpegBytes, synchronous
+from helpers import ListSink, Received, jpegBytes, synchronous
 from numberok import settings as S
 from numberok.analytics import Analytics
 from numberok.events import EventState
@@ -106,18 +105,6 @@ async def cameras():
         await camera.stop()
 
 
-class _RawClient(protocol.Protocol):
-    def __init__(self) -> None:
-        self.received = b""
-        self.closed = defer.Deferred()
-
-    def dataReceived(self, data: bytes) -> None:
-        self.received += data
-
-    def connectionLost(self, reason) -> None:
-        self.closed.callback(self.received)
-
-
 async def post(url: str, body: bytes, contentType: str = "application/xml",
                headers=None) -> tuple[int, bytes]:
     from twisted.internet import reactor
@@ -131,7 +118,7 @@ async def post(url: str, body: bytes, contentType: str = "application/xml",
                       FileBodyProducer(io.BytesIO(body)))
     d.addTimeout(TIMEOUT, reactor)
     response = await d
-    collector = _RawClient()
+    collector = Received()
     response.deliverBody(collector)
     collector.closed.addTimeout(TIMEOUT, reactor)
     return response.code, await collector.closed
@@ -236,7 +223,7 @@ async def test_50_mb_body_is_refused_with_413_before_it_is_sent(cameras):
                                             connectProtocol)
     sink = ListSink()
     camera = cameras(sink)
-    client = _RawClient()
+    client = Received()
     await connectProtocol(TCP4ClientEndpoint(
         reactor, "127.0.0.1", camera.port.getHost().port), client)
     # Only the headers and the first 64 KiB of the 50 MB are ever sent.

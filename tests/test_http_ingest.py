@@ -10,11 +10,12 @@ import base64
 import json
 
 import pytest_twisted
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given, strategies as st
 
 from numberok.sources.formats import ReadFormatError
 from numberok.web.ingest import parseBody
-from test_web_api import PASSWORD, ReadList, http, jpegBytes, stacks  # noqa: F401 (fixture)
+from conftest import ADMIN_PASSWORD, http
+from helpers import HTTP_READ, jpegBytes
 
 BOUNDARY = "numberokTestBoundary7MA4YWxk"
 
@@ -32,52 +33,47 @@ def multipart(parts) -> tuple[bytes, str]:
     return out, "multipart/form-data; boundary=" + BOUNDARY
 
 
-READ = {"plate": "A123BC77", "channel": 2, "zone": 1, "confidence": 0.9,
-        "time_ms": 1764000000000, "bbox": [10, 20, 100, 30]}
+READ = HTTP_READ
 
 
 @pytest_twisted.ensureDeferred
-async def test_json_read_is_accepted_with_202_and_reaches_the_sink(stacks):
-    reads = ReadList()
-    stack = stacks(sink=reads)
+async def test_json_read_is_accepted_with_202_and_reaches_the_sink(adminServer):
+    stack = adminServer()
     r = await http("POST", stack.url + "/api/reads", READ)
     assert r.code == 202
     assert r.json() == {"accepted": 1}
-    [read] = reads
+    [read] = stack.reads()
     assert (read.plate, read.channel, read.zone, read.bbox, read.source) == (
         "A123BC77", 2, 1, (10, 20, 100, 30), "http")
 
 
 @pytest_twisted.ensureDeferred
-async def test_json_read_with_inline_jpeg_keeps_the_image(stacks):
-    reads = ReadList()
-    stack = stacks(sink=reads)
-    jpeg = jpegBytes()
+async def test_json_read_with_inline_jpeg_keeps_the_image(adminServer):
+    stack = adminServer()
+    jpeg = jpegBytes(size=(64, 48))
     r = await http("POST", stack.url + "/api/reads",
                    dict(READ, jpeg_b64=base64.b64encode(jpeg).decode()))
-    assert r.code == 202 and reads[0].jpeg == jpeg
+    assert r.code == 202 and stack.reads()[0].jpeg == jpeg
 
 
 @pytest_twisted.ensureDeferred
 async def test_multipart_json_part_and_jpeg_part_make_one_read_with_image(
-        stacks):
-    reads = ReadList()
-    stack = stacks(sink=reads)
-    jpeg = jpegBytes()
+        adminServer):
+    stack = adminServer()
+    jpeg = jpegBytes(size=(64, 48))
     body, kind = multipart([
         ("read", None, "application/json", json.dumps(READ).encode()),
         ("jpeg", "frame.jpg", "image/jpeg", jpeg)])
     r = await http("POST", stack.url + "/api/reads", body,
                    {"Content-Type": kind})
     assert r.code == 202, r.body
-    [read] = reads
+    [read] = stack.reads()
     assert read.plate == "A123BC77" and read.jpeg == jpeg
 
 
 @pytest_twisted.ensureDeferred
-async def test_openalpr_result_posted_as_json_gives_a_read_per_plate(stacks):
-    reads = ReadList()
-    stack = stacks(sink=reads)
+async def test_openalpr_result_posted_as_json_gives_a_read_per_plate(adminServer):
+    stack = adminServer()
     result = {
         "epoch_time": 1764000000123, "camera_id": 3,
         "results": [
@@ -89,13 +85,13 @@ async def test_openalpr_result_posted_as_json_gives_a_read_per_plate(stacks):
                              {"x": 310, "y": 40}, {"x": 210, "y": 40}]}]}
     r = await http("POST", stack.url + "/api/reads", result)
     assert r.code == 202 and r.json() == {"accepted": 2}
-    assert [read.plate for read in reads] == ["ABC123", "XYZ789"]
+    assert sorted(read.plate for read in stack.reads()) == ["ABC123",
+                                                          "XYZ789"]
 
 
 @pytest_twisted.ensureDeferred
-async def test_bad_field_is_400_naming_the_field(stacks):
-    reads = ReadList()
-    stack = stacks(sink=reads)
+async def test_bad_field_is_400_naming_the_field(adminServer):
+    stack = adminServer()
     r = await http("POST", stack.url + "/api/reads", dict(READ, zone=9))
     assert r.code == 400
     assert list(r.json()["errors"]) == ["zone"]
@@ -104,22 +100,22 @@ async def test_bad_field_is_400_naming_the_field(stacks):
     r = await http("POST", stack.url + "/api/reads", [READ, dict(READ,
                                                                  confidence=95)])
     assert r.code == 400 and list(r.json()["errors"]) == ["[1].confidence"]
-    assert reads == []
+    assert stack.analytics.reads == 0
     assert stack.admin.resource.metrics.value(
         "numberok_read_errors_total", source="http") == 3
 
 
 @pytest_twisted.ensureDeferred
-async def test_body_that_is_not_json_is_400_on_body(stacks):
-    stack = stacks(sink=ReadList())
+async def test_body_that_is_not_json_is_400_on_body(adminServer):
+    stack = adminServer()
     r = await http("POST", stack.url + "/api/reads", b"{plate: 1",
                    {"Content-Type": "application/json"})
     assert r.code == 400 and "not JSON" in r.json()["errors"]["body"]
 
 
 @pytest_twisted.ensureDeferred
-async def test_multipart_without_json_part_is_400_on_read(stacks):
-    stack = stacks(sink=ReadList())
+async def test_multipart_without_json_part_is_400_on_read(adminServer):
+    stack = adminServer()
     body, kind = multipart([("jpeg", "a.jpg", "image/jpeg", jpegBytes())])
     r = await http("POST", stack.url + "/api/reads", body,
                    {"Content-Type": kind})
@@ -127,8 +123,8 @@ async def test_multipart_without_json_part_is_400_on_read(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_multipart_image_that_is_not_a_jpeg_is_400_on_jpeg(stacks):
-    stack = stacks(sink=ReadList())
+async def test_multipart_image_that_is_not_a_jpeg_is_400_on_jpeg(adminServer):
+    stack = adminServer()
     body, kind = multipart([
         ("read", None, "application/json", json.dumps(READ).encode()),
         ("jpeg", "a.jpg", "image/jpeg", b"GIF89a not a jpeg")])
@@ -138,8 +134,8 @@ async def test_multipart_image_that_is_not_a_jpeg_is_400_on_jpeg(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_multipart_with_bad_read_names_the_reads_field(stacks):
-    stack = stacks(sink=ReadList())
+async def test_multipart_with_bad_read_names_the_reads_field(adminServer):
+    stack = adminServer()
     body, kind = multipart([
         ("read", None, "application/json",
          json.dumps(dict(READ, channel=-1)).encode()),
@@ -150,38 +146,36 @@ async def test_multipart_with_bad_read_names_the_reads_field(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_other_content_types_are_refused_naming_the_header(stacks):
-    stack = stacks(sink=ReadList())
+async def test_other_content_types_are_refused_naming_the_header(adminServer):
+    stack = adminServer()
     r = await http("POST", stack.url + "/api/reads", b"plate=A1",
                    {"Content-Type": "application/x-www-form-urlencoded"})
     assert r.code == 415 and "Content-Type" in r.json()["errors"]
 
 
 @pytest_twisted.ensureDeferred
-async def test_ingest_needs_the_password_when_one_is_set(stacks):
-    reads = ReadList()
-    stack = stacks(sink=reads, password=PASSWORD)
+async def test_ingest_needs_the_password_when_one_is_set(adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     r = await http("POST", stack.url + "/api/reads", READ)
     assert r.code == 401
     r = await http("POST", stack.url + "/api/reads", READ, stack.basic())
-    assert r.code == 202 and len(reads) == 1
+    assert r.code == 202 and stack.analytics.reads == 1
 
 
 @pytest_twisted.ensureDeferred
-async def test_ingest_from_a_cross_origin_page_is_refused(stacks):
-    reads = ReadList()
-    stack = stacks(sink=reads)
+async def test_ingest_from_a_cross_origin_page_is_refused(adminServer):
+    stack = adminServer()
     body, kind = multipart([
         ("read", None, "application/json", json.dumps(READ).encode())])
     r = await http("POST", stack.url + "/api/reads", body,
                    {"Content-Type": kind, "Origin": "http://evil.example"})
     assert r.code == 403 and "Origin" in r.json()["errors"]
-    assert reads == []
+    assert stack.analytics.reads == 0
 
 
 @pytest_twisted.ensureDeferred
-async def test_pushed_read_becomes_an_event_through_the_analytics(stacks):
-    stack = stacks()
+async def test_pushed_read_becomes_an_event_through_the_analytics(adminServer):
+    stack = adminServer()
     for _ in range(3):
         r = await http("POST", stack.url + "/api/reads", READ)
         assert r.code == 202
@@ -190,20 +184,18 @@ async def test_pushed_read_becomes_an_event_through_the_analytics(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_oversized_body_is_413_and_not_stored(stacks):
-    reads = ReadList()
-    stack = stacks(sink=reads)
+async def test_oversized_body_is_413_and_not_stored(adminServer):
+    stack = adminServer()
     from numberok.web.ingest import MAX_BODY_BYTES
     body = b"x" * (MAX_BODY_BYTES + 1)
     r = await http("POST", stack.url + "/api/reads", body,
                    {"Content-Type": "application/json"})
     assert r.code == 413 and "body" in r.json()["errors"]
-    assert reads == []
+    assert stack.analytics.reads == 0
 
 
 # -- the parser on its own ---------------------------------------------------
 
-@hsettings(max_examples=200, deadline=None)
 @given(st.sampled_from(["application/json", "multipart/form-data",
                         "multipart/form-data; boundary=" + BOUNDARY,
                         "text/plain", ""]),
@@ -215,7 +207,6 @@ def test_any_body_raises_only_read_format_error(kind, body):
         assert e.field and e.message
 
 
-@hsettings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(
     st.sampled_from(["read", "jpeg", "image", "other"]),
     st.one_of(st.none(), st.sampled_from(["a.jpg", "b.txt"])),
@@ -231,9 +222,9 @@ def test_any_multipart_raises_only_read_format_error(parts):
 
 @pytest_twisted.ensureDeferred
 async def test_multipart_is_parsed_in_the_admin_pool_small_json_in_place(
-        stacks):
+        adminServer):
     import threading
-    stack = stacks(sink=ReadList())
+    stack = adminServer()
     admin = stack.admin
     release = threading.Event()
     busy = [admin.threads.run(release.wait, 30) for _ in range(2)]

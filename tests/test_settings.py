@@ -10,7 +10,7 @@ import os
 import stat
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given, strategies as st
 
 from numberok import settings as S
 from numberok.settings import (FIELDS, SCHEMA, Settings, SettingsError,
@@ -240,7 +240,6 @@ names = st.one_of(
     st.text(max_size=10))
 
 
-@hsettings(max_examples=300, deadline=None)
 @given(st.dictionaries(names, formValues, max_size=8))
 def test_arbitrary_form_values_raise_only_settings_error(changes):
     try:
@@ -255,7 +254,6 @@ def test_arbitrary_form_values_raise_only_settings_error(changes):
         base.withChanges(_changes(Settings(), new, base, frozenset(FIELDS)))
 
 
-@hsettings(max_examples=100, deadline=None)
 @given(st.text(max_size=300))
 def test_arbitrary_file_text_raises_only_settings_error(text):
     try:

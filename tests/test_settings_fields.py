@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given, strategies as st
 
 from numberok import settings as S
 from numberok.settings import Settings, SettingsError, keys
@@ -131,7 +131,6 @@ values = st.one_of(st.text(max_size=40), st.integers(), st.floats(),
                    st.integers(4000, 6000).map(lambda n: 10 ** n))
 
 
-@hsettings(max_examples=400, deadline=None)
 @given(st.sampled_from(S.SCHEMA + S.ZONE_SCHEMA), values)
 def test_any_value_of_any_field_parses_or_raises_a_short_value_error(
         field, raw):

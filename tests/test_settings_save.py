@@ -11,7 +11,7 @@ import os
 import stat
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given, strategies as st
 
 from numberok import settings as S
 from numberok.settings import (Settings, SettingsError, SettingsFileError,
@@ -156,7 +156,6 @@ changes = st.dictionaries(
     st.sampled_from(["1", "2", "7", "up", "0.5"]), max_size=3)
 
 
-@hsettings(max_examples=200, deadline=None)
 @given(st.lists(st.booleans(), min_size=len(lines), max_size=len(lines)),
        changes)
 def test_save_into_any_remains_of_the_file_keeps_the_running_values(
@@ -184,7 +183,6 @@ def test_save_into_any_remains_of_the_file_keeps_the_running_values(
     assert readBack[ADMIN_PASSWORD_HASH] == HASH or "PasswordHash =" in disk
 
 
-@hsettings(max_examples=200, deadline=None)
 @given(st.text(max_size=200))
 def test_save_into_arbitrary_file_text_raises_only_settings_errors(text):
     base = Settings()

@@ -15,10 +15,8 @@ import pytest
 import pytest_twisted
 
 from numberok import wire
-from conftest import bounded, waitFor
-from conftest import connectTo as connect
-from helpers import closedFor
-from test_hardening import Silent, subscribedCollectors
+from conftest import bounded, connectTo as connect, subscribedCollectors, waitFor
+from helpers import Silent, closedFor, makeEvent
 
 PLATES = ["A123BC77", "K777KK99", "M001OP50"]
 
@@ -77,7 +75,6 @@ def test_shutdown_of_a_client_that_never_reads_ends_within_the_grace(server):
     yield connect(s.port, stalled)
     yield waitFor(lambda: s.publisher.subscriptions())
     # Fill its socket and the server's buffer.
-    from helpers import makeEvent
     from numberok.events import EventState
     for i in range(3000):
         s.publisher.publish(makeEvent(EventState.LOST, runtimeId=i,

@@ -1,14 +1,12 @@
 """
 TLS on the event port (issue 7): the strports C{ssl:} endpoint needs nothing
 of ours, and C{numberok-client --tls --ca FILE} talks to it.  The
-certificate is made in the test with the C{openssl} command.
+certificates come from the session's C{certificates} fixture (conftest).
 """
 
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
 
 import pytest
 import pytest_twisted
@@ -25,24 +23,11 @@ def _hasTLS() -> bool:
         import service_identity  # noqa: F401
     except ImportError:
         return False
-    return shutil.which("openssl") is not None
+    return True
 
 
 pytestmark = pytest.mark.skipif(
-    not _hasTLS(), reason="needs pyOpenSSL, service_identity (Twisted[tls]) "
-                          "and the openssl command")
-
-
-def makeCertificate(directory, name="server"):
-    """A self-signed certificate for 127.0.0.1 and localhost."""
-    key, cert = directory / (name + ".key"), directory / (name + ".pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-         "-days", "2", "-subj", "/CN=127.0.0.1", "-keyout", str(key),
-         "-out", str(cert),
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True, timeout=60)
-    return key, cert
+    not _hasTLS(), reason="needs pyOpenSSL and service_identity (Twisted[tls])")
 
 
 @inlineCallbacks
@@ -65,25 +50,24 @@ def runClient(reactor, port, *argv):
     return d
 
 
-def startTLSServer(reactor, key, cert):
+def startTLSServer(reactor, certificates):
     """The real server with its event port on an ssl: strports endpoint."""
     from numberok.build import Endpoints, buildServer
     from numberok.settings import Settings
     server = buildServer(Settings(), Endpoints(
-        events="ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s"
-        % (key, cert), ingest=None, admin=None), reactor=reactor)
+        events=certificates.sslEndpoint(), ingest=None, admin=None),
+        reactor=reactor)
     server.privilegedStartService()
     server.startService()
     return server, server.publisher
 
 
 @pytest_twisted.inlineCallbacks
-def test_client_with_tls_and_ca_receives_events_from_an_ssl_port(tmp_path):
+def test_client_with_tls_and_ca_receives_events_from_an_ssl_port(certificates):
     from twisted.internet import reactor
-    key, cert = makeCertificate(tmp_path)
-    service, publisher = startTLSServer(reactor, key, cert)
+    service, publisher = startTLSServer(reactor, certificates)
     try:
-        d = runClient(reactor, service.eventPort.boundPort, "--tls", "--ca", str(cert),
+        d = runClient(reactor, service.eventPort.boundPort, "--tls", "--ca", str(certificates.caPath),
                       "--count", "2")
         yield untilSubscribed(publisher)
         publisher.publish(makeEvent(EventState.DETECTED, runtimeId=7))
@@ -97,14 +81,12 @@ def test_client_with_tls_and_ca_receives_events_from_an_ssl_port(tmp_path):
 
 
 @pytest_twisted.inlineCallbacks
-def test_client_that_does_not_trust_the_certificate_is_refused(tmp_path):
+def test_client_that_does_not_trust_the_certificate_is_refused(certificates):
     from twisted.internet import reactor
-    key, cert = makeCertificate(tmp_path)
-    _, otherCert = makeCertificate(tmp_path, "other")
-    service, publisher = startTLSServer(reactor, key, cert)
+    service, publisher = startTLSServer(reactor, certificates)
     try:
         code, out, err = yield runClient(reactor, service.eventPort.boundPort,
-                                         "--ca", str(otherCert))
+                                         "--ca", str(certificates.otherCaPath))
     finally:
         yield service.stopService()
     assert code == client.EXIT_CONNECT and out == ""
@@ -114,16 +96,15 @@ def test_client_that_does_not_trust_the_certificate_is_refused(tmp_path):
 
 @pytest_twisted.inlineCallbacks
 def test_plain_client_on_the_tls_port_is_closed_and_the_server_goes_on(
-        tmp_path):
+        certificates):
     from twisted.internet import reactor
-    key, cert = makeCertificate(tmp_path)
-    service, publisher = startTLSServer(reactor, key, cert)
+    service, publisher = startTLSServer(reactor, certificates)
     try:
         # A NumberOk subscribe where a TLS ClientHello belongs.
         code, _, _ = yield runClient(reactor, service.eventPort.boundPort, "--count", "1")
         assert code != client.EXIT_OK
         assert publisher.subscriptions() == []
-        d = runClient(reactor, service.eventPort.boundPort, "--ca", str(cert),
+        d = runClient(reactor, service.eventPort.boundPort, "--ca", str(certificates.caPath),
                       "--count", "1")
         yield untilSubscribed(publisher)
         publisher.publish(makeEvent(EventState.LOST, runtimeId=8))

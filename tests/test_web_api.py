@@ -1,237 +1,35 @@
 """
 The admin JSON API over real HTTP on loopback: settings validation,
 persistence across a restart, live rebind of the event port, disconnect of
-the right socket, recent events.  The server parts are the real ones, on
-127.0.0.1 port 0.
-
-L{Stack} and L{http} are shared with the other web test files.
+the right socket, recent events.  The server is the real one, built by
+L{numberok.build.buildServer} (conftest's C{adminServer}), on 127.0.0.1
+port 0.
 """
 
 from __future__ import annotations
 
-import base64
 import io
-import json
 import os
 import re
 import socket
-from typing import Optional
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer
-from twisted.internet.protocol import Protocol
-from zope.interface import implementer
 
-from helpers import makeEvent
+from conftest import (ADMIN_PASSWORD, bounded, connectTo, freePort, http,
+                      waitFor)
+from helpers import Collector, jpegBytes, makeEvent
 from numberok import settings as S
-from numberok import wire
-from numberok.analytics import Analytics, EventFanout
-from numberok.interfaces import IPlateReadSink
 from numberok.metrics import CONTENT_TYPE_LATEST
-from numberok.publisher import EventPublisher
-from numberok.server import ListeningService, NumberOkFactory
 from numberok.web import auth
 from numberok.web.recent import RecentEvents
-from numberok.web.service import AdminService
-
-TIMEOUT = 5
-PASSWORD = "correct horse battery"
-
-SETTINGS_TEXT = """\
-; test settings -- this comment must survive saves
-[NetServer]
-Port = 7700                     ; 1..65535
-AttachedScreenshotsQuality = 50 ; JPEG quality 10..100
-
-[Zone:0:0]
-LossIntervalSec = 5             ; gate
-InDirection = down
-
-[Custom]
-keep = me
-"""
-
-
-@implementer(IPlateReadSink)
-class ReadList(list):
-    """An IPlateReadSink that keeps what it is given."""
-
-    def addRead(self, read) -> None:
-        self.append(read)
-
-
-def jpegBytes(size=(64, 48), colour=(200, 30, 30)) -> bytes:
-    from PIL import Image
-    out = io.BytesIO()
-    Image.new("RGB", size, colour).save(out, "JPEG")
-    return out.getvalue()
-
-
-def freePort() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Stack:
-    """
-    The server parts the admin page works with, started on loopback port 0:
-    settings store (with a file), publisher, factory, event port, analytics
-    (or a L{ReadList} sink), recent events and the admin service.
-    """
-
-    def __init__(self, tmp_path, password: Optional[str] = None,
-                 text: str = SETTINGS_TEXT, sink=None,
-                 loginDelay: float = 0.01) -> None:
-        if password is not None:
-            text += "\n[Admin]\nPasswordHash = %s\n" % (
-                auth.hashPassword(password, iterations=1000),)
-        self.path = str(tmp_path / "numberok.ini")
-        with open(self.path, "w", encoding="utf-8") as f:
-            f.write(text)
-        self.store = S.SettingsStore(S.load(self.path), self.path)
-        self.publisher = EventPublisher(self.store)
-        self.factory = NumberOkFactory(self.store, self.publisher)
-        self.events = ListeningService("tcp:0:interface=127.0.0.1",
-                                       self.factory)
-        self.recent = RecentEvents()
-        self.analytics = Analytics(self.store,
-                                   EventFanout(self.publisher, self.recent))
-        self.sink = sink if sink is not None else self.analytics
-        self.admin = AdminService(self.store, self.factory, self.events,
-                                  self.sink, self.recent,
-                                  "tcp:0:interface=127.0.0.1",
-                                  loginDelay=loginDelay)
-        self.services = [self.events, self.publisher, self.recent,
-                         self.analytics, self.admin]
-        for service in self.services:
-            service.startService()
-        self.url = "http://127.0.0.1:%d" % (self.admin.web.boundPort,)
-
-    @defer.inlineCallbacks
-    def stop(self):
-        yield self.factory.closeAll(0.5)
-        for service in reversed(self.services):
-            if service.running:
-                yield defer.maybeDeferred(service.stopService)
-
-    def basic(self, password: str = PASSWORD) -> dict:
-        token = base64.b64encode(("admin:" + password).encode()).decode()
-        return {"Authorization": "Basic " + token}
-
-
-@pytest_twisted.async_yield_fixture
-async def stacks(tmp_path):
-    """Start stacks with C{stacks(password=..., ...)}; all stopped after."""
-    started = []
-
-    def start(**kwargs) -> Stack:
-        stack = Stack(tmp_path, **kwargs)
-        started.append(stack)
-        return stack
-
-    yield start
-    for stack in started:
-        await stack.stop()
-
-
-class Response:
-    def __init__(self, code: int, headers, body: bytes) -> None:
-        self.code = code
-        self.headers = headers
-        self.body = body
-
-    def header(self, name: str) -> Optional[str]:
-        values = self.headers.getRawHeaders(name)
-        return values[0] if values else None
-
-    def headerValues(self, name: str) -> list[str]:
-        return self.headers.getRawHeaders(name) or []
-
-    def json(self):
-        return json.loads(self.body)
-
-
-async def http(method: str, url: str, body=None, headers=None) -> Response:
-    """One request with C{Agent}, every wait bounded by a timeout."""
-    from twisted.internet import reactor
-    from twisted.web.client import Agent, HTTPConnectionPool
-    from twisted.web.http_headers import Headers
-    from twisted.web.client import FileBodyProducer
-    headers = dict(headers or {})
-    if body is not None and not isinstance(body, bytes):
-        body = json.dumps(body).encode("utf-8")
-        headers.setdefault("Content-Type", "application/json")
-    agent = Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False))
-    d = agent.request(
-        method.encode("ascii"), url.encode("ascii"),
-        Headers({k: [v] for k, v in headers.items()}),
-        FileBodyProducer(io.BytesIO(body)) if body is not None else None)
-    d.addTimeout(TIMEOUT, reactor)
-    response = await d
-    collector = _BodyCollector()
-    response.deliverBody(collector)
-    collector.done.addTimeout(TIMEOUT, reactor)
-    data = await collector.done
-    return Response(response.code, response.headers, data)
-
-
-class _BodyCollector(Protocol):
-    def __init__(self) -> None:
-        self.data = b""
-        self.done = defer.Deferred()
-
-    def dataReceived(self, data: bytes) -> None:
-        self.data += data
-
-    def connectionLost(self, reason) -> None:
-        self.done.callback(self.data)
-
-
-class Client(Protocol):
-    """A NumberOk client over a real socket: subscribes, counts bytes."""
-
-    def __init__(self) -> None:
-        self.received = b""
-        self.lost = defer.Deferred()
-
-    def connectionMade(self) -> None:
-        self.transport.write(wire.subscribePacket())
-
-    def dataReceived(self, data: bytes) -> None:
-        self.received += data
-
-    def connectionLost(self, reason) -> None:
-        self.lost.callback(None)
-
-
-async def connectClient(port: int) -> Client:
-    from twisted.internet import reactor
-    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-    d = connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port),
-                        Client())
-    d.addTimeout(TIMEOUT, reactor)
-    return await d
-
-
-async def until(predicate, what: str) -> None:
-    """Let the reactor run until C{predicate()} holds (bounded)."""
-    from twisted.internet import reactor
-    from twisted.internet.task import deferLater
-    for _ in range(500):
-        if predicate():
-            return
-        await deferLater(reactor, 0.01, lambda: None)
-    raise AssertionError("timed out waiting for " + what)
-
 
 # -- settings ----------------------------------------------------------------
 
 @pytest_twisted.ensureDeferred
 async def test_get_settings_shows_values_zones_schema_and_the_bound_port(
-        stacks):
-    stack = stacks()
+        adminServer):
+    stack = adminServer()
     r = await http("GET", stack.url + "/api/settings")
     assert r.code == 200
     doc = r.json()
@@ -247,8 +45,8 @@ async def test_get_settings_shows_values_zones_schema_and_the_bound_port(
 
 
 @pytest_twisted.ensureDeferred
-async def test_invalid_put_answers_every_error_and_writes_nothing(stacks):
-    stack = stacks()
+async def test_invalid_put_answers_every_error_and_writes_nothing(adminServer):
+    stack = adminServer()
     before = open(stack.path, "rb").read()
     r = await http("PUT", stack.url + "/api/settings", {
         "NetServer.Port": 70000,
@@ -267,8 +65,8 @@ async def test_invalid_put_answers_every_error_and_writes_nothing(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_put_that_is_not_a_json_object_is_400(stacks):
-    stack = stacks()
+async def test_put_that_is_not_a_json_object_is_400(adminServer):
+    stack = adminServer()
     r = await http("PUT", stack.url + "/api/settings", b"[1, 2]",
                    {"Content-Type": "application/json"})
     assert r.code == 400 and "body" in r.json()["errors"]
@@ -278,8 +76,8 @@ async def test_put_that_is_not_a_json_object_is_400(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_password_hash_cannot_be_set_over_the_api(stacks):
-    stack = stacks()
+async def test_password_hash_cannot_be_set_over_the_api(adminServer):
+    stack = adminServer()
     r = await http("PUT", stack.url + "/api/settings", {
         "Admin.PasswordHash": auth.hashPassword("whatever1", 1000)})
     assert r.code == 400
@@ -288,8 +86,8 @@ async def test_password_hash_cannot_be_set_over_the_api(stacks):
 
 @pytest_twisted.ensureDeferred
 async def test_saved_settings_survive_a_restart_and_keep_comments(
-        stacks, tmp_path):
-    stack = stacks()
+        adminServer, tmp_path):
+    stack = adminServer()
     r = await http("PUT", stack.url + "/api/settings", {
         "NetServer.AttachedScreenshotsQuality": 80,
         "Analytics.SkipFirstResults": "2",
@@ -314,16 +112,16 @@ async def test_saved_settings_survive_a_restart_and_keep_comments(
 
 
 @pytest_twisted.ensureDeferred
-async def test_new_port_rebinds_the_event_server_live(stacks):
-    stack = stacks()
+async def test_new_port_rebinds_the_event_server_live(adminServer):
+    stack = adminServer()
     oldPort = stack.events.boundPort
     newPort = freePort()
     r = await http("PUT", stack.url + "/api/settings",
                    {"NetServer.Port": newPort})
     assert r.code == 200, r.body
     assert r.json()["listening"]["port"] == newPort
-    client = await connectClient(newPort)
-    await until(lambda: stack.factory.connections(), "a connection")
+    client = await connectTo(newPort, Collector())
+    await waitFor(lambda: stack.factory.connections())
     client.transport.loseConnection()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", oldPort), 2).close()
@@ -331,8 +129,8 @@ async def test_new_port_rebinds_the_event_server_live(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_unusable_port_is_refused_and_the_old_port_kept(stacks):
-    stack = stacks()
+async def test_unusable_port_is_refused_and_the_old_port_kept(adminServer):
+    stack = adminServer()
     oldPort = stack.events.boundPort
     before = open(stack.path, "rb").read()
     with socket.socket() as taken:
@@ -353,8 +151,8 @@ async def test_unusable_port_is_refused_and_the_old_port_kept(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_enable_switch_stops_and_restarts_listening(stacks):
-    stack = stacks()
+async def test_enable_switch_stops_and_restarts_listening(adminServer):
+    stack = adminServer()
     port = freePort()
     r = await http("PUT", stack.url + "/api/settings",
                    {"NetServer.Port": port})
@@ -373,14 +171,13 @@ async def test_enable_switch_stops_and_restarts_listening(stacks):
 # -- connections -------------------------------------------------------------
 
 @pytest_twisted.ensureDeferred
-async def test_disconnect_closes_the_right_socket(stacks):
-    stack = stacks()
+async def test_disconnect_closes_the_right_socket(adminServer):
+    stack = adminServer()
     port = stack.events.boundPort
-    first = await connectClient(port)
-    second = await connectClient(port)
-    await until(lambda: sum(c.subscribed for c in
-                            stack.factory.connections()) == 2,
-                "two subscribed clients")
+    first = await connectTo(port, Collector())
+    second = await connectTo(port, Collector())
+    await waitFor(lambda: sum(c.subscribed for c in
+                            stack.factory.connections()) == 2)
     r = await http("GET", stack.url + "/api/connections")
     rows = r.json()["connections"]
     assert len(rows) == 2 and all(row["subscribed"] for row in rows)
@@ -390,10 +187,8 @@ async def test_disconnect_closes_the_right_socket(stacks):
 
     r = await http("DELETE", stack.url + "/api/connections/%d" % (row["id"],))
     assert r.code == 204
-    from twisted.internet import reactor
-    first.lost.addTimeout(TIMEOUT, reactor)
-    await first.lost
-    assert not second.lost.called
+    await bounded(first.closed, 5)
+    assert not second.closed.called
     r = await http("GET", stack.url + "/api/connections")
     assert [c["port"] for c in r.json()["connections"]] == [
         second.transport.getHost().port]
@@ -406,8 +201,8 @@ async def test_disconnect_closes_the_right_socket(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_unknown_path_and_wrong_method_answer_json(stacks):
-    stack = stacks()
+async def test_unknown_path_and_wrong_method_answer_json(adminServer):
+    stack = adminServer()
     r = await http("GET", stack.url + "/api/nothing")
     assert r.code == 404 and "path" in r.json()["errors"]
     r = await http("POST", stack.url + "/api/settings", {})
@@ -417,14 +212,13 @@ async def test_unknown_path_and_wrong_method_answer_json(stacks):
 # -- recent events -----------------------------------------------------------
 
 @pytest_twisted.ensureDeferred
-async def test_recent_events_come_newest_first_with_thumbnails(stacks):
-    stack = stacks()
-    frame = jpegBytes((640, 480))
+async def test_recent_events_come_newest_first_with_thumbnails(adminServer):
+    stack = adminServer()
+    frame = jpegBytes(size=(640, 480))
     stack.recent.publish(makeEvent(runtimeId=1, plate="A111AA77"))
     stack.recent.publish(makeEvent(runtimeId=2, plate="B222BB77",
                                    frame=frame))
-    await until(lambda: stack.recent.recent()[0].thumbnail is not None,
-                "the thumbnail")
+    await waitFor(lambda: stack.recent.recent()[0].thumbnail is not None)
     r = await http("GET", stack.url + "/api/events/recent")
     events = r.json()["events"]
     assert [e["plate"] for e in events] == ["B222BB77", "A111AA77"]
@@ -447,32 +241,30 @@ def test_recent_events_is_an_event_sink_keeping_the_last_ones():
 
 
 @pytest_twisted.ensureDeferred
-async def test_events_of_one_track_share_one_thumbnail(stacks):
-    stack = stacks()
-    frame = jpegBytes((320, 240))
+async def test_events_of_one_track_share_one_thumbnail(adminServer):
+    stack = adminServer()
+    frame = jpegBytes(size=(320, 240))
     for state in ("Detected", "Updated", "Lost"):
         from numberok.events import EventState
         stack.recent.publish(makeEvent(EventState(state), runtimeId=9,
                                        frame=frame))
-    await until(lambda: all(e.thumbnail for e in stack.recent.recent()),
-                "thumbnails")
+    await waitFor(lambda: all(e.thumbnail for e in stack.recent.recent()))
     thumbs = {id(e.thumbnail) for e in stack.recent.recent()}
     assert len(thumbs) == 1
 
 
 @pytest_twisted.ensureDeferred
-async def test_frame_that_is_not_an_image_gets_no_thumbnail(stacks):
-    stack = stacks()
+async def test_frame_that_is_not_an_image_gets_no_thumbnail(adminServer):
+    stack = adminServer()
     stack.recent.publish(makeEvent(frame=b"\xff\xd8 broken"))
     stack.recent.publish(makeEvent(runtimeId=2, frame=jpegBytes()))
-    await until(lambda: stack.recent.recent()[0].thumbnail is not None,
-                "the good thumbnail")
+    await waitFor(lambda: stack.recent.recent()[0].thumbnail is not None)
     assert stack.recent.recent()[1].thumbnail is None
 
 
 @pytest_twisted.ensureDeferred
-async def test_page_escapes_text_from_outside(stacks):
-    stack = stacks()
+async def test_page_escapes_text_from_outside(adminServer):
+    stack = adminServer()
     stack.recent.publish(makeEvent(plate="<script>x</script>"))
     r = await http("GET", stack.url + "/")
     assert r.code == 200
@@ -484,10 +276,10 @@ async def test_page_escapes_text_from_outside(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_page_says_when_the_live_port_differs_from_the_saved_one(stacks):
+async def test_page_says_when_the_live_port_differs_from_the_saved_one(adminServer):
     # The stack listens on a free port while the file says 7700, as a
     # server started with --port does.
-    stack = stacks()
+    stack = adminServer()
     r = await http("GET", stack.url + "/")
     assert ("Listening now on %d, set by --port" % (stack.events.boundPort,)
             in r.body.decode("utf-8"))
@@ -496,8 +288,8 @@ async def test_page_says_when_the_live_port_differs_from_the_saved_one(stacks):
 # -- metrics and error shapes ------------------------------------------------
 
 @pytest_twisted.ensureDeferred
-async def test_metrics_need_the_api_password_and_expose_the_registry(stacks):
-    stack = stacks(password=PASSWORD)
+async def test_metrics_need_the_api_password_and_expose_the_registry(adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     metrics = stack.admin.resource.metrics
     metrics.connectionsRefused.labels(reason="limit").inc(3)
     r = await http("GET", stack.url + "/metrics")
@@ -511,15 +303,15 @@ async def test_metrics_need_the_api_password_and_expose_the_registry(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_metrics_are_open_on_loopback_without_a_password(stacks):
-    stack = stacks()
+async def test_metrics_are_open_on_loopback_without_a_password(adminServer):
+    stack = adminServer()
     r = await http("GET", stack.url + "/metrics")
     assert r.code == 200 and b"numberok_connections " in r.body
 
 
 @pytest_twisted.ensureDeferred
-async def test_connection_counters_come_from_the_metrics_registry(stacks):
-    stack = stacks()
+async def test_connection_counters_come_from_the_metrics_registry(adminServer):
+    stack = adminServer()
     metrics = stack.admin.resource.metrics
     metrics.connectionsAccepted.inc(4)
     metrics.connectionsRefused.labels(reason="not_allowed").inc()
@@ -537,8 +329,8 @@ async def test_connection_counters_come_from_the_metrics_registry(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_refused_http_reads_are_counted_in_the_registry(stacks):
-    stack = stacks(sink=ReadList())
+async def test_refused_http_reads_are_counted_in_the_registry(adminServer):
+    stack = adminServer()
     r = await http("POST", stack.url + "/api/reads", {"plate": ""})
     assert r.code == 400 and list(r.json()["errors"]) == ["plate"]
     assert stack.admin.resource.metrics.value(
@@ -546,8 +338,8 @@ async def test_refused_http_reads_are_counted_in_the_registry(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_settings_body_that_is_not_json_is_415(stacks):
-    stack = stacks()
+async def test_settings_body_that_is_not_json_is_415(adminServer):
+    stack = adminServer()
     r = await http("PUT", stack.url + "/api/settings", b"Port=1",
                    {"Content-Type": "text/plain"})
     assert r.code == 415
@@ -555,8 +347,8 @@ async def test_settings_body_that_is_not_json_is_415(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_huge_integer_is_judged_by_settings_validation(stacks):
-    stack = stacks()
+async def test_huge_integer_is_judged_by_settings_validation(adminServer):
+    stack = adminServer()
     r = await http("PUT", stack.url + "/api/settings",
                    b'{"NetServer.Port": ' + b"9" * 5000 + b"}",
                    {"Content-Type": "application/json"})
@@ -566,8 +358,8 @@ async def test_huge_integer_is_judged_by_settings_validation(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_every_error_answers_errors_by_field(stacks):
-    stack = stacks(password=PASSWORD)
+async def test_every_error_answers_errors_by_field(adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     for method, path, code in (("GET", "/nothing", 404),
                                ("DELETE", "/api/settings", 405),
                                ("GET", "/api/events/7/thumbnail", 404),

@@ -16,8 +16,8 @@ from twisted.python.failure import Failure
 
 from numberok import settings as S
 from numberok.web import auth
-from test_web_api import (PASSWORD, SETTINGS_TEXT, http,  # noqa: F401
-                          stacks)
+from conftest import ADMIN_PASSWORD, http
+from helpers import HTTP_READ as READ
 
 # -- the hash ----------------------------------------------------------------
 
@@ -83,7 +83,7 @@ def test_sessions_are_bounded():
 
 # -- over HTTP ---------------------------------------------------------------
 
-async def login(stack, password=PASSWORD):
+async def login(stack, password=ADMIN_PASSWORD):
     """Log in with the form.  @return: (response, cookie header, csrf)."""
     from urllib.parse import urlencode
     r = await http("POST", stack.url + "/login",
@@ -100,8 +100,8 @@ async def login(stack, password=PASSWORD):
 
 
 @pytest_twisted.ensureDeferred
-async def test_api_without_credentials_is_401_with_a_basic_challenge(stacks):
-    stack = stacks(password=PASSWORD)
+async def test_api_without_credentials_is_401_with_a_basic_challenge(adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     r = await http("GET", stack.url + "/api/settings")
     assert r.code == 401
     assert r.header("WWW-Authenticate").startswith("Basic ")
@@ -112,8 +112,8 @@ async def test_api_without_credentials_is_401_with_a_basic_challenge(stacks):
 
 @pytest_twisted.ensureDeferred
 async def test_basic_auth_opens_the_api_and_a_wrong_password_does_not(
-        stacks):
-    stack = stacks(password=PASSWORD)
+        adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     r = await http("GET", stack.url + "/api/settings", headers=stack.basic())
     assert r.code == 200 and r.json()["passwordSet"] is True
     r = await http("GET", stack.url + "/api/settings",
@@ -125,16 +125,16 @@ async def test_basic_auth_opens_the_api_and_a_wrong_password_does_not(
 
 
 @pytest_twisted.ensureDeferred
-async def test_basic_auth_put_needs_no_csrf_token(stacks):
-    stack = stacks(password=PASSWORD)
+async def test_basic_auth_put_needs_no_csrf_token(adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     r = await http("PUT", stack.url + "/api/settings",
                    {"System.SystemId": 7}, stack.basic())
     assert r.code == 200 and r.json()["settings"]["System.SystemId"] == 7
 
 
 @pytest_twisted.ensureDeferred
-async def test_basic_auth_put_from_another_origin_is_refused(stacks):
-    stack = stacks(password=PASSWORD)
+async def test_basic_auth_put_from_another_origin_is_refused(adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     r = await http("PUT", stack.url + "/api/settings", {"System.SystemId": 7},
                    dict(stack.basic(), Origin="http://evil.example"))
     assert r.code == 403 and "Origin" in r.json()["errors"]
@@ -143,8 +143,8 @@ async def test_basic_auth_put_from_another_origin_is_refused(stacks):
 
 @pytest_twisted.ensureDeferred
 async def test_page_redirects_to_login_and_login_sets_a_strict_cookie(
-        stacks):
-    stack = stacks(password=PASSWORD)
+        adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     r = await http("GET", stack.url + "/")
     assert r.code == 303 and r.header("Location") == "/login"
     r = await http("GET", stack.url + "/login")
@@ -160,8 +160,8 @@ async def test_page_redirects_to_login_and_login_sets_a_strict_cookie(
 
 
 @pytest_twisted.ensureDeferred
-async def test_wrong_login_is_401_and_slowed_down(stacks):
-    stack = stacks(password=PASSWORD)
+async def test_wrong_login_is_401_and_slowed_down(adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     r, cookie, _ = await login(stack, "not the password")
     assert r.code == 401 and cookie is None
     assert b"Wrong password." in r.body
@@ -169,8 +169,8 @@ async def test_wrong_login_is_401_and_slowed_down(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_cookie_request_without_csrf_token_is_rejected(stacks):
-    stack = stacks(password=PASSWORD)
+async def test_cookie_request_without_csrf_token_is_rejected(adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     _, cookie, csrf = await login(stack)
     r = await http("PUT", stack.url + "/api/settings", {"System.SystemId": 9},
                    {"Cookie": cookie})
@@ -185,8 +185,8 @@ async def test_cookie_request_without_csrf_token_is_rejected(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_cookie_disconnect_needs_the_csrf_token_too(stacks):
-    stack = stacks(password=PASSWORD)
+async def test_cookie_disconnect_needs_the_csrf_token_too(adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     _, cookie, _ = await login(stack)
     r = await http("DELETE", stack.url + "/api/connections/1",
                    headers={"Cookie": cookie})
@@ -194,8 +194,8 @@ async def test_cookie_disconnect_needs_the_csrf_token_too(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_logout_ends_the_session(stacks):
-    stack = stacks(password=PASSWORD)
+async def test_logout_ends_the_session(adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     _, cookie, csrf = await login(stack)
     from urllib.parse import urlencode
     r = await http("POST", stack.url + "/logout",
@@ -209,8 +209,8 @@ async def test_logout_ends_the_session(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_no_password_on_loopback_opens_the_page_with_a_warning(stacks):
-    stack = stacks()
+async def test_no_password_on_loopback_opens_the_page_with_a_warning(adminServer):
+    stack = adminServer()
     r = await http("GET", stack.url + "/")
     assert r.code == 200
     assert b"No admin password is set" in r.body
@@ -220,8 +220,8 @@ async def test_no_password_on_loopback_opens_the_page_with_a_warning(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_no_password_mode_refuses_other_host_names(stacks):
-    stack = stacks()
+async def test_no_password_mode_refuses_other_host_names(adminServer):
+    stack = adminServer()
     r = await http("GET", stack.url + "/api/settings",
                    headers={"Host": "attacker.example:8080"})
     assert r.code == 403 and "loopback" in r.json()["errors"]["Host"]
@@ -233,8 +233,8 @@ async def test_no_password_mode_refuses_other_host_names(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_no_password_mode_still_refuses_cross_origin_changes(stacks):
-    stack = stacks()
+async def test_no_password_mode_still_refuses_cross_origin_changes(adminServer):
+    stack = adminServer()
     r = await http("PUT", stack.url + "/api/settings", {"System.SystemId": 3},
                    {"Origin": "http://evil.example"})
     assert r.code == 403
@@ -244,8 +244,8 @@ async def test_no_password_mode_still_refuses_cross_origin_changes(stacks):
 
 
 @pytest_twisted.ensureDeferred
-async def test_static_files_are_public_and_typed(stacks):
-    stack = stacks(password=PASSWORD)
+async def test_static_files_are_public_and_typed(adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     r = await http("GET", stack.url + "/static/admin.js")
     assert r.code == 200 and r.header("Content-Type").startswith(
         "text/javascript")
@@ -273,8 +273,8 @@ def guessInParallel(stack, hosts):
 
 
 @pytest_twisted.ensureDeferred
-async def test_parallel_guesses_from_one_address_compute_one_hash(stacks):
-    stack = stacks(password=PASSWORD)
+async def test_parallel_guesses_from_one_address_compute_one_hash(adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     admitted, throttled = guessInParallel(stack, ["10.0.0.1"] * 150)
     assert (len(admitted), throttled) == (1, 149)
     assert await admitted[0] is False
@@ -285,8 +285,8 @@ async def test_parallel_guesses_from_one_address_compute_one_hash(stacks):
 
 @pytest_twisted.ensureDeferred
 async def test_parallel_guesses_from_many_addresses_compute_two_hashes(
-        stacks):
-    stack = stacks(password=PASSWORD)
+        adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
     hosts = ["10.0.%d.%d" % (i // 100, i % 100) for i in range(150)]
     admitted, throttled = guessInParallel(stack, hosts)
     assert (len(admitted), throttled) == (2, 148)
@@ -297,12 +297,9 @@ async def test_parallel_guesses_from_many_addresses_compute_two_hashes(
 
 
 @pytest_twisted.ensureDeferred
-async def test_pushed_reads_are_not_queued_behind_password_checks(stacks):
+async def test_pushed_reads_are_not_queued_behind_password_checks(adminServer):
     import threading
-    from test_http_ingest import READ
-    from test_web_api import ReadList
-    reads = ReadList()
-    stack = stacks(password=PASSWORD, sink=reads)
+    stack = adminServer(password=ADMIN_PASSWORD)
     r = await http("POST", stack.url + "/api/reads", READ, stack.basic())
     assert r.code == 202
     release = threading.Event()
@@ -312,7 +309,7 @@ async def test_pushed_reads_are_not_queued_behind_password_checks(stacks):
         admitted, throttled = guessInParallel(stack, hosts)
         assert throttled == 148
         r = await http("POST", stack.url + "/api/reads", READ, stack.basic())
-        assert r.code == 202 and len(reads) == 2
+        assert r.code == 202 and stack.analytics.reads == 2
         assert not any(d.called for d in admitted)
     finally:
         release.set()
