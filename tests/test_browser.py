@@ -278,11 +278,6 @@ def drive(page, server: Server, tmp_path: Path, config: Path) -> None:
         page.screenshot(path=os.path.join(shots, "admin-error.png"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "with the real wiring the screenshot service binds every skip reason, "
-    "so the page lists zero reasons ('invalid 0, ... unfit 0'); fix: "
-    "numberok/web/metrics.py screenshotCounters keeps reasons whose count "
-    "is not 0 -- then remove this mark"))
 def test_page_items_a_new_user_tripped_over(tmp_path):
     sync_playwright, chromium = requireBrowser()
     config = tmp_path / "numberok.ini"

@@ -164,7 +164,7 @@ def test_bad_lines_are_refused_with_position(line, words):
     assert words in info.value.message
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_raise_only_read_format_error(data):
     try:
@@ -191,7 +191,7 @@ keys = st.sampled_from([
     "epoch_start", "processing_time", "vehicle_crop_jpeg"])
 
 
-@settings(max_examples=500, deadline=None)
+@settings(deadline=None)
 @given(st.dictionaries(keys, fieldValues, max_size=8) | jsonValues)
 def test_arbitrary_json_raises_only_read_format_error(obj):
     try:
@@ -205,7 +205,7 @@ def test_arbitrary_json_raises_only_read_format_error(obj):
         assert 0 <= read.timeMs <= MAX_TIME_MS
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.dictionaries(keys, fieldValues, max_size=8))
 def test_arbitrary_objects_as_lines_raise_only_read_format_error(obj):
     try:
@@ -234,7 +234,7 @@ reads = st.builds(
     checkpoint=st.integers(0, 2 ** 31 - 1))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(reads)
 def test_read_to_object_round_trips_through_a_line(read):
     obj = readToObject(read)
@@ -398,7 +398,7 @@ ourValues = st.none() | st.booleans() | st.integers(-5, 2 ** 70) \
     | st.just([1.0, 2, 3, 4]) | st.just("/9j/2w==")
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(deadline=None)
 @given(st.dictionaries(ourKeys, ourValues, max_size=9))
 def test_fast_and_field_by_field_paths_agree_on_every_line(obj):
     try:

@@ -472,7 +472,7 @@ def reads_weighted(reads):
         yield processed, raw, weight
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.lists(st.tuples(
     st.sampled_from(["A123BC77", "A128BC77", "A123BC777", "123BC77",
                      "A1Z3BC77", "AB12377", "A123BC7", "B123BC77"]),
@@ -515,7 +515,7 @@ plate_text = st.text(
 
 
 @given(plate_text, st.sampled_from([LATIN, NATIVE]))
-@settings(max_examples=400, deadline=None)
+@settings(deadline=None)
 def test_normalize_never_raises_and_is_idempotent(raw, rules):
     once = rules.normalize(raw)
     assert isinstance(once, str)
@@ -523,13 +523,13 @@ def test_normalize_never_raises_and_is_idempotent(raw, rules):
 
 
 @given(plate_text)
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 def test_normalize_latin_and_native_agree_up_to_script(raw):
     assert distance(LATIN.normalize(raw), NATIVE.normalize(raw)) == 0
 
 
 @given(st.text(max_size=60))
-@settings(max_examples=400, deadline=None)
+@settings(deadline=None)
 def test_parse_templates_raises_only_value_error(text):
     try:
         templates = parseTemplates(text)
@@ -539,7 +539,7 @@ def test_parse_templates_raises_only_value_error(text):
 
 
 @given(st.text(alphabet="LDRX[]:;,() -./_ru", max_size=30))
-@settings(max_examples=400, deadline=None)
+@settings(deadline=None)
 def test_parse_templates_grammar_like_text_raises_only_value_error(text):
     try:
         parseTemplates(text)
@@ -564,7 +564,7 @@ def templates(draw):
 
 
 @given(st.lists(templates(), min_size=0, max_size=4))
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 def test_templates_round_trip_through_str(items):
     try:
         parsed = parseTemplates("; ".join(items))
@@ -579,7 +579,7 @@ def test_templates_round_trip_through_str(items):
 
 @given(st.lists(st.tuples(st.text(alphabet="AB12", max_size=4),
                           st.floats(allow_nan=True)), max_size=30))
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 def test_vote_never_raises_and_confidence_stays_in_range(reads):
     vote = voteOf(*reads)
     plate, raw, confidence = vote.best()
@@ -621,7 +621,7 @@ def test_deletions_are_every_string_with_up_to_limit_characters_removed():
     assert deletions("AB", 2) == {"AB", "A", "B", ""}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(st.lists(st.text("AB0189", min_size=1, max_size=9), max_size=40),
        st.lists(st.integers(0, 39), max_size=15),
        st.text("AB0189", max_size=9), st.integers(1, 4))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 
-import pytest
 import pytest_twisted
 from PIL import Image
 from twisted.internet.task import Clock

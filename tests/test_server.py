@@ -15,7 +15,8 @@ from numberok import wire
 from numberok.events import EventState
 from numberok.interfaces import IEventSubscriber
 from numberok.publisher import EventPublisher
-from numberok.server import ListeningService, NumberOkFactory
+from numberok.listening import ListeningService
+from numberok.server import NumberOkFactory
 from numberok.settings import Settings, SettingsStore
 
 

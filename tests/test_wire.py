@@ -275,7 +275,7 @@ def test_decoder_gives_the_same_packets_however_the_bytes_are_split(
     assert byteByByte.buffered == 0
 
 
-@settings(max_examples=300)
+@settings()
 @given(st.binary(max_size=200), st.lists(st.integers(min_value=0),
                                          max_size=8))
 def test_arbitrary_bytes_raise_nothing_but_wire_error(data, cuts):

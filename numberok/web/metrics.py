@@ -55,7 +55,7 @@ def screenshotCounters(metrics: Metrics) -> dict[str, object]:
         "cacheHits": int(metrics.value(
             "numberok_screenshot_cache_hits_total")),
         "skipped": {reason: int(value) for reason, value in sorted(byLabel(
-            metrics, "numberok_screenshots_skipped_total").items())},
+            metrics, "numberok_screenshots_skipped_total").items()) if value},
     }
 
 
