@@ -32,7 +32,8 @@ from numberok.settings.keys import (
     NETSERVER_ALLOWED_CLIENTS,
     NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS,
     NETSERVER_MAX_CONNECTIONS,
-    NETSERVER_SEND_LOST_ONLY)
+    NETSERVER_SEND_LOST_ONLY,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,9 +356,3 @@ class NumberOkFactory(Factory):
                 timer.cancel()
         done.addCallback(finished)
         return done
-
-
-# Kept for numberok/sources/ingest.py and tests/test_server.py,
-# test_web_api.py, test_browser.py, which still import it from here; remove
-# once they import numberok.listening.
-from numberok.listening import ListeningService  # noqa: E402,F401

@@ -7,15 +7,15 @@ offending connection, the registry and disconnect-by-id, backpressure.
 from __future__ import annotations
 
 import pytest
+from helpers import closedFor, connect, disconnect, makeEvent, refusals
 from twisted.internet.testing import MemoryReactorClock
 from zope.interface.verify import verifyObject
 
-from helpers import closedFor, connect, disconnect, makeEvent, refusals
 from numberok import wire
 from numberok.events import EventState
 from numberok.interfaces import IEventSubscriber
-from numberok.publisher import EventPublisher
 from numberok.listening import ListeningService
+from numberok.publisher import EventPublisher
 from numberok.server import NumberOkFactory
 from numberok.settings import Settings, SettingsStore
 
