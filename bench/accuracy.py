@@ -55,10 +55,11 @@ from twisted.internet.task import Clock  # noqa: E402
 
 from numberok.analytics import Analytics  # noqa: E402
 from numberok.events import EventState, PlateRead  # noqa: E402
+from numberok.plates import ALPHABETS  # noqa: E402
 from numberok.settings import Settings, SettingsStore  # noqa: E402
 
 LETTERS = "ABEKMHOPCTYX"
-TO_CYRILLIC = str.maketrans(LETTERS, "АВЕКМНОРСТУХ")
+TO_CYRILLIC = str.maketrans(ALPHABETS["ru"].native)
 CONFUSIONS = {
     "0": "OD", "O": "0D", "D": "0O", "8": "B", "B": "8", "1": "IT", "I": "1",
     "T": "17", "5": "S", "S": "5", "2": "Z", "Z": "2", "7": "T", "4": "A",

@@ -65,6 +65,15 @@ def endpointWithPort(description: str, port: int) -> str:
     return joinDescription([head, str(port)] + rest)
 
 
+def addressText(address: object) -> str:
+    """A peer's address as C{host:port} for logs (the object's own text for
+    address types without a host, a UNIX socket say)."""
+    host = getattr(address, "host", None)
+    if host is None:
+        return str(address)
+    return "%s:%s" % (host, getattr(address, "port", "?"))
+
+
 def isLoopbackHost(host: str) -> bool:
     """C{localhost}, C{127.0.0.0/8} or C{::1} (brackets allowed)."""
     host = host.strip().strip("[]").lower()

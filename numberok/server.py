@@ -25,6 +25,7 @@ from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 from numberok import wire
+from numberok.endpoints import addressText
 from numberok.interfaces import IEventPublisher, IEventSubscriber
 from numberok.metrics import Metrics
 from numberok.settings import SettingsStore
@@ -49,13 +50,6 @@ class ConnectionInfo:
     bytesSent: int
     queued: int
     dropped: int
-
-
-def _peerText(address) -> str:
-    host = getattr(address, "host", None)
-    if host is None:
-        return str(address)
-    return "%s:%s" % (host, getattr(address, "port", "?"))
 
 
 @implementer(IEventSubscriber, IPushProducer)
@@ -199,7 +193,7 @@ class NumberOkProtocol(Protocol, TimeoutMixin):
 
     @property
     def peerText(self) -> str:
-        return _peerText(self.transport.getPeer())
+        return addressText(self.transport.getPeer())
 
     def __repr__(self) -> str:
         return "<NumberOk connection %d %s>" % (
@@ -272,14 +266,14 @@ class NumberOkFactory(Factory):
         if not self.isAllowed(addr):
             self._refusedNotAllowed.inc()
             self.log.warn("refused {peer}: not in AllowedClients",
-                          peer=_peerText(addr))
+                          peer=addressText(addr))
             return None
         limit = min(self.maxConnections,
                     self.store.current[NETSERVER_MAX_CONNECTIONS])
         if len(self._connections) >= limit:
             self._refusedLimit.inc()
             self.log.warn("refused {peer}: connection limit {limit} reached",
-                          peer=_peerText(addr), limit=limit)
+                          peer=addressText(addr), limit=limit)
             return None
         self.metrics.connectionsAccepted.inc()
         protocol = Factory.buildProtocol(self, addr)

@@ -25,16 +25,12 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from numberok.endpoints import addressText
 from numberok.interfaces import IPlateReadSink
-from numberok.metrics import Metrics
 from numberok.listening import ListeningService
+from numberok.metrics import Metrics
 from numberok.sources import handOver
 from numberok.sources.formats import ReadFormatError, parseReadLine
-
-
-def _peerText(transport) -> str:
-    peer = transport.getPeer()
-    return "%s:%s" % (getattr(peer, "host", peer), getattr(peer, "port", ""))
 
 
 @implementer(IPushProducer)
@@ -57,7 +53,7 @@ class IngestProtocol(Protocol):
         # As the producer of our error replies we hear when the peer stops
         # reading them.
         self.transport.registerProducer(self, True)
-        self._where = "ingest from %s" % (_peerText(self.transport),)
+        self._where = "ingest from %s" % (addressText(self.transport.getPeer()),)
         self.factory.register(self)
 
     def connectionLost(self, reason=None) -> None:
@@ -139,7 +135,7 @@ class IngestProtocol(Protocol):
         if count <= factory.loggedBadLines or count % 1000 == 0:
             self.log.warn("ingest {peer}: bad line {line}: {message} "
                           "({count} bad lines so far)",
-                          peer=_peerText(self.transport),
+                          peer=addressText(self.transport.getPeer()),
                           line=self.lineNumber, message=message,
                           count=count)
         if self._repliesPaused:

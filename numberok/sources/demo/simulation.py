@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from numberok.events import BBox, PlateRead
+from numberok.plates import ALPHABETS
 
 FRAME_WIDTH = 640
 FRAME_HEIGHT = 360
@@ -35,7 +36,7 @@ RU_REGIONS = (77, 97, 99, 177, 197, 199, 777, 50, 90, 150, 750, 78, 98,
               178, 16, 116, 66, 96, 54, 154, 23, 93, 123, 2, 102, 61, 161)
 DE_CITIES = ("B", "M", "HH", "K", "F", "S", "DU", "HB", "L", "DD")
 # The Cyrillic letters that look like (and on plates are) these Latin ones.
-CYRILLIC = dict(zip("ABEKMHOPCTYX", "АВЕКМНОРСТУХ"))
+CYRILLIC = ALPHABETS["ru"].native
 
 # Per-read OCR outcome, one draw per read; rates are documented.
 OCR_OUTCOMES = (("exact", 0.70), ("confusable", 0.14), ("dropped", 0.06),
