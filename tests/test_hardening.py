@@ -116,7 +116,10 @@ def test_clients_that_never_read_hit_their_queue_cap_and_others_lose_nothing(
 
     s = server(**{"NetServer.AttachScreenshotsToEvents": "1",
                   "NetServer.AttachedScreenshotsQuality": "95"})
-    s.publisher.queueLimit = 20
+    # Small enough that the stalled peers reach it soon, large enough (over
+    # a second of this stream) that a good client's queue never does, even
+    # when a loaded machine makes a write late.
+    s.publisher.queueLimit = 40
     s.root.shutdownGrace = 0.25     # the stalled peers never read their close
     stalled = [Silent(subscribe=True, stall=True) for _ in range(2)]
     for p in stalled:
