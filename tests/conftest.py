@@ -162,3 +162,72 @@ def twistdServer(tmp_path):
     yield start
     for server in servers:
         server.stop(signal.SIGKILL)
+
+
+class Mosquitto:
+    """
+    A real C{mosquitto} on a free loopback port, persisting to C{folder}
+    (so a restart keeps sessions and queued messages).  C{stop()} and
+    C{start()} again to simulate an outage; the fixture kills it at the end.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = freePort()
+        self.process = None
+        self.log = folder / "mosquitto.log"
+        self.config = folder / "mosquitto.conf"
+        # user root: started as root it would switch to the mosquitto user
+        # and then fail to write its persistence file here.
+        self.config.write_text(
+            "listener %d 127.0.0.1\nallow_anonymous true\n"
+            "persistence true\npersistence_location %s/\nuser root\n"
+            "log_dest file %s\nmax_queued_messages 10000\n"
+            % (self.port, folder, self.log), encoding="utf-8")
+
+    @property
+    def endpoint(self) -> str:
+        return "tcp:host=127.0.0.1:port=%d" % (self.port,)
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.process = subprocess.Popen(
+            ["mosquitto", "-c", str(self.config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError("mosquitto exited:\n" + self.readLog())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise AssertionError("mosquitto did not listen:\n" + self.readLog())
+
+    def stop(self) -> None:
+        """SIGTERM: mosquitto writes its persistence file, then exits."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def readLog(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    """A started L{Mosquitto}; stopped when the test ends."""
+    folder = tmp_path / "mosquitto"
+    folder.mkdir()
+    broker = Mosquitto(folder)
+    broker.start()
+    yield broker
+    broker.stop()
