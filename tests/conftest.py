@@ -171,22 +171,48 @@ class Mosquitto:
     C{start()} again to simulate an outage; the fixture kills it at the end.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tls: bool = False,
+                 users: dict = None) -> None:
         self.folder = folder
         self.port = freePort()
         self.process = None
         self.log = folder / "mosquitto.log"
         self.config = folder / "mosquitto.conf"
+        self.tls = tls
         # user root: started as root it would switch to the mosquitto user
         # and then fail to write its persistence file here.
-        self.config.write_text(
-            "listener %d 127.0.0.1\nallow_anonymous true\n"
-            "persistence true\npersistence_location %s/\nuser root\n"
-            "log_dest file %s\nmax_queued_messages 10000\n"
-            % (self.port, folder, self.log), encoding="utf-8")
+        lines = ["listener %d 127.0.0.1" % (self.port,),
+                 "persistence true", "persistence_location %s/" % (folder,),
+                 "user root", "log_dest file %s" % (self.log,),
+                 "max_queued_messages 10000"]
+        if tls:
+            self.cert = folder / "cert.pem"
+            key = folder / "key.pem"
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                 "-keyout", str(key), "-out", str(self.cert), "-days", "1",
+                 "-subj", "/CN=localhost",
+                 "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                check=True, capture_output=True)
+            lines += ["certfile %s" % (self.cert,), "keyfile %s" % (key,)]
+        if users:
+            passwords = folder / "passwords"
+            passwords.write_text("")
+            for name, password in users.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(passwords),
+                                name, password], check=True,
+                               capture_output=True)
+            lines += ["allow_anonymous false",
+                      "password_file %s" % (passwords,)]
+        else:
+            lines.append("allow_anonymous true")
+        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     @property
     def endpoint(self) -> str:
+        if self.tls:
+            return "tls:host=localhost:port=%d:trustRoots=%s" % (
+                self.port, self.cert)
         return "tcp:host=127.0.0.1:port=%d" % (self.port,)
 
     def start(self, timeout: float = 10.0) -> None:
@@ -223,11 +249,24 @@ class Mosquitto:
 
 
 @pytest.fixture
-def mosquitto(tmp_path):
-    """A started L{Mosquitto}; stopped when the test ends."""
-    folder = tmp_path / "mosquitto"
-    folder.mkdir()
-    broker = Mosquitto(folder)
-    broker.start()
-    yield broker
-    broker.stop()
+def mosquitto(mosquittoBroker):
+    """A started plain L{Mosquitto}; stopped when the test ends."""
+    return mosquittoBroker()
+
+
+@pytest.fixture
+def mosquittoBroker(tmp_path):
+    """Start brokers with C{mosquittoBroker(tls=True, users={...})}; each
+    is stopped when the test ends."""
+    brokers: list = []
+
+    def start(**kwargs) -> Mosquitto:
+        folder = tmp_path / ("mosquitto%d" % (len(brokers),))
+        folder.mkdir()
+        broker = Mosquitto(folder, **kwargs)
+        brokers.append(broker)
+        broker.start()
+        return broker
+    yield start
+    for broker in brokers:
+        broker.stop()

@@ -227,8 +227,7 @@ async def test_lost_is_published_with_id_pictures_and_online_status(
     site = Site(tmp_path, 7, mosquitto.endpoint, Publish="lost").start()
     await waitUntil(lambda: watch.on("/7/status"), "status online")
     status = watch.on("/7/status")[-1]
-    assert (status.payload, status.retain) == (b"online", False) or \
-        status.payload == b"online"
+    assert status.payload == b"online"
     event = lost(5, FRAME, (100, 80, 60, 20))
     site.emit(event)
     site.emit(lost(6, state=EventState.DETECTED))   # not with Publish=lost
@@ -487,3 +486,27 @@ async def test_reads_topic_takes_ingest_and_openalpr_and_counts_bad_ones(
         ("X123YZ", "mqtt"), ("B777CD", "mqtt")]
     assert central.reads.reads[0].channel == 2
     await stopped(central.collector)
+
+
+@pytest_twisted.ensureDeferred
+async def test_tls_with_credentials_delivers_and_a_wrong_password_retries(
+        tmp_path, mosquittoBroker):
+    broker = mosquittoBroker(tls=True, users={"site": "s3cret",
+                                              "central": "c3ntral"})
+    central = Central(tmp_path, broker.endpoint, Username="central",
+                      Password="c3ntral").start()
+    await central.connected()
+    site = Site(tmp_path, 21, broker.endpoint, Username="site",
+                Password="s3cret").start()
+    site.emit(lost(1, FRAME))
+    await waitUntil(lambda: central.sink.events, "the event over TLS")
+    assert central.sink.events[0].systemId == 21
+
+    intruder = Site(tmp_path, 22, broker.endpoint, Username="site",
+                    Password="wrong").start()
+    await waitUntil(lambda: intruder.metrics.value(
+        "numberok_mqtt_reconnects_total", role="publish") >= 2,
+        "retries after the refusal")
+    assert not intruder.publisher.connection.isConnected
+    assert intruder.publisher.connection.lastError == \
+        "refused: Not authorized"

@@ -218,6 +218,7 @@ class MqttConnection:
         self._failures = 0
         self.client: Optional[paho.Client] = None
         self.lastError: Optional[str] = None
+        self._refusal: Optional[str] = None
 
     @property
     def reactor(self) -> Any:
@@ -379,7 +380,7 @@ class MqttConnection:
     def _onConnect(self, client: paho.Client, userdata: Any, flags: Any,
                    reasonCode: Any, properties: Any) -> None:
         if reasonCode.is_failure:
-            self.lastError = "refused: %s" % (reasonCode,)
+            self._refusal = "refused: %s" % (reasonCode,)
             self.log.error("mqtt {name}: broker refused the connection: "
                            "{reason}", name=self.name, reason=str(reasonCode))
             return      # paho closes; _onDisconnect schedules the retry
@@ -455,6 +456,8 @@ class MqttConnection:
         self._detach(client)
         if client is not self._attempt:
             return
+        if self._refusal is not None:
+            reason, self._refusal = self._refusal, None
         self._attempt = None
         wasConnected = self.client is client
         self.client = None
