@@ -159,7 +159,14 @@ class _Socket:
             self.client.loop_read(100)
 
     def doWrite(self) -> None:
-        self.connection._step(self.client, self.client.loop_write)
+        self.connection._step(self.client, self._write)
+
+    def _write(self) -> None:
+        self.client.loop_write()
+        # paho's unregister callback is skipped when its flag and our
+        # (thread-safe, so deferred) registration crossed: check here.
+        if not self.client.want_write():
+            self.connection._wantWrite(self.client, False)
 
     def connectionLost(self, reason: Failure) -> None:
         self.connection._socketGone(self.client)
@@ -420,9 +427,9 @@ class MqttConnection:
         s = self._socket
         if s is None or s.client is not client:
             return
-        if on:
+        if on and client.want_write():
             self.reactor.addWriter(s)
-        else:
+        elif not on:
             self.reactor.removeWriter(s)
 
     # -- running -----------------------------------------------------------
