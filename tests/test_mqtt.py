@@ -30,7 +30,7 @@ from numberok.journal import Journal
 from numberok.metrics import Metrics
 from numberok.mqtt import MqttCollector, MqttPublisher
 from numberok.mqtt.connection import MqttConnection
-from numberok.mqtt.publish import CURSOR_NAME, readCursor, writeCursor
+from numberok.mqtt.files import CURSOR_NAME, readCursor, writeCursor
 from numberok.settings import Settings, SettingsStore
 
 

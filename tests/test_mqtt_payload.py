@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from numberok.events import EventState, MovementType, PlateEvent, eventPairs
-from numberok.mqtt.connection import BrokerError, parseBroker
+from numberok.mqtt.broker import BrokerError, parseBroker
 from numberok.mqtt.payload import decodeEvent, encodeEvent
 from numberok.sources.formats import ReadFormatError
 

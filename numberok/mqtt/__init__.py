@@ -6,7 +6,7 @@ part.  Both drive paho-mqtt from the reactor (L{connection}).
 """
 
 from numberok.mqtt.collect import MqttCollector
-from numberok.mqtt.connection import BrokerAddress, BrokerError, parseBroker
+from numberok.mqtt.broker import BrokerAddress, BrokerError, parseBroker
 from numberok.mqtt.publish import MqttPublisher
 
 __all__ = ["MqttPublisher", "MqttCollector", "BrokerAddress", "BrokerError",

@@ -23,7 +23,7 @@ from twisted.logger import Logger
 
 from numberok.interfaces import IEventSink, IPlateReadSink
 from numberok.metrics import Metrics
-from numberok.mqtt.connection import MqttConnection, parseBroker
+from numberok.mqtt.service import MqttService
 from numberok.mqtt.payload import collectFilter, decodeEvent
 from numberok.mqtt.seen import SeenKeys, SeenStore
 from numberok.sources import handOver
@@ -34,7 +34,7 @@ from numberok.threads import ServiceThreads
 SEEN_NAME = "mqtt-seen.sqlite"
 
 
-class MqttCollector(Service):
+class MqttCollector(MqttService):
     """
     Subscribes to other instances' events and/or to raw reads.
     """
@@ -57,16 +57,12 @@ class MqttCollector(Service):
             folder); L{None} remembers duplicates in memory only.
         @param broker: C{--mqtt}: replaces C{[Mqtt] Broker} when given.
         """
-        self.store = store
+        MqttService.__init__(self, store, metrics, reactor, broker)
         self.sink = sink
         self.readSink = readSink
         self.statePath = statePath
-        self.metrics = metrics if metrics is not None else Metrics()
-        self._reactor = reactor
-        self.brokerOverride = broker
         self._threads = ServiceThreads("numberok-mqtt-seen", 1,
                                        reactor=reactor)
-        self.connection: Optional[MqttConnection] = None
         self._store: Optional[SeenStore] = None
         self.seen = SeenKeys()
         self._batch: list[tuple[int, str]] = []
@@ -74,19 +70,8 @@ class MqttCollector(Service):
         self._writing: Optional[Deferred] = None
 
     @property
-    def reactor(self) -> Any:
-        if self._reactor is None:
-            from twisted.internet import reactor
-            self._reactor = reactor
-        return self._reactor
-
-    def _setting(self, key: str) -> Any:
-        return self.store.current[key]
-
-    @property
     def enabled(self) -> bool:
-        broker = self.brokerOverride or self._setting("Mqtt.Broker")
-        return bool(broker) and (bool(self._setting("Mqtt.Collect"))
+        return bool(self.broker) and (bool(self._setting("Mqtt.Collect"))
                                  or bool(self._setting("Mqtt.Reads")))
 
     # -- life cycle --------------------------------------------------------
@@ -95,20 +80,15 @@ class MqttCollector(Service):
         Service.startService(self)
         if not self.enabled:
             return
-        self.systemId = int(self._setting("System.SystemId"))
+        self.ownId = self.systemId
         self.prefix = self._setting("Mqtt.TopicPrefix")
         self.qos = int(self._setting("Mqtt.QoS"))
         self.eventsFilter = (collectFilter(self.prefix)
                              if self._setting("Mqtt.Collect") else None)
         self.readsFilter = self._setting("Mqtt.Reads") or None
-        clientId = (self._setting("Mqtt.ClientId")
-                    or "numberok-%d" % (self.systemId,)) + "-collect"
-        self.connection = MqttConnection(
-            "collect", parseBroker(self.brokerOverride
-                                   or self._setting("Mqtt.Broker")),
-            clientId, False, self._configure, self._connected,
-            self._disconnected, self._setting("Mqtt.Username"),
-            self._setting("Mqtt.Password"), self.metrics, self._reactor)
+        self.connection = self._makeConnection(
+            "collect", "-collect", False, self._configure, self._connected,
+            self._disconnected)
         self._threads.start()
         path = (os.path.join(self.statePath, SEEN_NAME)
                 if self.statePath else None)
@@ -201,7 +181,7 @@ class MqttCollector(Service):
             self.log.warn("mqtt: bad event message on {topic}: {error}",
                           topic=topic, error=str(e))
             return False
-        if collected.systemId == self.systemId:
+        if collected.systemId == self.ownId:
             return False
         item = (collected.systemId, collected.key)
         if item in self.seen:

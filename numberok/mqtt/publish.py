@@ -15,7 +15,6 @@ few messages may go twice: the collecting side removes them).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections import OrderedDict
 from typing import Any, Optional
@@ -28,62 +27,17 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from numberok.events import BBox, EventState, PlateEvent
-from numberok.images import InvalidImage, cropPlate
 from numberok.interfaces import IEventSink
 from numberok.metrics import Metrics
-from numberok.mqtt.connection import MqttConnection, parseBroker
+from numberok.mqtt.files import (CURSOR_NAME, loadPictures, readCursor,
+                                 writeCursor)
+from numberok.mqtt.service import MqttService
 from numberok.mqtt.payload import (encodeEvent, entryToEvent, eventTopic,
                                    statusTopic)
 from numberok.threads import ServiceThreads
 
-CURSOR_NAME = "mqtt-outbox.cursor"
-
-
-def readCursor(path: str) -> Optional[int]:
-    """The id the broker acknowledged last, or L{None} before the first
-    run.  Blocking."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return int(json.load(f)["acknowledged"])
-    except FileNotFoundError:
-        return None
-
-
-def writeCursor(path: str, value: int) -> None:
-    """Replace the cursor file atomically (write, fsync, rename).
-    Blocking."""
-    part = path + ".part"
-    with open(part, "w", encoding="utf-8") as f:
-        json.dump({"acknowledged": value}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(part, path)
-
-
-def loadPictures(frame: Optional[bytes], path: Optional[str],
-                 bbox: Optional[BBox]) -> tuple[Optional[bytes],
-                                               Optional[bytes]]:
-    """
-    The picture of an event (its frame, or the journal's file) and the
-    plate crop when the plate's box is known.  Blocking.
-    """
-    if frame is None and path is not None:
-        try:
-            with open(path, "rb") as f:
-                frame = f.read()
-        except FileNotFoundError:
-            return None, None
-    crop = None
-    if frame is not None and bbox is not None:
-        try:
-            crop = cropPlate(frame, bbox)
-        except InvalidImage:
-            crop = None
-    return frame, crop
-
-
 @implementer(IEventSink)
-class MqttPublisher(Service):
+class MqttPublisher(MqttService):
     """
     Publishes this instance's events to the broker.
 
@@ -117,17 +71,13 @@ class MqttPublisher(Service):
         @param cursorPath: the outbox cursor file; default beside the
             journal's database.
         """
-        self.store = store
+        MqttService.__init__(self, store, metrics, reactor, broker)
         self.journal = journal
-        self.metrics = metrics if metrics is not None else Metrics()
-        self._reactor = reactor
-        self.brokerOverride = broker
         self.cursorPath = cursorPath or (
             os.path.join(journal.path, CURSOR_NAME) if journal is not None
             else None)
         self._threads = ServiceThreads("numberok-mqtt-pictures", 1,
                                        reactor=reactor)
-        self.connection: Optional[MqttConnection] = None
         self._poll: Optional[LoopingCall] = None
         self._acked: Optional[int] = None   # the persisted cursor's value
         self._sent = 0                      # newest id handed to paho
@@ -145,19 +95,8 @@ class MqttPublisher(Service):
         self._boxes: OrderedDict[tuple[int, int], BBox] = OrderedDict()
 
     @property
-    def reactor(self) -> Any:
-        if self._reactor is None:
-            from twisted.internet import reactor
-            self._reactor = reactor
-        return self._reactor
-
-    def _setting(self, key: str) -> Any:
-        return self.store.current[key]
-
-    @property
     def enabled(self) -> bool:
-        broker = self.brokerOverride or self._setting("Mqtt.Broker")
-        return bool(broker) and self._setting("Mqtt.Publish") != "none"
+        return bool(self.broker) and self._setting("Mqtt.Publish") != "none"
 
     # -- life cycle --------------------------------------------------------
 
@@ -165,22 +104,17 @@ class MqttPublisher(Service):
         Service.startService(self)
         if not self.enabled:
             return
-        self.systemId = int(self._setting("System.SystemId"))
+        self.ownId = self.systemId
         self.prefix = self._setting("Mqtt.TopicPrefix")
         self.mode = self._setting("Mqtt.Publish")
         self.pictures = bool(self._setting("Mqtt.Pictures"))
         self.qos = int(self._setting("Mqtt.QoS"))
         self.testMode = bool(self._setting("System.TestMode"))
-        self.status = statusTopic(self.prefix, self.systemId)
-        clientId = (self._setting("Mqtt.ClientId")
-                    or "numberok-%d" % (self.systemId,))
+        self.status = statusTopic(self.prefix, self.ownId)
         self._threads.start()
-        self.connection = MqttConnection(
-            "publish", parseBroker(self.brokerOverride
-                                   or self._setting("Mqtt.Broker")),
-            clientId, True, self._configure, self._connected,
-            self._disconnected, self._setting("Mqtt.Username"),
-            self._setting("Mqtt.Password"), self.metrics, self._reactor)
+        self.connection = self._makeConnection(
+            "publish", "", True, self._configure, self._connected,
+            self._disconnected)
         self.connection.start()
         if self.journal is not None:
             self._reading = True
@@ -278,9 +212,9 @@ class MqttPublisher(Service):
         client = self.connection.client if self.connection else None
         if client is None:
             return None
-        payload = encodeEvent(event, self.systemId, journalId, pictures[0],
+        payload = encodeEvent(event, self.ownId, journalId, pictures[0],
                               pictures[1], self.testMode)
-        info = client.publish(eventTopic(self.prefix, self.systemId, event),
+        info = client.publish(eventTopic(self.prefix, self.ownId, event),
                               payload, qos=qos)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             self.metrics.mqttDropped.labels(reason="client").inc()
