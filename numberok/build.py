@@ -13,9 +13,10 @@ children were added:
    then C{startService} starts the children in order: threads and stores
    first, sources last;
  - stop: L{NumberOkServer.stopService} runs one sequence of Deferreds --
-   sources and the admin web (no more reads) -> ingest port -> analytics
-   (every active track becomes Lost) -> journal drains -> broker -> event
-   port stops listening, publisher drains, connections close -> the rest.
+   sources, the admin web and the broker's collector (no more reads or
+   events) -> ingest port -> analytics (every active track becomes Lost)
+   -> the broker's publisher -> journal drains -> event port stops
+   listening, publisher drains, connections close -> the rest.
    docs/architecture.rst.
 """
 
@@ -39,6 +40,7 @@ from numberok.settings import Settings, SettingsStore
 from numberok.settings.keys import (
     JOURNAL_KEEP_DAYS,
     JOURNAL_MAX_MEGABYTES,
+    MQTT_BROKER,
     NETSERVER_ENABLE,
 )
 from numberok.sources.ingest import IngestFactory, IngestService
@@ -93,6 +95,7 @@ class NumberOkServer(MultiService):
         self.ingest: Optional[IngestService] = None
         self.admin: Optional[Service] = None
         self.cameras: Optional[Service] = None
+        self.mqttPublisher: Optional[Service] = None
         self.sources: list[IService] = []
 
     def add(self, service: Any, name: Optional[str] = None) -> Any:
@@ -141,6 +144,9 @@ class NumberOkServer(MultiService):
                                      *self.sources)),
             ("ingest", lambda: stop(self.ingest)),
             ("analytics", lambda: stop(self.analytics)),
+            # The broker's outbox reads the journal: it stops first, and a
+            # Lost it had no time for goes out from its cursor next start.
+            ("mqtt", lambda: stop(self.mqttPublisher)),
             ("journal", lambda: stop(self.journal)),
             ("event port", lambda: stop(self.eventPort)),
             ("publisher drain", drainPublisher),
@@ -202,10 +208,20 @@ def buildServer(settings: Settings, endpoints: Endpoints,
         RecentEvents(reactor=reactor, journal=server.journal,
                      metrics=metrics), "recent")
     sinks.append(server.recent)
+    broker = settings[MQTT_BROKER]
+    if broker:
+        from numberok.mqtt import MqttPublisher
+        # After the journal: it publishes Lost events from the journal's
+        # outbox, and live Detected/Updated as a sink.
+        server.mqttPublisher = server.add(MqttPublisher(
+            store, server.journal, metrics=metrics, reactor=reactor),
+            "mqtt-publisher")
+        sinks.append(server.mqttPublisher)
+    fanout = EventFanout(*sinks)
 
     server.analytics = server.add(
-        Analytics(store, EventFanout(*sinks), reactor=reactor,
-                  metrics=metrics), "analytics")
+        Analytics(store, fanout, reactor=reactor, metrics=metrics),
+        "analytics")
 
     if endpoints.ingest is not None:
         server.ingest = server.add(IngestService(
@@ -229,4 +245,12 @@ def buildServer(settings: Settings, endpoints: Endpoints,
     for makeSource in sources:
         server.sources.append(
             server.add(makeSource(server.analytics, reactor, metrics)))
+    if broker:
+        from numberok.mqtt import MqttCollector
+        # Other sites' events (handed on like our own) and raw reads from a
+        # topic: a source, started last and stopped first.
+        server.sources.append(server.add(MqttCollector(
+            store, sink=fanout, readSink=server.analytics,
+            statePath=journalPath, metrics=metrics, reactor=reactor),
+            "mqtt-collector"))
     return server

@@ -171,6 +171,42 @@ class Metrics:
             "remembered passwords compute none).", registry=r)
 
         # -- mqtt (mqtt/) -------------------------------------------------
+        self.mqttPublished = Counter(
+            "numberok_mqtt_published",
+            "Event messages handed to the MQTT client, by state.", ["state"],
+            registry=r)
+        self.mqttAcknowledged = Counter(
+            "numberok_mqtt_acknowledged",
+            "Lost messages of the outbox the broker acknowledged.",
+            registry=r)
+        self.mqttOutboxBacklog = Gauge(
+            "numberok_mqtt_outbox_backlog",
+            "Journal ids after the outbox cursor: Lost events the broker "
+            "has not acknowledged yet.", registry=r)
+        self.mqttDropped = Counter(
+            "numberok_mqtt_dropped",
+            "Live (Detected/Updated) messages not published, by reason "
+            "(disconnected, busy, client).", ["reason"], registry=r)
+        self.mqttConnected = Gauge(
+            "numberok_mqtt_connected",
+            "1 while the MQTT connection is up, by role (publish, collect).",
+            ["role"], registry=r)
+        self.mqttReconnects = Counter(
+            "numberok_mqtt_reconnects",
+            "Failed or lost MQTT connections (each one schedules a retry), "
+            "by role.", ["role"], registry=r)
+        self.mqttCollected = Counter(
+            "numberok_mqtt_collected",
+            "Events of other instances handed on by the collector.",
+            registry=r)
+        self.mqttDuplicates = Counter(
+            "numberok_mqtt_duplicates",
+            "Collected messages dropped as duplicates.", registry=r)
+        self.mqttBadMessages = Counter(
+            "numberok_mqtt_bad_messages",
+            "Messages on the events topics that could not be used (bad "
+            "reads count in numberok_read_errors_total{source=\"mqtt\"}).",
+            registry=r)
 
         # -- cameras (sources/hikvision.py, web/cameras.py) ---------------
         self.cameraAlarms = Counter(

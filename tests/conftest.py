@@ -444,3 +444,128 @@ async def http(method: str, url: str, body=None, headers=None) -> Response:
     response.deliverBody(body)
     data = await bounded(body.closed, 5)
     return Response(response.code, response.headers, data)
+
+
+class Mosquitto:
+    """
+    A real C{mosquitto} on a free loopback port, persisting to C{folder}
+    (so a restart keeps sessions and queued messages).  C{stop()} and
+    C{start()} again to simulate an outage; the fixture kills it at the end.
+    """
+
+    def __init__(self, folder: Path, tls: bool = False,
+                 users: dict = None) -> None:
+        self.folder = folder
+        self.port = freePort()
+        self.process = None
+        self.log = folder / "mosquitto.log"
+        self.config = folder / "mosquitto.conf"
+        self.tls = tls
+        # user root: started as root it would switch to the mosquitto user
+        # and then fail to write its persistence file here.
+        lines = ["listener %d 127.0.0.1" % (self.port,),
+                 "persistence true", "persistence_location %s/" % (folder,),
+                 "user root", "log_dest file %s" % (self.log,),
+                 "max_queued_messages 10000"]
+        if tls:
+            from helpers import Certificates
+            made = Certificates(folder)
+            # Clients trust the CA that signed the broker's certificate.
+            self.cert = made.caPath
+            lines += ["certfile %s" % (made.certPath,),
+                      "keyfile %s" % (made.keyPath,)]
+        if users:
+            passwords = folder / "passwords"
+            passwords.write_text("")
+            for name, password in users.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(passwords),
+                                name, password], check=True,
+                               capture_output=True)
+            lines += ["allow_anonymous false",
+                      "password_file %s" % (passwords,)]
+        else:
+            lines.append("allow_anonymous true")
+        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    @property
+    def endpoint(self) -> str:
+        if self.tls:
+            return "tls:host=localhost:port=%d:trustRoots=%s" % (
+                self.port, self.cert)
+        return "tcp:host=127.0.0.1:port=%d" % (self.port,)
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError("mosquitto exited:\n" + self.readLog())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise AssertionError("mosquitto did not listen:\n" + self.readLog())
+
+    def stop(self) -> None:
+        """SIGTERM: mosquitto writes its persistence file, then exits."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def readLog(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+
+@pytest.fixture
+def mosquitto(mosquittoBroker):
+    """A started plain L{Mosquitto}; stopped when the test ends."""
+    return mosquittoBroker()
+
+
+def _findMosquitto():
+    import shutil
+    for found in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
+        if found and os.access(found, os.X_OK):
+            return found
+    return None
+
+
+MOSQUITTO = _findMosquitto()
+"""Debian's broker (``apt-get install mosquitto``); /usr/sbin is not on
+every PATH."""
+
+
+@pytest.fixture
+def mosquittoBroker(tmp_path):
+    """Start brokers with C{mosquittoBroker(tls=True, users={...})}; each
+    is stopped when the test ends.  Without Mosquitto the test is skipped,
+    except under CI (C{CI} set), where it fails: CI installs it."""
+    if MOSQUITTO is None:
+        message = ("needs Debian's Mosquitto broker: "
+                   "`apt-get install -y mosquitto`")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    brokers: list = []
+
+    def start(**kwargs) -> Mosquitto:
+        folder = tmp_path / ("mosquitto%d" % (len(brokers),))
+        folder.mkdir()
+        broker = Mosquitto(folder, **kwargs)
+        brokers.append(broker)
+        broker.start()
+        return broker
+    yield start
+    for broker in brokers:
+        broker.stop()

@@ -85,8 +85,16 @@ SYSTEM_TEST_MODE = Field(
     "System", "TestMode", "bool", False,
     help="Mark every event with TestMode=Enabled.")
 
+def _brokerText(text: str) -> str:
+    """Check C{[Mqtt] Broker} the way the broker client will read it."""
+    if text:
+        from numberok.mqtt.broker import parseBroker
+        parseBroker(text)  # BrokerError is a ValueError naming the problem
+    return text
+
+
 MQTT_BROKER = Field(
-    "Mqtt", "Broker", "str", "",
+    "Mqtt", "Broker", "str", "", parser=_brokerText,
     help="MQTT broker as a Twisted client endpoint: "
          "tcp:host=H:port=1883 or tls:host=H:port=8883; empty = off.")
 MQTT_CLIENT_ID = Field(

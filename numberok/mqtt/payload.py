@@ -1,0 +1,160 @@
+"""
+The MQTT event message: one JSON object per event, built from the wire
+event's pairs (L{numberok.events.eventPairs}, so the names and the values as
+text are exactly those of the NumberOk protocol) plus our own members
+(docs/mqtt.rst, "Payload"), and the way back from a message to a
+L{PlateEvent} on a collecting instance.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from numberok.events import (BBox, EventState, MovementType, PlateEvent,
+                             eventPairs)
+from numberok.sources.formats import ReadFormatError, checkPlate, decodeJpeg
+
+MAX_INT = 2 ** 63 - 1
+MAX_COORDINATE = 100000
+
+_MOVEMENTS = {m.wireName: m for m in MovementType}
+_STATES = {s.value: s for s in EventState}
+
+
+def eventTopic(prefix: str, systemId: int, event: PlateEvent) -> str:
+    """C{<prefix>/<SystemId>/events/<channel>/<zone>}."""
+    return "%s/%d/events/%d/%d" % (prefix, systemId, event.channel,
+                                   event.zone)
+
+
+def statusTopic(prefix: str, systemId: int) -> str:
+    """The retained C{online} / C{offline} of one instance."""
+    return "%s/%d/status" % (prefix, systemId)
+
+
+def collectFilter(prefix: str) -> str:
+    """What a collecting instance subscribes to."""
+    return "%s/+/events/#" % (prefix,)
+
+
+def encodeEvent(event: PlateEvent, systemId: int, journalId: Optional[int],
+                picture: Optional[bytes] = None,
+                platePicture: Optional[bytes] = None,
+                testMode: bool = False) -> bytes:
+    """
+    The message for C{event}: every wire key with its wire text, then
+    C{id} (the journal id, Lost only), C{bbox} (when the event has one and
+    a picture goes with it), C{picture} and C{plate_picture} (base64 JPEG).
+    """
+    obj: dict[str, Any] = dict(eventPairs(event, systemId, testMode))
+    if journalId is not None:
+        obj["id"] = journalId
+    if picture is not None:
+        if event.bbox is not None:
+            obj["bbox"] = list(event.bbox)
+        obj["picture"] = base64.b64encode(picture).decode("ascii")
+    if platePicture is not None:
+        obj["plate_picture"] = base64.b64encode(platePicture).decode("ascii")
+    return json.dumps(obj, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class CollectedEvent:
+    """
+    A message of another instance, validated.
+
+    @ivar key: what identifies the message for duplicate removal within
+        its C{systemId}: the journal id for a Lost (qualified by the frame
+        time, so a site whose journal was recreated is not silenced), and
+        C{RuntimeID}, C{State}, C{ReadCount} and frame time for the others.
+    """
+
+    systemId: int
+    key: str
+    event: PlateEvent
+
+
+def _text(obj: dict, key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise ReadFormatError(key, "missing, or not a string")
+    return value
+
+
+def _int(obj: dict, key: str, low: int = 0, high: int = MAX_INT,
+         default: Optional[int] = None) -> int:
+    value = obj.get(key)
+    if value is None and default is not None:
+        return default
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not low <= value <= high:
+        raise ReadFormatError(key, "must be an integer %d..%d" % (low, high))
+    return value
+
+
+def _bbox(value: object) -> BBox:
+    if not isinstance(value, list) or len(value) != 4 or not all(
+            isinstance(v, int) and not isinstance(v, bool)
+            and 0 <= v <= MAX_COORDINATE for v in value):
+        raise ReadFormatError("bbox", "must be 4 integers [x, y, w, h]")
+    return (value[0], value[1], value[2], value[3])
+
+
+def decodeEvent(topic: str, payload: bytes) -> CollectedEvent:
+    """
+    Validate a message of C{<prefix>/<SystemId>/events/...}.
+
+    @raise ReadFormatError: naming the first bad member; a topic whose
+        SystemId differs from the payload's is refused too (a mislabelled
+        site must not be served under another's name).
+    """
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ReadFormatError("message", "not UTF-8 JSON: %s" % (e,))
+    if not isinstance(obj, dict):
+        raise ReadFormatError("message", "must be a JSON object")
+    systemId = _int(obj, "SystemId", 0, 2 ** 31 - 1)
+    levels = topic.split("/")
+    if len(levels) < 5 or levels[-3] != "events" or levels[-4] != str(
+            systemId):
+        raise ReadFormatError("SystemId", "%d does not match the topic %s"
+                              % (systemId, topic))
+    state = _STATES.get(_text(obj, "State"))
+    if state is None:
+        raise ReadFormatError("State", "must be Detected, Updated or Lost")
+    movement = _MOVEMENTS.get(obj.get("MovementType", "Undetermined"))
+    if movement is None:
+        raise ReadFormatError("MovementType", "unknown movement")
+    runtimeId = _int(obj, "RuntimeID")
+    frameTimeMs = _int(obj, "FrameTimeStampMs")
+    reads = _int(obj, "ReadCount", 0, default=1)
+    frame = bbox = None
+    if obj.get("picture") is not None:
+        frame = decodeJpeg(obj["picture"], "picture")
+        if obj.get("bbox") is not None:
+            bbox = _bbox(obj["bbox"])
+    event = PlateEvent(
+        state=state, runtimeId=runtimeId,
+        channel=_int(obj, "ChannelIndex", 0, 1000, default=0),
+        zone=_int(obj, "ZoneIndex", 0, 1000, default=0),
+        plate=checkPlate(obj.get("PlateNumber"), "PlateNumber"),
+        rawPlate=checkPlate(obj.get("RawPlateNumber",
+                                    obj.get("PlateNumber")), "RawPlateNumber"),
+        frameTimeMs=frameTimeMs,
+        processTimeMs=_int(obj, "ProcessTimeMs", default=0),
+        movement=movement,
+        checkpoint=_int(obj, "Checkpoint", default=0),
+        confidence=_int(obj, "Confidence", 0, 100, default=100) / 100.0,
+        reads=reads, frame=frame, bbox=bbox, systemId=systemId)
+    if state is EventState.LOST and obj.get("id") is not None:
+        key = "L%d:%d" % (_int(obj, "id"), frameTimeMs)
+    else:
+        key = "%s%d:%d:%d" % (state.value[0], runtimeId, reads, frameTimeMs)
+    return CollectedEvent(systemId, key, event)

@@ -1,0 +1,64 @@
+"""
+What the two MQTT services share: settings looked up at start, the broker
+(C{--mqtt} over C{[Mqtt] Broker}), and the one connection each owns.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from twisted.application.service import Service
+
+from numberok.metrics import Metrics
+from numberok.mqtt.broker import parseBroker
+from numberok.mqtt.connection import MqttConnection
+
+
+class MqttService(Service):
+    """
+    Base of L{numberok.mqtt.MqttPublisher} and
+    L{numberok.mqtt.MqttCollector}.
+
+    @ivar store: the L{numberok.settings.SettingsStore}.
+    @ivar brokerOverride: C{--mqtt}, replacing C{[Mqtt] Broker} when set.
+    """
+
+    def __init__(self, store: Any, metrics: Optional[Metrics],
+                 reactor: Any, broker: Optional[str]) -> None:
+        self.store = store
+        self.metrics = metrics if metrics is not None else Metrics()
+        self._reactor = reactor
+        self.brokerOverride = broker
+        self.connection: Optional[MqttConnection] = None
+
+    @property
+    def reactor(self) -> Any:
+        if self._reactor is None:
+            from twisted.internet import reactor
+            self._reactor = reactor
+        return self._reactor
+
+    def _setting(self, key: str) -> Any:
+        return self.store.current[key]
+
+    @property
+    def broker(self) -> str:
+        return self.brokerOverride or self._setting("Mqtt.Broker")
+
+    @property
+    def systemId(self) -> int:
+        return int(self._setting("System.SystemId"))
+
+    def _makeConnection(self, role: str, clientIdSuffix: str,
+                        cleanSession: bool,
+                        configure: Callable, connected: Callable,
+                        disconnected: Callable) -> MqttConnection:
+        """The connection for C{role}, with the client id, credentials and
+        broker of the settings."""
+        clientId = (self._setting("Mqtt.ClientId")
+                    or "numberok-%d" % (self.systemId,)) + clientIdSuffix
+        return MqttConnection(
+            role, parseBroker(self.broker), clientId, cleanSession,
+            configure, connected, disconnected,
+            self._setting("Mqtt.Username"), self._setting("Mqtt.Password"),
+            self.metrics, self._reactor)
