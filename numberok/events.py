@@ -61,6 +61,11 @@ class EventState(enum.Enum):
     UPDATED = "Updated"
     LOST = "Lost"
 
+    # Members are singletons compared by identity: the identity hash is
+    # exact, and C-level (Enum's own hashes the name in Python, and states
+    # key dicts on the per-event path).
+    __hash__ = object.__hash__
+
 
 class MovementType(enum.Enum):
     """
