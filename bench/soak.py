@@ -232,7 +232,8 @@ def report(args, samples, storms, good, stalled, journal, log, tmp) -> int:
     dbBytes = (journal / "events.sqlite").stat().st_size
     drops = {}
     for m in re.finditer(r"queue of <NumberOk connection (\d+) [^>]*> full "
-                         r"\(\d+ events\): (\d+) dropped", log):
+                         r"\(\d+ events(?:, \d+ bytes)?\): (\d+) dropped",
+                         log):
         drops[m.group(1)] = int(m.group(2))
     missing = 0
     print()
