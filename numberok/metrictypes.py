@@ -52,6 +52,9 @@ class ReactorCounter:
             registry.register(self)
 
     def labels(self, *values: str, **named: str) -> _Count:
+        if named and set(named) != set(self.labelnames):
+            raise ValueError("%s takes the labels %s"
+                             % (self.name, ", ".join(self.labelnames)))
         key = (tuple(str(named[n]) for n in self.labelnames) if named
                else tuple(str(v) for v in values))
         if len(key) != len(self.labelnames):
