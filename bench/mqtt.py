@@ -1,32 +1,46 @@
 """
-MQTT benchmark: N sites -> a local mosquitto -> one collecting instance,
-on loopback, in one process on the real reactor (docs/mqtt.rst, "Sizing").
+MQTT benchmark: N site instances -> a local mosquitto -> a central
+instance -> 4 NumberOk clients, on loopback (docs/mqtt.rst, "Sizing").
 
-Each site is a real L{Journal} plus L{MqttPublisher}; the central instance
-is a real L{MqttCollector} whose sink records when each event arrived.
-Phases:
-- throughput, pictures off and on: every site emits Lost events as fast as
-  its journal takes them; Lost events/s end to end (first emit to last
-  arrival at the central instance);
-- sparse latency: one Lost per site every 100 ms, p50/p99 from the site's
-  emit to the central instance's hand-over (this includes the journal
-  write and the outbox's wake-up);
-- broker restart: mosquitto is stopped and started while sites emit;
-  missing and duplicate events at the central instance are counted;
+Every instance is the real server, ``twistd -n numberok-tcp`` in its own
+process, built by the one wiring (numberok/build.py); only the settings
+file differs.  Sites: ``[Mqtt] Publish = lost``, their journal in a
+temporary folder, every zone ``LossIntervalSec = 0.5``; reads go into each
+site's ingest port as JSON lines with ``"per_vehicle": true``, so each read
+is one vehicle: Detected at once, Lost 0.5 s later.  The central instance:
+``[Mqtt] Collect = 1``, ``Publish = none``, 4 NumberOk clients on its event
+port.  Each site also has one NumberOk client: the moment it decodes a Lost
+is "the site's Lost"; the central clients' decode of the same
+(SystemId, RuntimeID) is its arrival.
+
+Phases (one cluster per picture setting):
+- loaded, pictures off and on: every site is fed reads as fast as it takes
+  them; Lost events/s end to end = Lost events at the central clients over
+  the time from the first site Lost to the last central arrival; latency
+  site Lost -> central client, p50/p99;
+- sparse latency: one read at a time, a site after another, 0.6 s apart
+  (under the publisher's 2 writes/s per client, so no write waits);
+- broker restart: mosquitto stopped for 2 s and started again while sites
+  emit; Lost events missing at the central clients, and duplicates (an
+  event decoded twice by one client);
 - bare: the same broker and message size driven by bare paho clients
   (publisher QoS 1, subscriber QoS 1, no numberok): messages/s, and
   numberok's rate as a fraction of it.
 
-    python bench/mqtt.py [--sites 3] [--events 2000] [--picture-kb 60]
+    python bench/mqtt.py [--sites 3] [--reads 400] [--picture-kb 60]
+                         [--profile DIR]
 
-The collecting instance here hands events to a list, not to NumberOk
-clients: the publisher's fan-out is measured by bench/fanout.py.
+``--profile DIR`` runs every twistd under cProfile (DIR/site1.prof, ...,
+DIR/central.prof; read with ``python -m pstats``).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -34,27 +48,41 @@ import tempfile
 import threading
 import time
 from io import BytesIO
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from paho.mqtt import client as paho  # noqa: E402
 from PIL import Image  # noqa: E402
-from twisted.internet import defer, reactor, task  # noqa: E402
-from zope.interface import implementer  # noqa: E402
 
-from numberok.events import EventState, PlateEvent  # noqa: E402
-from numberok.interfaces import IEventSink  # noqa: E402
-from numberok.journal import Journal  # noqa: E402
-from numberok.mqtt import MqttCollector, MqttPublisher  # noqa: E402
-from numberok.mqtt.connection import MqttConnection  # noqa: E402
-from numberok.settings import Settings, SettingsStore  # noqa: E402
+from numberok import wire  # noqa: E402
+
+TWISTD = [sys.executable, "-c",
+          "import sys; sys.argv[0] = 'twistd'; "
+          "from twisted.scripts.twistd import run; run()"]
+CENTRAL_ID = 100
+ZONES = [(c, z) for c in range(2) for z in range(4)]
 
 
 def freePort() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def waitForPort(port: int, process: subprocess.Popen = None,
+                timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or (
+                    process is not None and process.poll() is not None):
+                raise SystemExit("port %d did not open" % (port,))
+            time.sleep(0.05)
 
 
 class Broker:
@@ -70,30 +98,112 @@ class Broker:
 
     def start(self) -> None:
         self.process = subprocess.Popen(["mosquitto", "-c", self.config])
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 1).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise SystemExit("mosquitto did not start")
+        waitForPort(self.port, self.process, 10)
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
 
 
-@implementer(IEventSink)
-class Arrivals:
-    def __init__(self) -> None:
-        self.times: dict[tuple[int, int], float] = {}
+class Instance:
+    """One ``twistd -n numberok-tcp`` with its settings file."""
+
+    def __init__(self, name: str, folder: Path, settings: str,
+                 profile: str = None) -> None:
+        folder.mkdir(parents=True)
+        (folder / "numberok.ini").write_text(settings)
+        self.name = name
+        self.eventPort, self.ingestPort = freePort(), freePort()
+        command = list(TWISTD)
+        if profile:
+            command += ["--profile=" + os.path.abspath(os.path.join(profile, name + ".prof")),
+                        "--profiler=cprofile", "--savestats"]
+        command += [
+            "--nodaemon", "--pidfile=", "--logfile",
+            str(folder / "twistd.log"), "numberok-tcp",
+            "--config", str(folder / "numberok.ini"),
+            "--journal", str(folder / "journal"),
+            "--port", "tcp:%d:interface=127.0.0.1" % (self.eventPort,),
+            "--ingest", "tcp:%d:interface=127.0.0.1" % (self.ingestPort,),
+            "--admin", "none"]
+        self.process = subprocess.Popen(command, cwd=str(folder))
+        waitForPort(self.eventPort, self.process)
+        waitForPort(self.ingestPort, self.process)
+        self.ingest = socket.create_connection(("127.0.0.1", self.ingestPort))
+
+    def stop(self) -> None:
+        self.ingest.close()
+        self.process.terminate()
+        self.process.wait(60)
+
+
+def siteSettings(systemId: int, brokerPort: int, pictures: bool) -> str:
+    zones = "".join("[Zone:%d:%d]\nLossIntervalSec = 0.5\n" % cz
+                    for cz in ZONES)
+    return ("[System]\nSystemId = %d\n[NetServer]\nMaxConnections = 4\n"
+            "[Analytics]\nUseRawResults = 1\nSkipFirstResults = 0\n"
+            "[Mqtt]\nBroker = tcp:host=127.0.0.1:port=%d\nPublish = lost\n"
+            "Pictures = %d\nQoS = 1\n%s"
+            % (systemId, brokerPort, int(pictures), zones))
+
+
+def centralSettings(brokerPort: int) -> str:
+    return ("[System]\nSystemId = %d\n[NetServer]\nMaxConnections = 4\n"
+            "[Mqtt]\nBroker = tcp:host=127.0.0.1:port=%d\nPublish = none\n"
+            "Collect = 1\nQoS = 1\n" % (CENTRAL_ID, brokerPort))
+
+
+class Client(threading.Thread):
+    """A NumberOk subscriber: when it first decoded each Lost, by
+    (SystemId, RuntimeID), and how many it decoded twice."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port), 5)
+        self.sock.sendall(wire.subscribePacket())
+        self.times: dict[tuple[str, str], float] = {}
         self.duplicates = 0
 
-    def publish(self, event: PlateEvent) -> None:
-        key = (event.systemId, event.runtimeId)
-        if key in self.times:
-            self.duplicates += 1
-        self.times[key] = time.monotonic()
+    def run(self) -> None:
+        decoder = wire.PacketDecoder()
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except OSError:
+                break
+            if not data:
+                break
+            now = time.monotonic()
+            for packet in decoder.feed(data):
+                fields = dict(wire.decodeEventData(packet.data)[0])
+                if fields.get("State") != "Lost":
+                    continue
+                key = (fields["SystemId"], fields["RuntimeID"])
+                if key in self.times:
+                    self.duplicates += 1
+                else:
+                    self.times[key] = now
+
+
+def _plates(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    letters = "ABEKMHOPCTYX"
+    return ["%s%03d%s%s%02d" % (
+        rng.choice(letters), rng.randrange(1, 1000), rng.choice(letters),
+        rng.choice(letters), rng.randrange(1, 100)) for _ in range(count)]
+
+
+PLATES = _plates(5000, 13)
+
+
+def readLine(seq: int, jpeg: str = None) -> bytes:
+    channel, zone = ZONES[seq % len(ZONES)]
+    obj = {"plate": PLATES[seq % len(PLATES)], "channel": channel,
+           "zone": zone, "confidence": 0.9, "bbox": [40, 40, 120, 30],
+           "per_vehicle": True, "process_time_ms": seq}
+    if jpeg:
+        obj["jpeg_b64"] = jpeg
+    return json.dumps(obj).encode() + b"\n"
 
 
 def picture(kb: int) -> bytes:
@@ -107,123 +217,135 @@ def picture(kb: int) -> bytes:
         size = int(size * 1.3)
 
 
-def settings(systemId: int, broker: str, **mqtt) -> SettingsStore:
-    changes = {"System.SystemId": str(systemId), "Mqtt.Broker": broker}
-    changes.update({"Mqtt." + k: str(v) for k, v in mqtt.items()})
-    return SettingsStore(Settings().withChanges(changes))
-
-
-def lost(runtimeId: int, frame) -> PlateEvent:
-    return PlateEvent(state=EventState.LOST, runtimeId=runtimeId, channel=0,
-                      zone=0, plate="A%06d" % (runtimeId,),
-                      rawPlate="A%06d" % (runtimeId,),
-                      frameTimeMs=1700000000000 + runtimeId, frame=frame,
-                      bbox=(10, 10, 60, 16) if frame else None)
-
-
-async def waitFor(check, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await task.deferLater(reactor, 0.01, lambda: None)
-    return True
-
-
-class Run:
-    """N sites and a central instance on one broker."""
-
-    def __init__(self, folder: str, broker: Broker, sites: int,
-                 pictures: bool) -> None:
-        self.broker = broker
-        endpoint = "tcp:host=127.0.0.1:port=%d" % (broker.port,)
-        self.arrivals = Arrivals()
-        self.central = MqttCollector(settings(100, endpoint, Collect=1),
-                                     self.arrivals, None,
-                                     os.path.join(folder, "central"))
-        self.sites = []
-        for n in range(1, sites + 1):
-            journal = Journal(os.path.join(folder, "site%d" % n))
-            publisher = MqttPublisher(settings(n, endpoint,
-                                               Pictures=int(pictures)),
-                                      journal)
-            self.sites.append((n, journal, publisher))
-        self.sent: dict[tuple[int, int], float] = {}
-        self.next = 1
-
-    async def start(self) -> None:
-        self.central.startService()
-        for _, journal, publisher in self.sites:
-            journal.startService()
-            publisher.startService()
-        await waitFor(lambda: self.central.connection.isConnected and all(
-            p.connection.isConnected for _, _, p in self.sites), 10)
-
-    def emitRound(self, frame) -> None:
-        rid, self.next = self.next, self.next + 1
-        for n, journal, publisher in self.sites:
-            event = lost(rid, frame)
-            self.sent[(n, rid)] = time.monotonic()
-            journal.publish(event)
-            publisher.publish(event)
-
-    async def stop(self) -> None:
-        for _, journal, publisher in self.sites:
-            await publisher.stopService()
-            await journal.stopService()
-        await self.central.stopService()
-
-    def missing(self) -> int:
-        return len(set(self.sent) - set(self.arrivals.times))
-
-
 def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-async def throughput(folder, broker, sites, events, frame) -> float:
-    run = Run(folder, broker, sites, frame is not None)
-    await run.start()
+class Cluster:
+    """The sites, the central instance and their clients."""
+
+    def __init__(self, folder: Path, broker: Broker, sites: int,
+                 pictures: bool, profile: str = None) -> None:
+        self.central = Instance("central", folder / "central",
+                                centralSettings(broker.port), profile)
+        self.sites = [Instance("site%d" % n, folder / ("site%d" % n),
+                               siteSettings(n, broker.port, pictures),
+                               profile)
+                      for n in range(1, sites + 1)]
+        self.centralClients = [Client(self.central.eventPort)
+                               for _ in range(4)]
+        self.siteClients = [Client(s.eventPort) for s in self.sites]
+        for c in self.centralClients + self.siteClients:
+            c.start()
+        self.seq = 0
+        time.sleep(2.0)   # MQTT sessions up
+
+    def feed(self, site: int, count: int, jpeg: str = None) -> None:
+        lines = []
+        for _ in range(count):
+            lines.append(readLine(self.seq, jpeg))
+            self.seq += 1
+        self.sites[site].ingest.sendall(b"".join(lines))
+
+    def siteLost(self) -> dict:
+        times: dict = {}
+        for c in self.siteClients:
+            times.update(c.times)
+        return times
+
+    def waitAll(self, timeout: float) -> bool:
+        """Until the sites made no new Lost for 2 s (a read's Lost comes
+        0.5 s after it; the analytics merge some close plates, so the
+        count is not known ahead) and every central client has them
+        all."""
+        deadline = time.monotonic() + timeout
+        count, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            sent = self.siteLost()
+            if len(sent) != count:
+                count, since = len(sent), time.monotonic()
+            elif time.monotonic() - since > 2.0 and all(
+                    set(sent) <= set(c.times) for c in self.centralClients):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def latencies(self, keys) -> list[float]:
+        sent = self.siteLost()
+        return [(c.times[k] - sent[k]) * 1000 for c in self.centralClients
+                for k in keys if k in c.times and k in sent]
+
+    def missing(self) -> int:
+        sent = set(self.siteLost())
+        return max(len(sent - set(c.times)) for c in self.centralClients)
+
+    def duplicates(self) -> int:
+        return sum(c.duplicates for c in self.centralClients)
+
+    def stop(self) -> None:
+        for instance in self.sites + [self.central]:
+            instance.stop()
+
+
+def loaded(cluster: Cluster, reads: int, jpeg: str = None) -> dict:
+    before = set(cluster.siteLost())
+    batch = 50 if jpeg is None else 5
     began = time.monotonic()
-    for i in range(events):
-        run.emitRound(frame)
-        if i % 50 == 49:         # let the journal's queue breathe
-            await run.sites[-1][1].whenIdle()
-    await waitFor(lambda: len(run.arrivals.times) >= len(run.sent), 120)
-    elapsed = max(run.arrivals.times.values()) - began
-    await run.stop()
-    return len(run.arrivals.times) / elapsed
+    fed = 0
+    while fed < reads:
+        for site in range(len(cluster.sites)):
+            cluster.feed(site, batch, jpeg)
+        fed += batch
+    cluster.waitAll(180)
+    sent = cluster.siteLost()
+    keys = set(sent) - before
+    arrivals = [c.times[k] for c in cluster.centralClients for k in keys
+                if k in c.times]
+    first = min(sent[k] for k in keys)
+    central = sum(1 for k in keys if k in cluster.centralClients[0].times)
+    late = cluster.latencies(keys)
+    return dict(
+        events=central, fed=reads * len(cluster.sites),
+        rate=central / (max(arrivals) - first),
+        siteRate=len(keys) / (max(sent[k] for k in keys) - first),
+        feedSeconds=time.monotonic() - began,
+        p50=percentile(late, 0.5), p99=percentile(late, 0.99))
 
 
-async def sparse(folder, broker, sites, count) -> tuple[float, float]:
-    run = Run(folder, broker, sites, False)
-    await run.start()
-    for _ in range(count):
-        run.emitRound(None)
-        await task.deferLater(reactor, 0.1, lambda: None)
-    await waitFor(lambda: len(run.arrivals.times) >= len(run.sent), 30)
-    latencies = [(run.arrivals.times[k] - t) * 1000
-                 for k, t in run.sent.items() if k in run.arrivals.times]
-    await run.stop()
-    return percentile(latencies, 0.5), percentile(latencies, 0.99)
+def sparse(cluster: Cluster, count: int) -> tuple[float, float]:
+    before = set(cluster.siteLost())
+    for n in range(count):
+        cluster.feed(n % len(cluster.sites), 1)
+        time.sleep(0.6)
+    cluster.waitAll(30)
+    keys = set(cluster.siteLost()) - before
+    late = cluster.latencies(keys)
+    return percentile(late, 0.5), percentile(late, 0.99)
 
 
-async def restart(folder, broker, sites, count) -> tuple[int, ...]:
-    run = Run(folder, broker, sites, False)
-    await run.start()
-    for i in range(count):
-        run.emitRound(None)
-        if i == count // 3:
+def restart(cluster: Cluster, broker: Broker, seconds: float) -> tuple:
+    before = set(cluster.siteLost())
+    fed = 0
+    began = time.monotonic()
+    stopped = started = False
+    while time.monotonic() - began < seconds:
+        elapsed = time.monotonic() - began
+        if not stopped and elapsed > seconds / 3:
             broker.stop()
-        if i == 2 * count // 3:
+            stopped = True
+        if not started and elapsed > seconds / 3 + 2:
             broker.start()
-        await task.deferLater(reactor, 0.005, lambda: None)
-    await waitFor(lambda: len(run.arrivals.times) >= len(run.sent), 60)
-    dropped = int(run.central.metrics.value("numberok_mqtt_duplicates_total"))
-    result = (len(run.sent), run.missing(), run.arrivals.duplicates, dropped)
-    await run.stop()
-    return result
+            started = True
+        for site in range(len(cluster.sites)):
+            cluster.feed(site, 2)
+        fed += 2 * len(cluster.sites)
+        time.sleep(0.05)
+    cluster.waitAll(90)
+    return (len(cluster.siteLost()) - len(before), cluster.missing(),
+            cluster.duplicates())
 
 
 def bare(port: int, messages: int, size: int) -> float:
@@ -259,39 +381,54 @@ def bare(port: int, messages: int, size: int) -> float:
     return count[0] / elapsed
 
 
-async def main(options) -> None:
-    MqttConnection.minDelay = 0.05
-    MqttConnection.maxDelay = 0.5
-    MqttPublisher.pollInterval = 0.2
-    folder = tempfile.mkdtemp(prefix="numberok-mqtt-bench-")
-    broker = Broker(folder)
+def main(options) -> None:
+    print("$ python bench/mqtt.py " + " ".join(sys.argv[1:]))
+    folder = Path(tempfile.mkdtemp(prefix="numberok-mqtt-bench-"))
+    if options.profile:
+        os.makedirs(options.profile, exist_ok=True)
+    broker = Broker(str(folder))
     broker.start()
     frame = picture(options.picture_kb)
+    jpeg = base64.b64encode(frame).decode("ascii")
     try:
-        print("sites %d, events %d per site, picture %d bytes"
-              % (options.sites, options.events, len(frame)))
-        off = await throughput(os.path.join(folder, "a"), broker,
-                               options.sites, options.events, None)
-        print("pictures off: %.0f Lost events/s end to end" % (off,))
-        on = await throughput(os.path.join(folder, "b"), broker,
-                              options.sites, options.events // 4, frame)
-        print("pictures on:  %.0f Lost events/s end to end" % (on,))
-        p50, p99 = await sparse(os.path.join(folder, "c"), broker,
-                                options.sites, 50)
-        print("sparse latency site -> central: p50 %.1f ms, p99 %.1f ms"
-              % (p50, p99))
-        sent, missing, dups, dropped = await restart(
-            os.path.join(folder, "d"), broker, options.sites, 300)
-        print("broker restart: %d sent, %d missing, %d duplicates at the "
-              "client (%d repeats dropped by the collector)"
-              % (sent, missing, dups, dropped))
-        # Blocking on purpose: nothing of numberok runs any more.
+        print("%d sites -> mosquitto -> central -> 4 NumberOk clients; "
+              "%d reads per site, picture %d bytes"
+              % (options.sites, options.reads, len(frame)))
+        cluster = Cluster(folder / "off", broker, options.sites, False,
+                          options.profile)
+        try:
+            off = loaded(cluster, options.reads)
+            print("pictures off: %(rate).0f Lost events/s end to end "
+                  "(%(events)d of %(fed)d reads; the sites made Lost at "
+                  "%(siteRate).0f/s); site Lost -> central client p50 "
+                  "%(p50).0f ms, p99 %(p99).0f ms (loaded)" % off)
+            p50, p99 = sparse(cluster, options.sparse)
+            print("sparse latency site Lost -> central client: p50 %.1f ms,"
+                  " p99 %.1f ms" % (p50, p99))
+            sent, missing, dups = restart(cluster, broker, 9.0)
+            print("broker restart: %d Lost events, %d missing, %d "
+                  "duplicates at the central clients"
+                  % (sent, missing, dups))
+        finally:
+            cluster.stop()
+        if not options.no_pictures:
+            cluster = Cluster(folder / "on", broker, options.sites, True,
+                              options.profile and options.profile + "/on")
+            try:
+                on = loaded(cluster, max(1, options.reads // 4), jpeg)
+                print("pictures on:  %(rate).0f Lost events/s end to end "
+                      "(%(events)d of %(fed)d reads; sites %(siteRate).0f/s)"
+                      "; p50 %(p50).0f ms, p99 %(p99).0f ms (loaded)" % on)
+            finally:
+                cluster.stop()
         small = bare(broker.port, 20000, 420)
-        big = bare(broker.port, 2000, len(frame) * 4 // 3 + 420)
         print("bare paho QoS 1, 420-byte messages: %.0f msg/s -> numberok "
-              "pictures off is %.0f %%" % (small, 100 * off / small))
-        print("bare paho QoS 1, picture-sized messages: %.0f msg/s -> "
-              "numberok pictures on is %.0f %%" % (big, 100 * on / big))
+              "pictures off is %.0f %%" % (small, 100 * off["rate"] / small))
+        if not options.no_pictures:
+            big = bare(broker.port, 2000, len(frame) * 4 // 3 + 420)
+            print("bare paho QoS 1, picture-sized messages: %.0f msg/s -> "
+                  "numberok pictures on is %.0f %%"
+                  % (big, 100 * on["rate"] / big))
     finally:
         broker.stop()
 
@@ -299,7 +436,10 @@ async def main(options) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sites", type=int, default=3)
-    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--reads", type=int, default=400,
+                        help="reads (= vehicles) per site, loaded phase; a site client's queue holds 1024 events (2 per read)")
+    parser.add_argument("--sparse", type=int, default=20)
     parser.add_argument("--picture-kb", type=int, default=60)
-    options = parser.parse_args()
-    task.react(lambda _: defer.ensureDeferred(main(options)))
+    parser.add_argument("--no-pictures", action="store_true")
+    parser.add_argument("--profile", metavar="DIR")
+    main(parser.parse_args())
