@@ -218,7 +218,8 @@ class Analytics(Service):
         self._pending.pop(track.runtimeId, None)
 
     def merged(self, track: Track) -> None:
-        """C{track} was folded into an announced neighbour: it ends silently."""
+        """C{track} was folded into an announced neighbour: it ends
+        silently."""
         self.metrics.mergedTracks.inc()
         track.lost.callback(None)
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from prometheus_client import (CollectorRegistry, Counter, Gauge, generate_latest)
+from prometheus_client import (CollectorRegistry, Counter, Gauge,
+                               generate_latest)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from numberok.metrictypes import ReactorCounter, ReactorHistogram

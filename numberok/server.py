@@ -309,7 +309,8 @@ class NumberOkFactory(Factory):
         protocol = self._connections.get(connectionId)
         if protocol is None or protocol.transport is None:
             return False
-        self.log.info("disconnecting {peer} on request", peer=protocol.peerText)
+        self.log.info("disconnecting {peer} on request",
+                      peer=protocol.peerText)
         protocol.close()
         return True
 

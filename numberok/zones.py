@@ -35,7 +35,8 @@ lack and still be folded into an announced vehicle."""
 
 
 def _preference(track: Track) -> tuple[float, int]:
-    """Among equally near tracks: the one read most recently, then the older."""
+    """Among equally near tracks: the one read most recently, then the
+    older."""
     return (-track.lastReadAt, track.runtimeId)
 
 
@@ -66,7 +67,8 @@ class ZoneAggregator:
     @ivar pending: the active tracks not yet announced, oldest first.
     """
 
-    def __init__(self, channel: int, zone: int, analytics: "Analytics") -> None:
+    def __init__(self, channel: int, zone: int,
+                 analytics: "Analytics") -> None:
         self.channel = channel
         self.zone = zone
         self.analytics = analytics

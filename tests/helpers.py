@@ -231,3 +231,8 @@ class Received(Protocol):
 
     def connectionLost(self, reason) -> None:
         self.closed.callback(self.received)
+
+
+def ingestCount(factory, name: str, **labels: str) -> int:
+    """One of an ingest factory's counters, read from its metrics."""
+    return int(factory.metrics.value(name, **labels))

@@ -21,7 +21,7 @@ from twisted.internet.testing import StringTransport
 from twisted.internet.address import IPv4Address
 
 from conftest import bounded, connectTo as connect, subscribedCollectors, waitFor
-from helpers import Silent, closedFor, makeEvent, refusals
+from helpers import Silent, closedFor, ingestCount, makeEvent, refusals
 from numberok import wire
 from numberok.analytics import Analytics, EventFanout
 from numberok.events import EventState
@@ -260,8 +260,10 @@ def test_any_ingest_line_is_taken_or_refused_with_a_specific_error(lines):
     replies = [json.loads(r) for r in transport.value().splitlines()]
     nonBlank = [i + 1 for i, line in enumerate(lines)
                 if line.rstrip(b"\r").strip()]
-    assert factory.badLines == len(replies)
-    assert factory.sinkFailures == 0
+    assert ingestCount(factory, "numberok_read_errors_total",
+                       source="ingest") == len(replies)
+    assert ingestCount(factory, "numberok_read_sink_failures_total",
+                       source="ingest") == 0
     for reply in replies:
         assert set(reply) == {"error", "line"}
         assert reply["line"] in nonBlank
@@ -320,7 +322,8 @@ def test_garbage_lines_on_the_ingest_port_get_specific_errors_and_serving_goes_o
     assert [x["line"] for x in replies] == list(range(1, len(samples) + 1))
     for (line, word), reply in zip(samples, replies):
         assert word.lower() in reply["error"].lower(), (line, reply)
-    assert s.ingestFactory.badLines == len(samples)
+    assert ingestCount(s.ingestFactory, "numberok_read_errors_total",
+                       source="ingest") == len(samples)
     # The good line after all that garbage made a vehicle.
     yield waitFor(lambda: len(good.ids) == 1)
     r.transport.loseConnection()
@@ -344,7 +347,10 @@ def test_recognizer_that_does_not_read_its_error_replies_is_not_buffered():
     protocol.pauseProducing()
     protocol.dataReceived(b"{bad\n" * 1000)
     assert len(transport.value()) == written
-    assert (factory.badLines, factory.repliesDropped) == (1001, 1000)
+    assert ingestCount(factory, "numberok_read_errors_total",
+                       source="ingest") == 1001
+    assert ingestCount(factory,
+                       "numberok_ingest_replies_dropped_total") == 1000
     protocol.resumeProducing()
     protocol.dataReceived(b"{bad\n")
     assert len(transport.value()) > written
@@ -357,4 +363,5 @@ def test_ingest_connections_beyond_the_limit_are_refused(server):
     peers = [Silent(stall=False) for _ in range(5)]
     for p in peers:
         yield connect(s.ingestPort, p)
-    yield waitFor(lambda: s.ingestFactory.refusedLimit == 2)
+    yield waitFor(lambda: ingestCount(
+        s.ingestFactory, "numberok_ingest_connections_refused_total") == 2)

@@ -54,7 +54,8 @@ def test_stop_sends_every_active_track_as_lost_to_clients_and_journal(
     # The ingest port aborted the recognizer (the client side hears of it
     # a reactor turn later).
     yield bounded(recognizer.closed, 5)
-    assert closedFor(s.factory, "shutdown_aborted") <= 1  # only the client that never reads
+    # Only the client that never reads may be aborted.
+    assert closedFor(s.factory, "shutdown_aborted") <= 1
     # The journal drained before it closed: read the file back.
     from numberok.journal import Journal
     again = Journal(str(tmp_path / "journal"))

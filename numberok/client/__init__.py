@@ -14,8 +14,10 @@ from numberok.client.command import (
                                      main,
                                      run,
 )
-from numberok.client.output import formatEventJSON, formatEventLine, screenshotName
-from numberok.client.protocol import DEFAULT_PORT, NumberOkClientProtocol, eventFields
+from numberok.client.output import (formatEventJSON, formatEventLine,
+                                    screenshotName)
+from numberok.client.protocol import (DEFAULT_PORT, NumberOkClientProtocol,
+                                      eventFields)
 
 __all__ = ["NumberOkClientProtocol", "eventFields", "DEFAULT_PORT", "main",
            "run", "Options", "formatEventLine", "formatEventJSON",

@@ -98,7 +98,7 @@ class Options(usage.Options):
 
 
 def numberokVersion() -> str:
-    """The numberok version this client belongs to (L{numberok.__version__})."""
+    """The numberok version of this client (L{numberok.__version__})."""
     import numberok
     return numberok.__version__
 

@@ -322,7 +322,8 @@ class JournalStore:
     def _deleteWhere(self, where: str, args: tuple) -> int:
         db = self.db
         doomed = [name for pair in db.execute(
-            "SELECT screenshot_file, plate_file FROM events WHERE %s" % (where,),
+            "SELECT screenshot_file, plate_file FROM events WHERE %s"
+            % (where,),
             args) for name in pair if name is not None]
         db.execute("BEGIN IMMEDIATE")
         try:

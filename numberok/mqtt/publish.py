@@ -215,7 +215,7 @@ class MqttPublisher(MqttService):
         self.metrics.mqttPublished.labels(state=event.state.value).inc()
         return info.mid
 
-    # -- the outbox ------------------------------------------------------------
+    # -- the outbox --------------------------------------------------------
 
     def _wake(self) -> None:
         if self.journal is not None:

@@ -140,7 +140,8 @@ def _fastRead(line: bytes, nowMs: int, source: str) -> Optional[PlateRead]:
         jpeg = decodeJpeg(jpeg, "jpeg_b64")
     processTime = obj.process_time_ms
     channel, zone, confidence = obj.channel, obj.zone, obj.confidence
-    timeMs, checkpoint, perVehicle = obj.time_ms, obj.checkpoint, obj.per_vehicle
+    timeMs, checkpoint = obj.time_ms, obj.checkpoint
+    perVehicle = obj.per_vehicle
     return PlateRead(
         plate=plate, timeMs=nowMs if timeMs is None else timeMs,
         channel=0 if channel is None else channel,

@@ -142,7 +142,8 @@ def parseXML(data: bytes) -> Element:
         raise ReadFormatError("xml", "refused: %s" % (
             type(e).__name__,)) from None
     except (ParseError, ValueError) as e:
-        raise ReadFormatError("xml", "not well-formed XML: %s" % (e,)) from None
+        raise ReadFormatError("xml",
+                              "not well-formed XML: %s" % (e,)) from None
     if _local(root.tag) != "EventNotificationAlert":
         raise ReadFormatError("xml", "root element is %s, not "
                               "EventNotificationAlert" % (_local(root.tag)[:40],))

@@ -53,7 +53,8 @@ class IngestProtocol(Protocol):
         # As the producer of our error replies we hear when the peer stops
         # reading them.
         self.transport.registerProducer(self, True)
-        self._where = "ingest from %s" % (addressText(self.transport.getPeer()),)
+        self._where = "ingest from %s" % (
+            addressText(self.transport.getPeer()),)
         self.factory.register(self)
 
     def connectionLost(self, reason=None) -> None:
@@ -175,17 +176,6 @@ class IngestFactory(Factory):
         # For the log's rate limit only; the count that is reported is
         # the metric.
         self.badLineCount = 0
-
-    # Read-only views of the metrics under their old attribute names, for
-    # callers not yet reading the registry.
-    badLines = property(lambda self: int(self.metrics.value(
-        "numberok_read_errors_total", source="ingest")))
-    sinkFailures = property(lambda self: int(self.metrics.value(
-        "numberok_read_sink_failures_total", source="ingest")))
-    refusedLimit = property(lambda self: int(self.metrics.value(
-        "numberok_ingest_connections_refused_total")))
-    repliesDropped = property(lambda self: int(self.metrics.value(
-        "numberok_ingest_replies_dropped_total")))
 
     def buildProtocol(self, addr) -> Optional[IngestProtocol]:
         if self.stopped:

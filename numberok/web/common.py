@@ -53,7 +53,7 @@ class HTTPError(Exception):
         self.headers = headers or {}
 
 
-# -- answering -----------------------------------------------------------------
+# -- answering ------------------------------------------------------------
 
 def answer(request, code: int, contentType: Optional[bytes],
            body: bytes) -> None:
@@ -135,7 +135,7 @@ def peer(request) -> str:
     return getattr(request.getClientAddress(), "host", "?")
 
 
-# -- the resources ---------------------------------------------------------------
+# -- the resources --------------------------------------------------------
 
 class Node(resource.Resource):
     """

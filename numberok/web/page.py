@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from twisted.internet import defer
 from twisted.python.filepath import FilePath
-from twisted.web.template import Element, Tag, XMLFile, flattenString, renderer, tags
+from twisted.web.template import (Element, Tag, XMLFile, flattenString,
+                                  renderer, tags)
 
 from numberok.metrics import Metrics
 from numberok.settings import FIELDS, Field
@@ -346,7 +347,7 @@ def render(element: Element, request=None) -> defer.Deferred:
         lambda body: b"<!DOCTYPE html>\n" + body)
 
 
-# -- the endpoints ---------------------------------------------------------------
+# -- the endpoints --------------------------------------------------------
 
 class PageEndpoint(Endpoint):
     """C{GET /}: the admin page (login needed)."""

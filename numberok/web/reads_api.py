@@ -1,7 +1,8 @@
 """
 C{POST /api/reads}: HTTP ingest.  The body is parsed (in the admin thread
 pool: a multipart body with a JPEG is not parsed on the reactor) by
-L{numberok.web.service.AdminService.parseReads}; every read goes to the sink, or none.
+L{numberok.web.service.AdminService.parseReads}; every read goes to the
+sink, or none.
 """
 
 from __future__ import annotations

@@ -122,7 +122,8 @@ class AdminService(MultiService):
         else -- multipart, or up to megabytes of JSON -- in the admin pool,
         never on the reactor thread.
 
-        @return: a Deferred firing with a list of L{numberok.events.PlateRead}, or failing
+        @return: a Deferred firing with a list of
+            L{numberok.events.PlateRead}, or failing
             with L{numberok.sources.formats.ReadFormatError}.
         """
         kind = contentType.split(";", 1)[0].strip().lower()
