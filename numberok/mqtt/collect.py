@@ -23,9 +23,10 @@ from twisted.logger import Logger
 
 from numberok.interfaces import IEventSink, IPlateReadSink
 from numberok.metrics import Metrics
-from numberok.mqtt.service import MqttService
 from numberok.mqtt.payload import collectFilter, decodeEvent
 from numberok.mqtt.seen import SeenKeys, SeenStore
+from numberok.mqtt.service import MqttService
+from numberok.settings.keys import MQTT_COLLECT, MQTT_READS
 from numberok.sources import handOver
 from numberok.sources.formats import (ReadFormatError, decodeReadLine,
                                       parseReadObject)
@@ -71,8 +72,8 @@ class MqttCollector(MqttService):
 
     @property
     def enabled(self) -> bool:
-        return bool(self.broker) and (bool(self._setting("Mqtt.Collect"))
-                                 or bool(self._setting("Mqtt.Reads")))
+        return bool(self.broker) and (bool(self._setting(MQTT_COLLECT))
+                                 or bool(self._setting(MQTT_READS)))
 
     # -- life cycle --------------------------------------------------------
 
@@ -80,12 +81,10 @@ class MqttCollector(MqttService):
         Service.startService(self)
         if not self.enabled:
             return
-        self.ownId = self.systemId
-        self.prefix = self._setting("Mqtt.TopicPrefix")
-        self.qos = int(self._setting("Mqtt.QoS"))
+        self._readStartSettings()
         self.eventsFilter = (collectFilter(self.prefix)
-                             if self._setting("Mqtt.Collect") else None)
-        self.readsFilter = self._setting("Mqtt.Reads") or None
+                             if self._setting(MQTT_COLLECT) else None)
+        self.readsFilter = self._setting(MQTT_READS) or None
         self.connection = self._makeConnection(
             "collect", "-collect", False, self._configure, self._connected,
             self._disconnected)

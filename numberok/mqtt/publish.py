@@ -29,10 +29,15 @@ from numberok.interfaces import IEventSink
 from numberok.metrics import Metrics
 from numberok.mqtt.files import (CURSOR_NAME, loadPictures, readCursor,
                                  writeCursor)
+from numberok.mqtt.payload import encodeEvent, eventTopic, statusTopic
 from numberok.mqtt.service import MqttService
-from numberok.mqtt.payload import (encodeEvent, eventTopic,
-                                   statusTopic)
+from numberok.settings.keys import (
+    MQTT_PICTURES,
+    MQTT_PUBLISH,
+    SYSTEM_TEST_MODE,
+)
 from numberok.threads import ServiceThreads
+
 
 @implementer(IEventSink)
 class MqttPublisher(MqttService):
@@ -90,7 +95,7 @@ class MqttPublisher(MqttService):
 
     @property
     def enabled(self) -> bool:
-        return bool(self.broker) and self._setting("Mqtt.Publish") != "none"
+        return bool(self.broker) and self._setting(MQTT_PUBLISH) != "none"
 
     # -- life cycle --------------------------------------------------------
 
@@ -98,12 +103,10 @@ class MqttPublisher(MqttService):
         Service.startService(self)
         if not self.enabled:
             return
-        self.ownId = self.systemId
-        self.prefix = self._setting("Mqtt.TopicPrefix")
-        self.mode = self._setting("Mqtt.Publish")
-        self.pictures = bool(self._setting("Mqtt.Pictures"))
-        self.qos = int(self._setting("Mqtt.QoS"))
-        self.testMode = bool(self._setting("System.TestMode"))
+        self._readStartSettings()
+        self.mode = self._setting(MQTT_PUBLISH)
+        self.pictures = bool(self._setting(MQTT_PICTURES))
+        self.testMode = bool(self._setting(SYSTEM_TEST_MODE))
         self.status = statusTopic(self.prefix, self.ownId)
         self._threads.start()
         self.connection = self._makeConnection(

@@ -12,6 +12,16 @@ from twisted.application.service import Service
 from numberok.metrics import Metrics
 from numberok.mqtt.broker import parseBroker
 from numberok.mqtt.connection import MqttConnection
+from numberok.settings import Field
+from numberok.settings.keys import (
+    MQTT_BROKER,
+    MQTT_CLIENT_ID,
+    MQTT_PASSWORD,
+    MQTT_QOS,
+    MQTT_TOPIC_PREFIX,
+    MQTT_USERNAME,
+    SYSTEM_SYSTEM_ID,
+)
 
 
 class MqttService(Service):
@@ -38,16 +48,25 @@ class MqttService(Service):
             self._reactor = reactor
         return self._reactor
 
-    def _setting(self, key: str) -> Any:
+    def _setting(self, key: Field) -> Any:
         return self.store.current[key]
+
+    def _readStartSettings(self) -> None:
+        """
+        What both roles read once, at start (C{[Mqtt]} changes take effect
+        at the next start): our C{SystemId}, the topic prefix, the QoS.
+        """
+        self.ownId = self.systemId
+        self.prefix = self._setting(MQTT_TOPIC_PREFIX)
+        self.qos = int(self._setting(MQTT_QOS))
 
     @property
     def broker(self) -> str:
-        return self.brokerOverride or self._setting("Mqtt.Broker")
+        return self.brokerOverride or self._setting(MQTT_BROKER)
 
     @property
     def systemId(self) -> int:
-        return int(self._setting("System.SystemId"))
+        return int(self._setting(SYSTEM_SYSTEM_ID))
 
     def _makeConnection(self, role: str, clientIdSuffix: str,
                         cleanSession: bool,
@@ -55,10 +74,10 @@ class MqttService(Service):
                         disconnected: Callable) -> MqttConnection:
         """The connection for C{role}, with the client id, credentials and
         broker of the settings."""
-        clientId = (self._setting("Mqtt.ClientId")
+        clientId = (self._setting(MQTT_CLIENT_ID)
                     or "numberok-%d" % (self.systemId,)) + clientIdSuffix
         return MqttConnection(
             role, parseBroker(self.broker), clientId, cleanSession,
             configure, connected, disconnected,
-            self._setting("Mqtt.Username"), self._setting("Mqtt.Password"),
+            self._setting(MQTT_USERNAME), self._setting(MQTT_PASSWORD),
             self.metrics, self._reactor)
