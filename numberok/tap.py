@@ -185,13 +185,13 @@ def _sources(options: Options) -> list[SourceMaker]:
             sink, path, speed=speed, loop=loop, reactor=reactor,
             metrics=metrics))
     if options["watch"]:
-        import re
-        from numberok.sources.watch import DEFAULT_PATTERN, FolderWatchSource
+        from numberok.sources.watch import (DEFAULT_PATTERN,
+                                            FolderWatchSource, compilePattern)
         folder = options["watch"]
-        pattern = options["watch-pattern"] or DEFAULT_PATTERN
         try:
-            FolderWatchSource(None, folder, pattern=pattern)
-        except (ValueError, re.error) as e:
+            pattern = compilePattern(options["watch-pattern"]
+                                     or DEFAULT_PATTERN)
+        except ValueError as e:
             raise usage.UsageError("--watch-pattern: %s" % (e,))
         makers.append(lambda sink, reactor, metrics: FolderWatchSource(
             sink, folder, pattern=pattern, reactor=reactor, metrics=metrics))

@@ -343,3 +343,18 @@ def test_a_single_jpeg_dropped_in_the_folder_gives_an_event(tmp_path):
     assert [e.state for e in events] == [EventState.DETECTED, EventState.LOST]
     source.stopService()
     analytics.stopService()
+
+
+def test_a_bad_watch_pattern_is_a_usage_error_naming_the_option(tmp_path):
+    from twisted.python import usage
+
+    from numberok.tap import Options
+    for pattern, said in [("(?P<plate>x", "not a regular expression"),
+                          ("(?P<plate>.+)", "missing: time")]:
+        options = Options()
+        with pytest.raises(usage.UsageError) as raised:
+            options.parseOptions(["--config", str(tmp_path / "n.ini"),
+                                  "--watch", str(tmp_path),
+                                  "--watch-pattern", pattern])
+        assert str(raised.value).startswith("--watch-pattern: ")
+        assert said in str(raised.value)

@@ -91,6 +91,27 @@ def _index(groups: dict, name: str, high: int) -> int:
     return int(text)
 
 
+def compilePattern(pattern: Union[str, Pattern[str]]) -> Pattern[str]:
+    """
+    A file-name pattern checked for use: a regular expression with the
+    named groups C{time} and C{plate}.
+
+    @raise ValueError: with a message for the command line.
+    """
+    if isinstance(pattern, str):
+        try:
+            pattern = re.compile(pattern)
+        except re.error as e:
+            raise ValueError("watch pattern is not a regular expression: "
+                             "%s" % (e,))
+    missing = {"time", "plate"} - set(pattern.groupindex)
+    if missing:
+        raise ValueError("watch pattern needs the named groups time and "
+                         "plate, e.g. (?P<plate>...); missing: %s"
+                         % (", ".join(sorted(missing)),))
+    return pattern
+
+
 def parseName(pattern: Pattern[str], name: str,
               tz: Optional[datetime.tzinfo]) -> PlateRead:
     """
@@ -190,17 +211,7 @@ class FolderWatchSource(ThreadedSource):
         @raise ValueError: a bad pattern or interval, with a message for
             the command line.
         """
-        if isinstance(pattern, str):
-            try:
-                pattern = re.compile(pattern)
-            except re.error as e:
-                raise ValueError("watch pattern is not a regular expression: "
-                                 "%s" % (e,))
-        missing = {"time", "plate"} - set(pattern.groupindex)
-        if missing:
-            raise ValueError("watch pattern needs the named groups time and "
-                             "plate, e.g. (?P<plate>...); missing: %s"
-                             % (", ".join(sorted(missing)),))
+        pattern = compilePattern(pattern)
         if not (isinstance(pollInterval, (int, float))
                 and math.isfinite(pollInterval) and 0 < pollInterval <= 3600):
             raise ValueError("watch poll interval must be 0..3600 seconds, "
