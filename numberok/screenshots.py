@@ -29,6 +29,7 @@ from zope.interface import implementer
 from numberok.images import MAX_FRAME_PIXELS, InvalidImage, frameSize
 from numberok.interfaces import IScreenshotEncoder
 from numberok.metrics import Metrics
+from numberok.reactors import LazyReactor
 from numberok.threads import ServiceThreads
 
 __all__ = ["InvalidImage", "ImageDoesNotFit", "ScreenshotService",
@@ -153,12 +154,7 @@ class ScreenshotService(Service):
         self._warnedOverload = False
         self._warnedStopped = False
 
-    @property
-    def reactor(self) -> Any:
-        if self._reactor is None:
-            from twisted.internet import reactor
-            self._reactor = reactor
-        return self._reactor
+    reactor = LazyReactor()
 
     def startService(self) -> None:
         Service.startService(self)

@@ -17,6 +17,8 @@ from typing import Any, Callable, Optional, TypeVar
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.threadpool import ThreadPool
 
+from numberok.reactors import LazyReactor
+
 T = TypeVar("T")
 
 
@@ -35,12 +37,7 @@ class ServiceThreads:
         self._reactor = reactor
         self._pool: Optional[ThreadPool] = None
 
-    @property
-    def reactor(self) -> Any:
-        if self._reactor is None:
-            from twisted.internet import reactor
-            self._reactor = reactor
-        return self._reactor
+    reactor = LazyReactor()
 
     @property
     def running(self) -> bool:

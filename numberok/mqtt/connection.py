@@ -33,6 +33,7 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IReadWriteDescriptor
 
 from numberok.mqtt.broker import BrokerAddress
+from numberok.reactors import LazyReactor
 from numberok.threads import ServiceThreads
 
 
@@ -133,12 +134,7 @@ class MqttConnection:
         self.lastError: Optional[str] = None
         self._refusal: Optional[str] = None
 
-    @property
-    def reactor(self) -> Any:
-        if self._reactor is None:
-            from twisted.internet import reactor
-            self._reactor = reactor
-        return self._reactor
+    reactor = LazyReactor()
 
     @property
     def isConnected(self) -> bool:

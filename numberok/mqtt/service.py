@@ -12,6 +12,7 @@ from twisted.application.service import Service
 from numberok.metrics import Metrics
 from numberok.mqtt.broker import parseBroker
 from numberok.mqtt.connection import MqttConnection
+from numberok.reactors import LazyReactor
 from numberok.settings import Field
 from numberok.settings.keys import (
     MQTT_BROKER,
@@ -41,12 +42,7 @@ class MqttService(Service):
         self.brokerOverride = broker
         self.connection: Optional[MqttConnection] = None
 
-    @property
-    def reactor(self) -> Any:
-        if self._reactor is None:
-            from twisted.internet import reactor
-            self._reactor = reactor
-        return self._reactor
+    reactor = LazyReactor()
 
     def _setting(self, key: Field) -> Any:
         return self.store.current[key]

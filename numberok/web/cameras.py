@@ -34,6 +34,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from numberok.metrics import Metrics
+from numberok.reactors import LazyReactor
 from numberok.settings.keys import ADMIN_PASSWORD_HASH, CAMERAS_TOKEN
 from numberok.sources import handOver
 from numberok.sources.formats import ReadFormatError
@@ -138,12 +139,7 @@ class HikvisionResource(Resource):
         self._alarms = {kind: self.metrics.cameraAlarms.labels(kind=kind)
                         for kind in KINDS}
 
-    @property
-    def reactor(self) -> Any:
-        if self._reactor is None:
-            from twisted.internet import reactor
-            self._reactor = reactor
-        return self._reactor
+    reactor = LazyReactor()
 
     def render(self, request) -> Any:
         # The token must not reach the access log, which logs the URI.
