@@ -32,7 +32,8 @@ def errorOf(key, raw) -> str:
 def test_key_constants_and_the_schema_match_one_to_one():
     constants = {name: value for name, value in vars(keys).items()
                  if isinstance(value, S.Field)}
-    schema = S.SCHEMA + S.ZONE_SCHEMA
+    schema = S.SCHEMA + S.ZONE_SCHEMA + tuple(
+        f for family in keys.FAMILIES.values() for f in family.fields)
     assert sorted(constants.values(), key=lambda f: f.name) == \
         sorted(schema, key=lambda f: f.name)
     assert len(set(f.name for f in schema)) == len(schema)

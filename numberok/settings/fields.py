@@ -86,6 +86,8 @@ class Field:
         value or raises L{ValueError} with a message for the user.
     @ivar lines: the text may span lines (a new line is a separator of its
         grammar); any other control character is refused in every field.
+    @ivar secret: a password, token or key: the JSON API never shows its
+        value, only whether it is set.
     """
 
     section: str
@@ -98,6 +100,7 @@ class Field:
     help: str = ""
     parser: Optional[Callable[[str], Any]] = None
     lines: bool = False
+    secret: bool = False
 
     @property
     def name(self) -> str:
@@ -168,6 +171,9 @@ class Field:
             return ", ".join(
                 str(n.network_address) if n.prefixlen == n.max_prefixlen
                 else str(n) for n in value)
+        if isinstance(value, tuple):
+            # Comma lists parsed by parseWordList / parseNumberList.
+            return ", ".join(str(v) for v in value)
         return _format(value)
 
 
@@ -300,3 +306,65 @@ def parsePasswordHash(text: str) -> str:
         raise ValueError("not a hash made by numberok-passwd "
                          "(pbkdf2_sha256$iterations$salt$hash)")
     return text
+
+
+def parseHttpUrl(text: str) -> str:
+    """
+    An C{http://} or C{https://} URL with a host, or empty (not set).
+    Anything else -- C{file:}, C{ftp:}, a bare host -- is refused, so a
+    webhook or a gate never sends a request where it was not meant to.
+    """
+    if not text:
+        return text
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        raise ValueError("%s is not an http:// or https:// URL"
+                         % (quote(text),))
+    host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    if not host or any(c.isspace() for c in text):
+        raise ValueError("%s has no host, or has spaces" % (quote(text),))
+    return text
+
+
+def parseWordList(words: tuple[str, ...]) -> Callable[[str], tuple]:
+    """
+    A parser of a comma list whose items are each one of C{words} (matched
+    without case, returned as spelt in C{words}); empty gives C{()}.
+    """
+    def parse(text: str) -> tuple:
+        known = {w.lower(): w for w in words}
+        out, bad = [], []
+        for item in (i.strip() for i in text.split(",")):
+            if not item:
+                continue
+            word = known.get(item.lower())
+            if word is None:
+                bad.append(quote(item))
+            elif word not in out:
+                out.append(word)
+        if bad:
+            raise ValueError("%s: each item must be one of %s"
+                             % (", ".join(bad), ", ".join(words)))
+        return tuple(out)
+    return parse
+
+
+def parseNumberList(low: int, high: int) -> Callable[[str], tuple]:
+    """A parser of a comma list of whole numbers in C{low..high}; empty
+    gives C{()} (meaning "all" where a filter takes it)."""
+    def parse(text: str) -> tuple:
+        out, bad = [], []
+        for item in (i.strip() for i in text.split(",")):
+            if not item:
+                continue
+            if item.isascii() and item.isdigit() and len(item) <= 6 \
+                    and low <= int(item) <= high:
+                if int(item) not in out:
+                    out.append(int(item))
+            else:
+                bad.append(quote(item))
+        if bad:
+            raise ValueError("%s: each item must be a whole number in "
+                             "%d..%d" % (", ".join(bad), low, high))
+        return tuple(out)
+    return parse

@@ -24,8 +24,8 @@ from typing import Any, Optional
 from numberok.settings.editor import editText
 from numberok.settings.fields import (SettingsError, SettingsFileError,
                                       SettingsFileInvalid)
-from numberok.settings.keys import (FIELDS, SCHEMA, ZONE_SCHEMA, ZONE_SECTION,
-                                    zoneSection)
+from numberok.settings.keys import (FAMILIES, FIELDS, SCHEMA, ZONE_SCHEMA,
+                                    ZONE_SECTION, zoneSection)
 from numberok.settings.values import Settings
 
 DEFAULT_FILE = os.path.join(os.path.dirname(os.path.dirname(
@@ -61,7 +61,10 @@ def _read(text: str, path: Optional[str]) -> tuple[Settings, frozenset]:
     changes: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for section in parser.sections():
-        if ZONE_SECTION.match(section):
+        if ZONE_SECTION.match(section) or any(
+                family.claims(section) for family in FAMILIES.values()):
+            # Zones and family sections: the model checks the name, so a
+            # misspelt [Webhook:...] is an error, not silently ignored.
             changes[section] = {}
             for key, value in parser.items(section):
                 changes["%s.%s" % (section, key)] = value
@@ -140,6 +143,24 @@ def _changes(base: Settings, new: Settings, onDisk: Settings,
                     or (name not in present
                         and onDisk.zone(*where)[f] != zone[f])):
                 changes[name] = f.render(zone[f])
+    for where in base.sections:
+        if where not in new.sections:
+            changes[FAMILIES[where[0]].section(where[1])] = None
+    for where, values in new.sections.items():
+        family = FAMILIES[where[0]]
+        section = family.section(where[1])
+        old = base.sections.get(where)
+        whole = old is None or section not in present
+        if whole:
+            changes[section] = {}
+        onDiskSection = onDisk.sections.get(where)
+        for f in family.fields:
+            name = "%s.%s" % (section, f.key)
+            if (whole or old[f] != values[f]
+                    or (name not in present
+                        and (onDiskSection is None
+                             or onDiskSection[f] != values[f]))):
+                changes[name] = f.render(values[f])
     return changes
 
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 import re
 
 from numberok import plates
-from numberok.settings.fields import Field, parsePasswordHash
+from numberok.settings.families import Family, SectionSettings
+from numberok.settings.fields import (Field, parseHttpUrl, parseNumberList,
+                                      parsePasswordHash, parseWordList)
 
 NETSERVER_ENABLE = Field(
     "NetServer", "Enable", "bool", True,
@@ -141,6 +143,80 @@ ZONE_IN_DIRECTION = Field(
     help="Direction of travel in the frame that counts as In.")
 
 
+# -- section families (numberok.settings.families) --------------------------
+# Every key of a family is a constant here whose section is the family's
+# name; the family itself is declared below, after the schema is collected.
+
+WEBHOOK_URL = Field(
+    "Webhook", "Url", "str", "", parser=parseHttpUrl,
+    help="Where events are sent: an http:// or https:// URL.")
+WEBHOOK_METHOD = Field(
+    "Webhook", "Method", "choice", "post", choices=("post", "put"),
+    help="HTTP method of each delivery.")
+WEBHOOK_HEADERS = Field(
+    "Webhook", "Headers", "str", "", lines=True,
+    help="Extra request headers, one 'Name: value' per line.")
+WEBHOOK_USERNAME = Field(
+    "Webhook", "Username", "str", "",
+    help="Basic authentication user name; empty = none.")
+WEBHOOK_PASSWORD = Field(
+    "Webhook", "Password", "str", "", secret=True,
+    help="Basic authentication password.")
+WEBHOOK_TOKEN = Field(
+    "Webhook", "Token", "str", "", secret=True,
+    help="Bearer token (Authorization: Bearer ...); empty = none.")
+WEBHOOK_SECRET = Field(
+    "Webhook", "Secret", "str", "", secret=True,
+    help="Key of the X-Numberok-Signature HMAC-SHA256 of each body; "
+         "empty = unsigned.")
+WEBHOOK_STATES = Field(
+    "Webhook", "States", "str", ("Lost",),
+    parser=parseWordList(("Detected", "Updated", "Lost")),
+    help="Event states sent: a comma list of Detected, Updated, Lost.")
+WEBHOOK_CHANNELS = Field(
+    "Webhook", "Channels", "str", (), parser=parseNumberList(0, 1023),
+    help="Channels whose events are sent (comma list); empty = all.")
+WEBHOOK_ZONES = Field(
+    "Webhook", "Zones", "str", (), parser=parseNumberList(0, 3),
+    help="Zones whose events are sent (comma list); empty = all.")
+WEBHOOK_PICTURES = Field(
+    "Webhook", "Pictures", "choice", "none",
+    choices=("none", "url", "inline"),
+    help="Pictures in the body: none, a URL to the journal's picture, or "
+         "inline base64.")
+WEBHOOK_TIMEOUT_SEC = Field(
+    "Webhook", "TimeoutSec", "float", 10.0, 1.0, 120.0,
+    help="Seconds to wait for the receiver's answer.")
+
+GATE_URL = Field(
+    "Gate", "Url", "str", "", parser=parseHttpUrl,
+    help="The relay or barrier controller's URL (http:// or https://).")
+GATE_METHOD = Field(
+    "Gate", "Method", "choice", "get", choices=("get", "post", "put"),
+    help="HTTP method of the open request.")
+GATE_BODY = Field(
+    "Gate", "Body", "str", "",
+    help="Request body template; empty = no body.")
+GATE_WHEN = Field(
+    "Gate", "When", "choice", "allow", choices=("allow", "any", "never"),
+    help="What opens it: an allow-list hit, any plate, or never.")
+GATE_MOVEMENT = Field(
+    "Gate", "Movement", "choice", "in", choices=("in", "any"),
+    help="Movement that opens it: In only, or any.")
+GATE_TIMEOUT_SEC = Field(
+    "Gate", "TimeoutSec", "float", 2.0, 0.1, 30.0,
+    help="Seconds to wait for the device's answer.")
+GATE_RETRY_WITHIN_SEC = Field(
+    "Gate", "RetryWithinSec", "float", 3.0, 0.0, 30.0,
+    help="A failed open is retried only this long after the decision "
+         "(a late open is worse than none).")
+
+CHANNEL_NAME = Field(
+    "Channel", "Name", "str", "",
+    help="A name for the camera channel, shown on the page and sent as "
+         "ChannelName.")
+
+
 def constantName(field: Field) -> str:
     """
     The name of C{field}'s constant here: C{NetServer.Port} is
@@ -153,7 +229,10 @@ def constantName(field: Field) -> str:
 _ALL = tuple(value for value in dict(globals()).values()
              if isinstance(value, Field))
 
-SCHEMA: tuple[Field, ...] = tuple(f for f in _ALL if f.section != "Zone")
+_FAMILY_NAMES = ("Zone", "Webhook", "Gate", "Channel")
+
+SCHEMA: tuple[Field, ...] = tuple(f for f in _ALL
+                                  if f.section not in _FAMILY_NAMES)
 """The keys of the named sections, in the order of the default file."""
 
 ZONE_SCHEMA: tuple[Field, ...] = tuple(f for f in _ALL if f.section == "Zone")
@@ -171,3 +250,55 @@ ZONE_SECTION = re.compile(r"^Zone:(\d{1,4}):([0-%d])$" % (MAX_ZONE,))
 def zoneSection(channel: int, zone: int) -> str:
     """The section name of a zone: C{Zone:<channel>:<zone>}."""
     return "Zone:%d:%d" % (channel, zone)
+
+
+def _checkWebhook(section: SectionSettings) -> dict[str, str]:
+    errors = {}
+    if not section[WEBHOOK_URL]:
+        errors[WEBHOOK_URL.key] = "a webhook needs a Url"
+    if bool(section[WEBHOOK_USERNAME]) != bool(section[WEBHOOK_PASSWORD]):
+        errors[WEBHOOK_PASSWORD.key] = ("Username and Password go together "
+                                        "(Basic authentication)")
+    if section[WEBHOOK_TOKEN] and section[WEBHOOK_USERNAME]:
+        errors[WEBHOOK_TOKEN.key] = ("choose Basic (Username/Password) or "
+                                     "a bearer Token, not both")
+    if not section[WEBHOOK_STATES]:
+        errors[WEBHOOK_STATES.key] = "name at least one state"
+    return errors
+
+
+def _checkGate(section: SectionSettings) -> dict[str, str]:
+    if section[GATE_WHEN] != "never" and not section[GATE_URL]:
+        return {GATE_URL.key: "a gate that opens needs a Url "
+                              "(or When = never)"}
+    return {}
+
+
+def _channelInRange(ident: str) -> str:
+    if int(ident.split(":")[0]) > MAX_CHANNEL:
+        return "channel must be 0..%d" % (MAX_CHANNEL,)
+    return ""
+
+
+def _familyOf(name: str, **kw) -> Family:
+    return Family(name, fields=tuple(f for f in _ALL if f.section == name),
+                  **kw)
+
+
+WEBHOOK_FAMILY = _familyOf(
+    "Webhook", ident=r"[A-Za-z0-9_-]{1,40}",
+    identHelp="[Webhook:<name>] with a name of 1..40 letters, digits, "
+              "- and _",
+    check=_checkWebhook)
+GATE_FAMILY = _familyOf(
+    "Gate", ident=r"\d{1,4}:[0-%d]" % (MAX_ZONE,),
+    identHelp="[Gate:<channel>:<zone>] with zone 0..%d" % (MAX_ZONE,),
+    check=_checkGate, identCheck=_channelInRange)
+CHANNEL_FAMILY = _familyOf(
+    "Channel", ident=r"\d{1,4}",
+    identHelp="[Channel:<n>] with n 0..%d" % (MAX_CHANNEL,),
+    identCheck=_channelInRange)
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    WEBHOOK_FAMILY, GATE_FAMILY, CHANNEL_FAMILY)}
+"""Every section family but zones, by name."""

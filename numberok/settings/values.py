@@ -7,10 +7,12 @@ the one place a change is validated -- every bad field at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Optional, Union
 
+from numberok.settings.families import Family, SectionSettings
 from numberok.settings.fields import Field, SettingsError
-from numberok.settings.keys import (FIELDS, MAX_CHANNEL, SCHEMA, ZONE_FIELDS,
+from numberok.settings.keys import (FAMILIES, FIELDS, MAX_CHANNEL, SCHEMA,
+                                    ZONE_FIELDS,
                                     ZONE_IN_DIRECTION, ZONE_LOSS_INTERVAL_SEC,
                                     ZONE_SECTION, zoneSection)
 
@@ -58,11 +60,16 @@ class Settings:
 
     @ivar values: C{"Section.Key"} to typed value, for every L{SCHEMA} field.
     @ivar zones: C{(channel, zone)} to L{ZoneSettings} for listed zones.
+    @ivar sections: C{(family, ident)} to L{SectionSettings} for the
+        listed sections of the families (C{[Webhook:erp]}, C{[Gate:0:1]},
+        C{[Channel:3]}: L{numberok.settings.families}).
     """
 
     values: Mapping[str, Any] = field(
         default_factory=lambda: {f.name: f.default for f in SCHEMA})
     zones: Mapping[tuple[int, int], ZoneSettings] = field(
+        default_factory=dict)
+    sections: Mapping[tuple[str, str], SectionSettings] = field(
         default_factory=dict)
 
     def __getitem__(self, key: Key) -> Any:
@@ -71,6 +78,16 @@ class Settings:
     def zone(self, channel: int, zone: int) -> ZoneSettings:
         """The settings of a zone, defaults when it is not listed."""
         return self.zones.get((channel, zone)) or DEFAULT_ZONE
+
+    def family(self, family: Family) -> list[SectionSettings]:
+        """The listed sections of C{family}, ordered by identifier."""
+        return [s for (name, _), s in self.sections.items()
+                if name == family.name]
+
+    def section(self, family: Family, ident: str
+                ) -> Optional[SectionSettings]:
+        """One section of C{family}; L{None} when it is not listed."""
+        return self.sections.get((family.name, ident))
 
     def withChanges(self, changes: Mapping[Key, Any]) -> "Settings":
         """
@@ -82,10 +99,13 @@ class Settings:
             (text from a form or a file, or a JSON scalar).  Zone keys are
             C{"Zone:<c>:<z>.LossIntervalSec"}; C{"Zone:<c>:<z>"} mapped to
             L{None} removes a zone, mapped to anything else lists it.
+            Family sections likewise: C{"Webhook:erp.Url"}, C{"Webhook:erp"}.
         @raise SettingsError: listing every invalid field; nothing applies.
         """
         values = dict(self.values)
         zones = dict(self.zones)
+        sections = dict(self.sections)
+        touched: set[tuple[str, str]] = set()
         errors: dict[str, str] = {}
         for name, raw in changes.items():
             if isinstance(name, Field):
@@ -98,13 +118,26 @@ class Settings:
                                     raw)
             elif name in FIELDS:
                 error = _parseInto(values, FIELDS[name], name, raw)
+            elif _familyOf(section or name) is not None:
+                error = _changeSection(sections, touched, section or name,
+                                       key if section else None, raw)
             else:
                 error = "unknown setting"
             if error:
                 errors[name] = error
+        for where in sorted(touched):
+            # The whole-section check, once its keys parsed.
+            family = FAMILIES[where[0]]
+            name = family.section(where[1])
+            if where not in sections or any(
+                    e == name or e.startswith(name + ".") for e in errors):
+                continue
+            for key, message in family.check(sections[where]).items():
+                errors["%s.%s" % (name, key)] = message
         if errors:
             raise SettingsError(errors)
-        return Settings(values, dict(sorted(zones.items())))
+        return Settings(values, dict(sorted(zones.items())),
+                        dict(sorted(sections.items())))
 
 
 def _parseInto(values: dict[str, Any], schemaField: Field, name: str,
@@ -136,6 +169,53 @@ def _changeZone(zones: dict[tuple[int, int], ZoneSettings],
         zones[where] = zones.get(where, DEFAULT_ZONE).withValue(
             zoneField, parsed[key])
     return error
+
+
+def _familyOf(section: str) -> Optional[Family]:
+    name = section.partition(":")[0]
+    family = FAMILIES.get(name)
+    return family if family is not None and family.claims(section) else None
+
+
+def _changeSection(sections: dict[tuple[str, str], SectionSettings],
+                   touched: set[tuple[str, str]], section: str,
+                   key: Optional[str], raw: Any) -> str:
+    """Apply one change to a family's section; the error, or C{""}."""
+    family = _familyOf(section)
+    assert family is not None
+    ident = family.match(section)
+    if ident is None:
+        return "a section of this kind is named %s" % (family.identHelp,)
+    error = family.identCheck(ident)
+    if error:
+        return error
+    where = (family.name, ident)
+    if key is None:
+        if raw is None:
+            sections.pop(where, None)
+        else:
+            sections.setdefault(where, family.defaults(ident))
+            touched.add(where)
+        return ""
+    sectionField = family.fieldOf(key)
+    if sectionField is None:
+        return "unknown key (known in [%s]: %s)" % (
+            family.section("..."), ", ".join(f.key for f in family.fields))
+    parsed: dict[str, Any] = {}
+    error = _parseInto(parsed, sectionField, key, raw)
+    if not error:
+        sections[where] = sections.get(
+            where, family.defaults(ident)).withValue(key, parsed[key])
+        touched.add(where)
+    return error
+
+
+def sectionChanges(section: SectionSettings) -> dict[str, Any]:
+    """C{section} as L{Settings.withChanges} input, rendered as file
+    text."""
+    family = FAMILIES[section.family]
+    return {"%s.%s" % (section.section, f.key): f.render(section[f])
+            for f in family.fields}
 
 
 def zoneChanges(where: tuple[int, int], zone: ZoneSettings

@@ -14,12 +14,29 @@ from twisted.internet import defer
 from numberok import settings as settingsModule
 from numberok.settings import (SCHEMA, ZONE_SCHEMA, SettingsError,
                                SettingsFileError, SettingsFileInvalid)
-from numberok.settings.keys import ADMIN_PASSWORD_HASH
+from numberok.settings.keys import ADMIN_PASSWORD_HASH, FAMILIES
 from numberok.web.common import (Endpoint, HTTPError, answerJSON, jsonObject,
                                  peer, readBody, requireJSON)
 
 MAX_SETTINGS_BODY = 64 * 1024
 HIDDEN_SETTINGS = (ADMIN_PASSWORD_HASH.name,)
+SECRET_MASK = "********"
+"""What GET shows for a secret that is set; sent back unchanged by PUT it
+leaves the secret as it is (a form that round-trips GET must not replace
+the real secret by the mask)."""
+
+
+def _withoutMasks(changes: dict[str, Any]) -> dict[str, Any]:
+    secret = {f.name for family in FAMILIES.values()
+              for f in family.fields if f.secret}
+    kept = {}
+    for name, value in changes.items():
+        section, _, key = name.rpartition(".")
+        familyKey = "%s.%s" % (section.partition(":")[0], key)
+        if value == SECRET_MASK and familyKey in secret:
+            continue
+        kept[name] = value
+    return kept
 
 
 def _jsonValue(f, value) -> Any:
@@ -41,6 +58,34 @@ def schemaAsJSON() -> dict[str, Any]:
     out = {f.name: describe(f) for f in SCHEMA
            if f.name not in HIDDEN_SETTINGS}
     out.update({"Zone.%s" % (f.key,): describe(f) for f in ZONE_SCHEMA})
+    for family in FAMILIES.values():
+        out.update({f.name: describe(f) for f in family.fields})
+    return out
+
+
+def sectionsAsJSON(settings: settingsModule.Settings
+                   ) -> dict[str, list[dict[str, Any]]]:
+    """
+    The family sections by family: C{{"Webhook": [{"name": "erp", "Url":
+    ...}]}}, each with its identifier under C{"name"}.  A secret key
+    (password, token, HMAC key) shows only whether it is set: C{null} when
+    empty, C{"********"} when set; C{PUT} changes it only when sent.
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for family in FAMILIES.values():
+        rows = []
+        for section in settings.family(family):
+            row: dict[str, Any] = {"name": section.ident}
+            for f in family.fields:
+                value = section[f]
+                if f.secret:
+                    row[f.key] = SECRET_MASK if value else None
+                elif isinstance(value, tuple):
+                    row[f.key] = list(value)
+                else:
+                    row[f.key] = value
+            rows.append(row)
+        out[family.name] = rows
     return out
 
 
@@ -66,6 +111,7 @@ class SettingsEndpoint(Endpoint):
         return {
             "settings": settingsAsJSON(current),
             "zones": zonesAsJSON(current),
+            "sections": sectionsAsJSON(current),
             "schema": schemaAsJSON(),
             "listening": self.admin.listeningState(),
             "passwordSet": bool(current[ADMIN_PASSWORD_HASH]),
@@ -82,6 +128,7 @@ class SettingsEndpoint(Endpoint):
             if name in changes:
                 raise HTTPError(400, {name: (
                     "set the password with numberok-passwd, not over the API")})
+        changes = _withoutMasks(changes)
         await self._saving.acquire()
         try:
             await self.admin.saveSettings(changes)
