@@ -171,8 +171,9 @@ class Field:
             return ", ".join(
                 str(n.network_address) if n.prefixlen == n.max_prefixlen
                 else str(n) for n in value)
-        if isinstance(value, tuple):
-            # Comma lists parsed by parseWordList / parseNumberList.
+        if type(value) is tuple:
+            # Comma lists parsed by parseWordList / parseNumberList (a
+            # parser's own value type renders itself through str()).
             return ", ".join(str(v) for v in value)
         return _format(value)
 
