@@ -1,5 +1,5 @@
 """
-C{POST /api/cameras/hikvision}: the alarms Hikvision ANPR cameras push
+C{POST /api/cameras/hikvision} (L{HikvisionResource.path}): the alarms Hikvision ANPR cameras push
 (ISAPI "HTTP listening"), parsed by L{numberok.sources.hikvision}.
 
 Who may push: HTTP Basic with the admin password, as the JSON API, or
@@ -13,9 +13,10 @@ limit, without reading the rest; the resource checks again, so it is safe
 behind a site whose own limit is larger.  Parsing (XML, JPEG headers) runs
 in the cameras' own threads, never on the reactor thread.
 
-The resource is standalone: the admin site routes the path to
-L{CamerasService.resource}, outside the page's session and CSRF rules
-(a camera has neither).
+The resource is standalone and declares its own path
+(L{HikvisionResource.path}); L{CamerasService.push} is what the admin site
+mounts there, outside the page's session and CSRF rules (a camera has
+neither), with the body limit and the query token it allows.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from numberok.sources.hikvision import (ANPR, HEARTBEAT, KINDS,
                                        parseAlarm)
 from numberok.threads import ServiceThreads
 from numberok.web.auth import Throttled
+from numberok.web.common import Push
 
 _TOKEN_IN_URI = re.compile(rb"([?&]token=)[^&]*")
 
@@ -109,11 +111,13 @@ class HikvisionResource(Resource):
     """
     Takes Hikvision ANPR alarms and hands their reads to the sink.
 
+    @cvar path: where cameras push (the one place it is spelled).
     @ivar maxBody: the largest body taken (L{MAX_ALARM_BYTES}).
     """
 
     isLeaf = True
     log = Logger()
+    path = b"/api/cameras/hikvision"
     maxBody = MAX_ALARM_BYTES
 
     def __init__(self, store, passwords, sink,
@@ -261,7 +265,8 @@ class HikvisionResource(Resource):
 class CamerasService(Service):
     """
     Owns the threads that parse camera pushes and the resource the admin
-    site routes C{/api/cameras/hikvision} to (L{resource}).
+    site routes L{HikvisionResource.path} to (L{resource}; L{push} is its
+    declaration for the site).
     """
 
     name = "cameras"
@@ -280,6 +285,8 @@ class CamerasService(Service):
         self.resource = HikvisionResource(
             store, passwords, sink, runInThread or self.threads.run,
             metrics, reactor)
+        self.push = Push(self.resource.path, self.resource,
+                         self.resource.maxBody, tokenInQuery=True)
 
     def startService(self) -> None:
         super().startService()

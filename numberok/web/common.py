@@ -16,6 +16,7 @@ or, for a bug, as a logged 500: nothing raises into the reactor.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 from twisted.internet import defer
@@ -251,3 +252,25 @@ class Guarded(Endpoint):
         if body is not NOT_DONE_YET:
             request.write(body)
             request.finish()
+
+
+@dataclass(frozen=True)
+class Push:
+    """
+    An HTTP path devices push to (camera alarms), declared once by the part
+    that serves it and mounted on the admin site with
+    L{numberok.web.service.AdminService.putPush}.  It is not behind the
+    gate: a device has no session, Origin or loopback Host, and the
+    resource checks its token or Basic credentials itself.
+
+    @ivar path: the full path, e.g. C{b"/api/cameras/hikvision"}.
+    @ivar maxBody: the largest body the site lets through (with
+        credentials or a token; anonymous bodies stay small).
+    @ivar tokenInQuery: a C{token=} in the query counts as credentials
+        for that limit (many cameras cannot send Basic).
+    """
+
+    path: bytes
+    resource: resource.Resource
+    maxBody: int
+    tokenInQuery: bool = True

@@ -38,11 +38,8 @@ from twisted.web.http import HTTPChannel, RESPONSES
 from twisted.web.server import Request, Site
 
 from numberok.metrics import Metrics
-from numberok.sources.hikvision import MAX_ALARM_BYTES
+from numberok.web.common import Push
 from numberok.web.ingest import MAX_BODY_BYTES
-
-CAMERA_PATH = b"/api/cameras/hikvision"
-"""Where cameras push their alarms (L{numberok.web.cameras})."""
 
 SMALL_BODY_BYTES = 16 * 1024
 """The body limit of every path not listed in L{AdminSite.bodyLimits} (the
@@ -284,10 +281,10 @@ class AdminSite(Site):
     maxConnections = 64
     maxPerAddress = 16
     bodyLimits = {b"/api/reads": MAX_BODY_BYTES,
-                  b"/api/settings": SETTINGS_BODY_BYTES,
-                  CAMERA_PATH: MAX_ALARM_BYTES}
+                  b"/api/settings": SETTINGS_BODY_BYTES}
+    """The site's own paths; pushes add theirs (L{acceptPush})."""
     bodyTypes = {b"/api/reads": READS_TYPES, b"/api/settings": JSON_TYPES}
-    tokenPaths = frozenset([CAMERA_PATH])
+    tokenPaths: frozenset[bytes] = frozenset()
     """Paths whose callers (cameras) may prove who they are with a
     C{token} in the query instead of credentials in a header."""
 
@@ -302,6 +299,15 @@ class AdminSite(Site):
         self.refusals = RefusalLog(reactor, self.metrics)
         self.open = 0
         self.perAddress: Counter[str] = Counter()
+        self.bodyLimits = dict(self.bodyLimits)
+        self.tokenPaths = frozenset(self.tokenPaths)
+
+    def acceptPush(self, push: Push) -> None:
+        """Take bodies up to C{push.maxBody} at C{push.path} (and a query
+        token as credentials, when the push says so)."""
+        self.bodyLimits[push.path] = push.maxBody
+        if push.tokenInQuery:
+            self.tokenPaths = self.tokenPaths | {push.path}
 
     def buildProtocol(self, addr):
         host = getattr(addr, "host", None) or "local"

@@ -17,7 +17,10 @@ L{numberok.web.common.Endpoint}s that pass every request through one gate
     /api/events/...                   the journal and the last events
                                       (L{numberok.web.recent.eventsResource})
     POST   /api/reads                 HTTP ingest; 202 or 400 {"errors"}
-    POST   /api/cameras/hikvision     camera alarms (L{numberok.web.cameras})
+    POST   <push paths>               device pushes, mounted by the parts
+                                      that serve them (L{AdminResource.
+                                      putPush}; camera alarms:
+                                      L{numberok.web.cameras})
 
 Other parts mount their own endpoints with L{AdminResource.putAPI}.
 """
@@ -29,7 +32,7 @@ from typing import Optional
 from twisted.web import resource
 
 from numberok.metrics import Metrics
-from numberok.web.common import Guarded, Node
+from numberok.web.common import Guarded, Node, Push
 from numberok.web.connections_api import ConnectionsEndpoint
 from numberok.web.gate import Gate
 from numberok.web.login import LoginEndpoint, LogoutEndpoint
@@ -70,16 +73,21 @@ class AdminResource(Node):
                     ConnectionsEndpoint(gate, admin, self.metrics))
         self.putAPI(b"events", Guarded(gate, admin.eventsResource))
         self.putAPI(b"reads", ReadsEndpoint(gate, admin, self.metrics))
-        self.cameras = Node(gate)
-        self.putAPI(b"cameras", self.cameras)
 
-    def putCameraPush(self, kind: bytes, push: resource.Resource) -> None:
+    def putPush(self, push: Push) -> None:
         """
-        Mount a camera push at C{/api/cameras/<kind>}.  It is not behind
-        the gate: a camera has no session, Origin or loopback Host, and
-        checks its token or Basic credentials itself.
+        Mount C{push.resource} at C{push.path}, outside the gate (see
+        L{Push}); inner nodes the path needs are made as gated L{Node}s.
         """
-        self.cameras.putChild(kind, push)
+        *inner, leaf = push.path.strip(b"/").split(b"/")
+        node: resource.Resource = self
+        for name in inner:
+            child = node.children.get(name)
+            if child is None:
+                child = Node(self.gate)
+                node.putChild(name, child)
+            node = child
+        node.putChild(leaf, push.resource)
 
     def putAPI(self, name: bytes, child: resource.Resource) -> None:
         """

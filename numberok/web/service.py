@@ -24,6 +24,7 @@ from numberok.settings.keys import ADMIN_PASSWORD_HASH
 from numberok.threads import ServiceThreads
 from numberok.web import auth
 from numberok.web.apply import EventPortApplier
+from numberok.web.common import Push
 from numberok.web.ingest import MAX_BODY_BYTES, parseBody
 from numberok.web.limits import SMALL_BODY_BYTES, AdminSite
 from numberok.web.recent import RecentEvents
@@ -87,6 +88,12 @@ class AdminService(MultiService):
         self.web = ListeningService(endpoint, self.site, reactor=reactor)
         self.web.setName("admin-web")
         self.web.setServiceParent(self)
+
+    def putPush(self, push: Push) -> None:
+        """Serve a device push (L{Push}) at its path, with its body limit
+        and token rule."""
+        self.resource.putPush(push)
+        self.site.acceptPush(push)
 
     def startService(self) -> None:
         self.threads.start()
