@@ -26,7 +26,7 @@ from zope.interface import implementer
 
 from numberok.events import EventState, PlateEvent, PlateRead
 from numberok.interfaces import IEventSink, IPlateReadSink
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.plates import PlateRules, skeleton
 from numberok.settings import SettingsStore
 from numberok.tracks import Track, movementOf
@@ -71,7 +71,7 @@ class Analytics(Service):
         self.store = store
         self.sink = sink
         self.reactor = reactor
-        self.metrics = metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metrics = metricsOrPrivate(metrics)
         self.runtimeIds: Iterator[int] = itertools.count(
             int(reactor.seconds() * 1000) * 1000 + 1)
         self._zones: dict[tuple[int, int], ZoneAggregator] = {}

@@ -59,7 +59,7 @@ from numberok.analytics import Analytics, EventFanout
 from numberok.interfaces import IEventSink
 from numberok.journal import Journal
 from numberok.listening import ListeningService
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.publisher import EventPublisher
 from numberok.reactors import globalReactor
 from numberok.screenshots import ScreenshotService
@@ -430,8 +430,7 @@ def buildServer(settings: Settings, endpoints: Endpoints,
     """
     if reactor is None:
         reactor = globalReactor()
-    if metrics is None:
-        metrics = Metrics()
+    metrics = metricsOrPrivate(metrics)
     store = SettingsStore(settings, settingsPath)
     server = NumberOkServer(store, metrics, reactor)
     context = BuildContext(store, reactor, metrics, endpoints,

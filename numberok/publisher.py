@@ -37,7 +37,7 @@ from numberok import wire
 from numberok.events import EventState, PlateEvent
 from numberok.interfaces import (IEventPublisher, IEventSubscriber,
                                  IScreenshotEncoder)
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.queues import DROP_ORDER, Outgoing, Subscription
 from numberok.pictures import PictureAttacher
 from numberok.settings import SettingsStore
@@ -87,7 +87,7 @@ class EventPublisher(Service):
         self.store = store
         self.encoder = encoder
         self.reactor = reactor
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._threads: Optional[ServiceThreads] = None
         if runInThread is None:
             self._threads = ServiceThreads("numberok-publisher",

@@ -28,7 +28,7 @@ from zope.interface import implementer
 
 from numberok.images import MAX_FRAME_PIXELS, InvalidImage, frameSize
 from numberok.interfaces import IScreenshotEncoder
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.reactors import LazyReactor
 from numberok.threads import ServiceThreads
 
@@ -138,7 +138,7 @@ class ScreenshotService(Service):
                              % (threads,))
         self._reactor = reactor
         self.threads = threads or os.cpu_count() or 1
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._countEncoded = self.metrics.screenshotsEncoded
         self._countCacheHits = self.metrics.screenshotCacheHits
         self._skipped = {reason: self.metrics.screenshotsSkipped.labels(

@@ -27,7 +27,7 @@ from zope.interface import implementer
 from numberok import wire
 from numberok.endpoints import addressText
 from numberok.interfaces import IEventPublisher, IEventSubscriber
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.settings import SettingsStore
 from numberok.settings.keys import (
     NETSERVER_ALLOWED_CLIENTS,
@@ -231,7 +231,7 @@ class NumberOkFactory(Factory):
         self.store = store
         self.publisher = publisher
         self.reactor = reactor
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._connections: dict[int, NumberOkProtocol] = {}
         self._ids = itertools.count(1)
         self.metrics.connections.set_function(lambda: len(self._connections))

@@ -27,7 +27,7 @@ from numberok.interfaces import IEventSink
 from numberok.journal.fields import JournalEntry, eventRow
 from numberok.journal.pictures import describe, failureReason
 from numberok.journal.store import SCREENSHOT_DIRECTORY, JournalStore
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.threads import ServiceThreads
 
 MS_PER_DAY = 86400 * 1000
@@ -79,7 +79,7 @@ class Journal(Service):
         self.keepDays = keepDays
         self.maxMegabytes = maxMegabytes
         self._clock = clock
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._recordedCount = self.metrics.journalRecorded
         self._threads = ServiceThreads("numberok-journal", 1, reactor=reactor)
         self._store: Optional[JournalStore] = None

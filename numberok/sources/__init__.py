@@ -13,7 +13,7 @@ from twisted.logger import Logger
 
 from numberok.events import PlateRead
 from numberok.interfaces import IPlateReadSink
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.threads import ServiceThreads
 
 _log = Logger(namespace="numberok.sources")
@@ -58,7 +58,7 @@ class ThreadedSource(Service):
     def __init__(self, reactor=None,
                  runInThread: Optional[Callable[..., Deferred]] = None,
                  metrics: Optional[Metrics] = None) -> None:
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._reactor = reactor
         self._runInThread = runInThread
         self._threads: Optional[ServiceThreads] = None

@@ -28,7 +28,7 @@ from zope.interface import implementer
 from numberok.endpoints import addressText
 from numberok.interfaces import IPlateReadSink
 from numberok.listening import ListeningService
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.sources import handOver
 from numberok.sources.formats import ReadFormatError, parseReadLine
 
@@ -168,7 +168,7 @@ class IngestFactory(Factory):
             from twisted.internet import reactor
         self.sink = sink
         self.reactor = reactor
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self.readErrors = self.metrics.readErrors.labels(source="ingest")
         self.sinkFailed = self.metrics.sinkFailures.labels(source="ingest")
         self.stopped = False

@@ -47,7 +47,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from numberok import settings as settingsModule
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.settings.keys import ADMIN_PASSWORD_HASH
 from numberok.threads import ServiceThreads
 
@@ -257,7 +257,7 @@ class PasswordChecker:
         self.reactor = reactor
         self.threads = threads
         self.throttle = throttle
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._throttled = self.metrics.adminRefused.labels(
             reason="login_throttled")
         self._key = os.urandom(32)

@@ -34,7 +34,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.reactors import LazyReactor
 from numberok.settings.keys import ADMIN_PASSWORD_HASH, CAMERAS_TOKEN
 from numberok.sources import handOver
@@ -138,7 +138,7 @@ class HikvisionResource(Resource):
         self.passwords = passwords
         self.sink = sink
         self.runInThread = runInThread
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._reactor = reactor
         self._alarms = {kind: self.metrics.cameraAlarms.labels(kind=kind)
                         for kind in KINDS}

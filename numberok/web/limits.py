@@ -37,7 +37,7 @@ from twisted.logger import Logger
 from twisted.web.http import HTTPChannel, RESPONSES
 from twisted.web.server import Request, Site
 
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.web.common import Push
 from numberok.web.ingest import MAX_BODY_BYTES
 
@@ -294,7 +294,7 @@ class AdminSite(Site):
         if reactor is None:
             from twisted.internet import reactor
         super().__init__(resource, reactor=reactor)
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self.isOpen = isOpen
         self.refusals = RefusalLog(reactor, self.metrics)
         self.open = 0

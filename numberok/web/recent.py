@@ -38,7 +38,7 @@ from numberok.journal.fields import JournalEntry, eventJSON
 from numberok.journal.pictures import makeThumbnail
 from numberok.journal.resource import (JournalResource, answerError,
                                        answerJPEG, answerJSON, notFound)
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.threads import ServiceThreads
 
 PICTURE_SIZE = (960, 720)
@@ -158,7 +158,7 @@ class RecentEvents(Service):
             self.size = size
         self.journal = journal
         self.base = base
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._skipped = self.metrics.recentThumbnailsSkipped
         self._rows: deque[RecentEvent] = deque(maxlen=self.size)
         self._liveIds = itertools.count(1)

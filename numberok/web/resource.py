@@ -31,7 +31,7 @@ from typing import Optional
 
 from twisted.web import resource
 
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.web.common import Guarded, Node, Push
 from numberok.web.connections_api import ConnectionsEndpoint
 from numberok.web.gate import Gate
@@ -56,7 +56,7 @@ class AdminResource(Node):
     """
 
     def __init__(self, admin, metrics: Optional[Metrics] = None) -> None:
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         gate = Gate(admin.store, admin.sessions, admin.passwords)
         super().__init__(gate)
         self.gate = gate

@@ -28,7 +28,7 @@ from numberok.web.common import Push
 from numberok.web.ingest import MAX_BODY_BYTES, parseBody
 from numberok.web.limits import SMALL_BODY_BYTES, AdminSite
 from numberok.web.recent import RecentEvents
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.web.recent import eventsResource
 from numberok.web.resource import AdminResource
 
@@ -65,7 +65,7 @@ class AdminService(MultiService):
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self.store = store
         self.factory = factory
         self.events = events
