@@ -184,8 +184,7 @@ class IngestFactory(Factory):
             self.metrics.ingestRefused.inc()
             self.log.warn("ingest: refused {peer}: {limit} recognizers "
                           "already connected",
-                          peer="%s:%s" % (getattr(addr, "host", addr),
-                                          getattr(addr, "port", "")),
+                          peer=addressText(addr),
                           limit=self.maxConnections)
             return None
         return Factory.buildProtocol(self, addr)

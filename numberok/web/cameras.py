@@ -44,7 +44,7 @@ from numberok.sources.hikvision import (ANPR, HEARTBEAT, KINDS,
                                        parseAlarm)
 from numberok.threads import ServiceThreads
 from numberok.web.auth import Throttled
-from numberok.web.common import Push
+from numberok.web.common import Push, peer
 
 _TOKEN_IN_URI = re.compile(rb"([?&]token=)[^&]*")
 
@@ -161,9 +161,9 @@ class HikvisionResource(Resource):
         problem = self._tooLarge(request)
         if problem:
             return self._refuse(request, 413, "too_large", {"body": problem})
-        peer = _peer(request)
+        host = peer(request)
         try:
-            refusal = await self._authenticate(request, token, peer)
+            refusal = await self._authenticate(request, token, host)
         except Throttled as e:
             request.setHeader(b"Retry-After", b"%d" % (e.retryAfter,))
             return self._refuse(request, 429, "throttled",
@@ -182,13 +182,13 @@ class HikvisionResource(Resource):
                                            nowMs)
         except ReadFormatError as e:
             self.log.warn("camera alarm from {peer} refused: {field}: "
-                          "{message}", peer=peer, field=e.field,
+                          "{message}", peer=host, field=e.field,
                           message=e.message)
             if e.field == "Content-Type":
                 return self._refuse(request, 415, "unsupported_type",
                                     {e.field: e.message})
             return self._refuse(request, 400, "invalid", {e.field: e.message})
-        self._take(alarm, peer)
+        self._take(alarm, host)
         self._send(request, 200, {"kind": alarm.kind})
 
     def _tooLarge(self, request) -> Optional[str]:
@@ -296,6 +296,3 @@ class CamerasService(Service):
         super().stopService()
         return self.threads.stop()
 
-
-def _peer(request) -> str:
-    return getattr(request.getClientAddress(), "host", "?")

@@ -24,6 +24,8 @@ from twisted.logger import Logger
 from twisted.web import resource
 from twisted.web.server import NOT_DONE_YET
 
+from numberok.endpoints import hostText
+
 if TYPE_CHECKING:
     from numberok.web.gate import Gate, Identity
 
@@ -133,7 +135,8 @@ def jsonObject(body: bytes, field: str, what: str) -> dict[str, Any]:
 
 
 def peer(request) -> str:
-    return getattr(request.getClientAddress(), "host", "?")
+    """The host a request came from (L{hostText})."""
+    return hostText(request.getClientAddress())
 
 
 # -- the resources --------------------------------------------------------

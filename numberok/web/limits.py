@@ -37,6 +37,7 @@ from twisted.logger import Logger
 from twisted.web.http import HTTPChannel, RESPONSES
 from twisted.web.server import Request, Site
 
+from numberok.endpoints import hostText
 from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.web.common import Push
 from numberok.web.ingest import MAX_BODY_BYTES
@@ -310,7 +311,7 @@ class AdminSite(Site):
             self.tokenPaths = self.tokenPaths | {push.path}
 
     def buildProtocol(self, addr):
-        host = getattr(addr, "host", None) or "local"
+        host = hostText(addr)
         if self.open >= self.maxConnections:
             self.refusals.refused("connections", host, (
                 "%d admin connections open" % (self.open,)))
