@@ -22,12 +22,14 @@ from typing import Iterator, Optional
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
+from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from numberok.events import EventState, PlateEvent, PlateRead
 from numberok.interfaces import IEventSink, IPlateReadSink
 from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.plates import PlateRules, skeleton
+from numberok.reactors import LazyReactor
 from numberok.settings import SettingsStore
 from numberok.tracks import Track, movementOf
 from numberok.zones import AnalyticsConfig, ZoneAggregator
@@ -61,19 +63,19 @@ class Analytics(Service):
     """
 
     log = Logger()
+    reactor = LazyReactor()
     maxTracksPerZone = 64
     maxTracks = 4096
 
     def __init__(self, store: SettingsStore, sink: IEventSink,
-                 reactor=None, metrics: Optional[Metrics] = None) -> None:
-        if reactor is None:
-            from twisted.internet import reactor
+                 reactor: Optional[IReactorTime] = None,
+                 metrics: Optional[Metrics] = None) -> None:
         self.store = store
         self.sink = sink
-        self.reactor = reactor
+        self._reactor = reactor
         self.metrics = metrics = metricsOrPrivate(metrics)
         self.runtimeIds: Iterator[int] = itertools.count(
-            int(reactor.seconds() * 1000) * 1000 + 1)
+            int(self.reactor.seconds() * 1000) * 1000 + 1)
         self._zones: dict[tuple[int, int], ZoneAggregator] = {}
         self._tracks: dict[int, Track] = {}
         self._pending: dict[int, Track] = {}

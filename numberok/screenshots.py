@@ -22,6 +22,7 @@ from typing import Any, Optional
 from PIL import Image
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -130,7 +131,7 @@ class ScreenshotService(Service):
     cacheSize = 8
     """Recent results kept; 0 turns the cache off."""
 
-    def __init__(self, reactor: Any = None,
+    def __init__(self, reactor: Optional[IReactorFromThreads] = None,
                  threads: Optional[int] = None,
                  metrics: Optional[Metrics] = None) -> None:
         if threads is not None and threads < 1:

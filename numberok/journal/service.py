@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -64,8 +65,10 @@ class Journal(Service):
     states = frozenset([EventState.LOST])
 
     def __init__(self, path: str, keepDays: float = 30.0,
-                 maxMegabytes: float = 1024.0, reactor: Any = None,
-                 clock: Any = None, metrics: Optional[Metrics] = None) -> None:
+                 maxMegabytes: float = 1024.0,
+                 reactor: Optional[IReactorFromThreads] = None,
+                 clock: Optional[IReactorTime] = None,
+                 metrics: Optional[Metrics] = None) -> None:
         """
         @param path: the directory (created when missing).
         @param keepDays: rows older than this are deleted.
@@ -93,7 +96,7 @@ class Journal(Service):
         self.lastError: Optional[str] = None
 
     @property
-    def reactor(self) -> Any:
+    def reactor(self) -> IReactorFromThreads:
         return self._threads.reactor
 
     @property

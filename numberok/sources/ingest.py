@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -29,6 +29,7 @@ from numberok.endpoints import addressText
 from numberok.interfaces import IPlateReadSink
 from numberok.listening import ListeningService
 from numberok.metrics import Metrics, metricsOrPrivate
+from numberok.reactors import LazyReactor
 from numberok.sources import handOver
 from numberok.sources.formats import ReadFormatError, parseReadLine
 
@@ -161,13 +162,13 @@ class IngestFactory(Factory):
     loggedBadLines = 100
     """Bad lines logged one by one; after that every 1000th (all counted)."""
     log = Logger()
+    reactor = LazyReactor()
 
-    def __init__(self, sink: IPlateReadSink, reactor=None,
+    def __init__(self, sink: IPlateReadSink,
+                 reactor: Optional[IReactorTime] = None,
                  metrics: Optional[Metrics] = None) -> None:
-        if reactor is None:
-            from twisted.internet import reactor
         self.sink = sink
-        self.reactor = reactor
+        self._reactor = reactor
         self.metrics = metricsOrPrivate(metrics)
         self.readErrors = self.metrics.readErrors.labels(source="ingest")
         self.sinkFailed = self.metrics.sinkFailures.labels(source="ingest")

@@ -33,6 +33,7 @@ from collections import Counter
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.http import HTTPChannel, RESPONSES
 from twisted.web.server import Request, Site
@@ -82,7 +83,7 @@ class RefusalLog:
     log = Logger()
     interval = 10.0
 
-    def __init__(self, reactor, metrics: Metrics) -> None:
+    def __init__(self, reactor: IReactorTime, metrics: Metrics) -> None:
         self.reactor = reactor
         self.metrics = metrics
         self._last: dict[str, float] = {}
@@ -291,13 +292,12 @@ class AdminSite(Site):
 
     def __init__(self, resource, metrics: Optional[Metrics] = None,
                  isOpen: Callable[[], bool] = lambda: False,
-                 reactor=None) -> None:
-        if reactor is None:
-            from twisted.internet import reactor
+                 reactor: Optional[IReactorTime] = None) -> None:
+        # Twisted's HTTPFactory finds the global reactor when none is given.
         super().__init__(resource, reactor=reactor)
         self.metrics = metricsOrPrivate(metrics)
         self.isOpen = isOpen
-        self.refusals = RefusalLog(reactor, self.metrics)
+        self.refusals = RefusalLog(self.reactor, self.metrics)
         self.open = 0
         self.perAddress: Counter[str] = Counter()
         self.bodyLimits = dict(self.bodyLimits)

@@ -28,6 +28,7 @@ from typing import Any, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from zope.interface import implementer
@@ -151,7 +152,8 @@ class RecentEvents(Service):
     size = 50
     maxPending = 8
 
-    def __init__(self, size: Optional[int] = None, reactor: Any = None,
+    def __init__(self, size: Optional[int] = None,
+                 reactor: Optional[IReactorTime] = None,
                  journal: Any = None, metrics: Optional[Metrics] = None,
                  base: str = "/api/events") -> None:
         if size is not None:

@@ -14,10 +14,12 @@ from typing import Any, Mapping, Optional
 from twisted.application.service import MultiService
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.internet.interfaces import IReactorTime
 
 from numberok.interfaces import IPlateReadSink
 from numberok.journal import Journal
 from numberok.listening import ListeningService
+from numberok.reactors import LazyReactor
 from numberok.server import NumberOkFactory
 from numberok.settings import SettingsError, SettingsStore, saveFile
 from numberok.settings.keys import ADMIN_PASSWORD_HASH
@@ -52,19 +54,19 @@ class AdminService(MultiService):
     """
 
     log = Logger()
+    reactor = LazyReactor()
     maxReadBody = MAX_BODY_BYTES
 
     def __init__(self, store: SettingsStore, factory: NumberOkFactory,
                  events: ListeningService,
                  sink: Optional[IPlateReadSink] = None,
                  recent: Optional[RecentEvents] = None,
-                 endpoint: str = DEFAULT_ENDPOINT, reactor=None,
+                 endpoint: str = DEFAULT_ENDPOINT,
+                 reactor: Optional[IReactorTime] = None,
                  loginDelay: Optional[float] = None,
                  journal: Optional[Journal] = None,
                  metrics: Optional[Metrics] = None) -> None:
         super().__init__()
-        if reactor is None:
-            from twisted.internet import reactor
         self.metrics = metricsOrPrivate(metrics)
         self.store = store
         self.factory = factory
@@ -72,14 +74,15 @@ class AdminService(MultiService):
         self.sink = sink
         self.recent = recent
         self.eventsResource = eventsResource(journal, recent)
-        self.reactor = reactor
+        self._reactor = reactor
         self.threads = ServiceThreads("numberok-admin", 2, reactor=reactor)
         self.passwordThreads = ServiceThreads("numberok-passwords", 1,
                                               reactor=reactor)
-        self.sessions = auth.Sessions(reactor)
-        self.throttle = auth.LoginThrottle(reactor, loginDelay)
+        self.sessions = auth.Sessions(self.reactor)
+        self.throttle = auth.LoginThrottle(self.reactor, loginDelay)
         self.passwords = auth.PasswordChecker(
-            store, reactor, self.passwordThreads, self.throttle, self.metrics)
+            store, self.reactor, self.passwordThreads, self.throttle,
+            self.metrics)
         self.applier = EventPortApplier(events)
         self.resource = AdminResource(self, self.metrics)
         self.site = AdminSite(
