@@ -24,15 +24,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import re
 from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.logger import Logger
-from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Request
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.server import Request
 
 from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.reactors import LazyReactor
@@ -44,13 +42,12 @@ from numberok.sources.hikvision import (ANPR, HEARTBEAT, KINDS,
                                        parseAlarm)
 from numberok.threads import ServiceThreads
 from numberok.web.auth import Throttled
-from numberok.web.common import Push, peer
+from numberok.web.common import (Endpoint, HTTPError, Push, answerJSON,
+                                 peer)
+from numberok.web.gate import Identity
+from numberok.web.limits import errorResponse
 
 _TOKEN_IN_URI = re.compile(rb"([?&]token=)[^&]*")
-
-
-def _errorBody(errors: dict[str, str]) -> bytes:
-    return json.dumps({"errors": errors}).encode("utf-8")
 
 
 class BodyLimitRequest(Request):
@@ -95,35 +92,33 @@ class BodyLimitRequest(Request):
         if self.bodyTooLarge:
             return
         self.bodyTooLarge = True
-        body = _errorBody({"body": "larger than %d bytes" % (self.maxBody,)})
         channel = self.channel
         if channel is None or channel.transport is None:
             return
-        channel.transport.write(
-            b"HTTP/1.1 413 Payload Too Large\r\n"
-            b"Content-Type: application/json\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (len(body),)
-            + body)
+        channel.transport.write(errorResponse(413, {
+            "body": "larger than %d bytes" % (self.maxBody,)}))
         channel.loseConnection()
 
 
-class HikvisionResource(Resource):
+class HikvisionResource(Endpoint):
     """
-    Takes Hikvision ANPR alarms and hands their reads to the sink.
+    Takes Hikvision ANPR alarms and hands their reads to the sink: an
+    L{Endpoint} like every answering resource of the admin site, with no
+    gate (L{admit} checks the camera's token or Basic credentials).
 
     @cvar path: where cameras push (the one place it is spelled).
     @ivar maxBody: the largest body taken (L{MAX_ALARM_BYTES}).
     """
 
     isLeaf = True
-    log = Logger()
     path = b"/api/cameras/hikvision"
     maxBody = MAX_ALARM_BYTES
+    reactor = LazyReactor()
 
     def __init__(self, store, passwords, sink,
                  runInThread: Callable[..., Deferred],
-                 metrics: Optional[Metrics] = None, reactor: Any = None
-                 ) -> None:
+                 metrics: Optional[Metrics] = None,
+                 reactor: Optional[IReactorTime] = None) -> None:
         """
         @param store: the L{numberok.settings.SettingsStore}; read for
             C{[Cameras] Token} and whether an admin password is set.
@@ -133,7 +128,7 @@ class HikvisionResource(Resource):
         @param runInThread: C{f(callable, *args) -> Deferred} running the
             parse off the reactor thread.
         """
-        super().__init__()
+        super().__init__(None)
         self.store = store
         self.passwords = passwords
         self.sink = sink
@@ -143,36 +138,38 @@ class HikvisionResource(Resource):
         self._alarms = {kind: self.metrics.cameraAlarms.labels(kind=kind)
                         for kind in KINDS}
 
-    reactor = LazyReactor()
-
     def render(self, request) -> Any:
         # The token must not reach the access log, which logs the URI.
         request.uri = _TOKEN_IN_URI.sub(rb"\1-", request.uri)
-        token = (request.args.get(b"token") or [None])[0]
-        d = ensureDeferred(self._answer(request, token))
-        d.addErrback(self._failed, request)
-        return NOT_DONE_YET
+        return super().render(request)
 
-    async def _answer(self, request, token: Optional[bytes]) -> None:
-        if request.method != b"POST":
-            request.setHeader(b"Allow", b"POST")
-            return self._refuse(request, 405, "method", {
-                "method": "send the alarm with POST"})
+    def _handler(self, request):
+        try:
+            return super()._handler(request)
+        except HTTPError as e:
+            self.metrics.cameraRefused.labels(reason="method").inc()
+            raise HTTPError(e.code, {"method": "send the alarm with POST"},
+                            e.headers)
+
+    async def admit(self, request) -> Optional[Identity]:
         problem = self._tooLarge(request)
         if problem:
-            return self._refuse(request, 413, "too_large", {"body": problem})
-        host = peer(request)
+            raise self._refused(413, "too_large", {"body": problem})
+        token = (request.args.get(b"token") or [None])[0]
         try:
-            refusal = await self._authenticate(request, token, host)
+            refusal = await self._authenticate(request, token, peer(request))
         except Throttled as e:
-            request.setHeader(b"Retry-After", b"%d" % (e.retryAfter,))
-            return self._refuse(request, 429, "throttled",
-                                {"Authorization": e.message})
+            raise self._refused(429, "throttled",
+                                {"Authorization": e.message},
+                                {b"Retry-After": b"%d" % (e.retryAfter,)})
         if refusal is not None:
-            request.setHeader(b"WWW-Authenticate",
-                              b'Basic realm="numberok cameras", '
-                              b'charset="UTF-8"')
-            return self._refuse(request, 401, "unauthorized", refusal)
+            raise self._refused(401, "unauthorized", refusal, {
+                b"WWW-Authenticate": b'Basic realm="numberok cameras", '
+                                     b'charset="UTF-8"'})
+        return Identity("camera")
+
+    async def POST(self, request, identity: Identity) -> None:
+        host = peer(request)
         request.content.seek(0)
         body = request.content.read()
         contentType = request.getHeader("content-type") or ""
@@ -185,11 +182,11 @@ class HikvisionResource(Resource):
                           "{message}", peer=host, field=e.field,
                           message=e.message)
             if e.field == "Content-Type":
-                return self._refuse(request, 415, "unsupported_type",
+                raise self._refused(415, "unsupported_type",
                                     {e.field: e.message})
-            return self._refuse(request, 400, "invalid", {e.field: e.message})
+            raise self._refused(400, "invalid", {e.field: e.message})
         self._take(alarm, host)
-        self._send(request, 200, {"kind": alarm.kind})
+        answerJSON(request, 200, {"kind": alarm.kind})
 
     def _tooLarge(self, request) -> Optional[str]:
         length = request.getHeader("content-length") or ""
@@ -240,26 +237,11 @@ class HikvisionResource(Resource):
             self.log.debug("camera {peer}: {eventType} alarm without a read",
                            peer=peer, eventType=alarm.eventType)
 
-    def _refuse(self, request, code: int, reason: str,
-                errors: dict[str, str]) -> None:
+    def _refused(self, code: int, reason: str, errors: dict[str, str],
+                 headers: Optional[dict[bytes, bytes]] = None) -> HTTPError:
+        """Count a refusal by C{reason}; @return: the error to raise."""
         self.metrics.cameraRefused.labels(reason=reason).inc()
-        self._send(request, code, {"errors": errors})
-
-    def _send(self, request, code: int, document: dict) -> None:
-        if request.finished or request.channel is None:
-            return
-        body = json.dumps(document).encode("utf-8")
-        request.setResponseCode(code)
-        request.setHeader(b"Content-Type", b"application/json")
-        request.setHeader(b"Content-Length", b"%d" % (len(body),))
-        request.setHeader(b"Cache-Control", b"no-store")
-        request.write(body)
-        request.finish()
-
-    def _failed(self, failure, request) -> None:
-        self.log.failure("camera alarm failed", failure)
-        self._send(request, 500, {"errors": {
-            "server": "internal error; see the server log"}})
+        return HTTPError(code, errors, headers)
 
 
 class CamerasService(Service):
@@ -272,7 +254,8 @@ class CamerasService(Service):
     name = "cameras"
 
     def __init__(self, store, passwords, sink,
-                 metrics: Optional[Metrics] = None, reactor: Any = None,
+                 metrics: Optional[Metrics] = None,
+                 reactor: Optional[IReactorTime] = None,
                  threads: int = 2,
                  runInThread: Optional[Callable[..., Deferred]] = None
                  ) -> None:

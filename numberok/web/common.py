@@ -72,9 +72,15 @@ def answer(request, code: int, contentType: Optional[bytes],
     request.finish()
 
 
+def jsonBytes(document: Any) -> bytes:
+    """The API's JSON encoding of C{document}."""
+    return json.dumps(document).encode("utf-8")
+
+
 def answerJSON(request, code: int, document: Any) -> None:
-    answer(request, code, b"application/json",
-           json.dumps(document).encode("utf-8"))
+    """The one way the admin site answers JSON (errors are
+    C{{"errors": {field: message}}})."""
+    answer(request, code, b"application/json", jsonBytes(document))
 
 
 def answerHTML(request, code: int, body: bytes) -> None:
@@ -148,7 +154,7 @@ class Node(resource.Resource):
     page.
     """
 
-    def __init__(self, gate: "Gate") -> None:
+    def __init__(self, gate: Optional["Gate"]) -> None:
         super().__init__()
         self.gate = gate
 
@@ -164,7 +170,9 @@ class Endpoint(Node):
     A leaf of the admin tree that answers requests itself.
 
     Subclasses define C{async def GET(self, request, identity)} (and
-    C{PUT}, C{POST}, C{DELETE}) and set:
+    C{PUT}, C{POST}, C{DELETE}) and set the flags below.  A device push
+    (L{Push}), whose callers have no session, overrides L{admit} and checks
+    them itself; it has no gate.
 
     @cvar public: no login needed (static files, the login form, 404s).
     @cvar api: errors are JSON and a missing login is 401; otherwise a
@@ -189,7 +197,7 @@ class Endpoint(Node):
         request.setHeader(b"Cache-Control", b"no-store")
         try:
             handler = self._handler(request)
-            identity = await self.gate.admit(request, self)
+            identity = await self.admit(request)
             if identity is not None:
                 await handler(request, identity)
         except HTTPError as e:
@@ -206,6 +214,15 @@ class Endpoint(Node):
                              method=request.method, path=request.path)
             answerJSON(request, 500, {"errors": {
                 "server": "internal error; see the server log"}})
+
+    async def admit(self, request) -> Optional["Identity"]:
+        """
+        Who is asking, or L{None} when the request was answered already;
+        raises L{HTTPError} to refuse.  The gate decides (L{numberok.web.
+        gate.Gate.admit}).
+        """
+        assert self.gate is not None
+        return await self.gate.admit(request, self)
 
     def _handler(self, request):
         method = b"GET" if request.method == b"HEAD" else request.method
@@ -247,8 +264,10 @@ class Guarded(Endpoint):
         self.isLeaf = bool(getattr(inner, "isLeaf", False))
 
     def getChild(self, path: bytes, request) -> resource.Resource:
-        return Guarded(self.gate, self.inner.getChildWithDefault(path,
-                                                                 request))
+        child = self.inner.getChildWithDefault(path, request)
+        if isinstance(child, Endpoint):
+            return child  # it passes the gate itself
+        return Guarded(self.gate, child)
 
     async def GET(self, request, identity: "Identity") -> None:
         body = self.inner.render(request)

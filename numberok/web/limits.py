@@ -28,7 +28,6 @@ once per L{RefusalLog.interval} seconds per reason.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs
@@ -40,7 +39,7 @@ from twisted.web.server import Request, Site
 
 from numberok.endpoints import hostText
 from numberok.metrics import Metrics, metricsOrPrivate
-from numberok.web.common import Push
+from numberok.web.common import Push, jsonBytes
 from numberok.web.ingest import MAX_BODY_BYTES
 
 SMALL_BODY_BYTES = 16 * 1024
@@ -63,7 +62,7 @@ def mediaType(headers) -> str:
 def errorResponse(code: int, errors: dict[str, str]) -> bytes:
     """A complete C{Connection: close} response with the API's error
     shape, for answers given before (or instead of) a Request's own."""
-    body = json.dumps({"errors": errors}).encode("utf-8")
+    body = jsonBytes({"errors": errors})
     return b"".join([
         b"HTTP/1.1 %d %s\r\n" % (code, RESPONSES.get(code, b"Error")),
         b"Content-Type: application/json\r\n",

@@ -1,8 +1,11 @@
 """
 The admin web server's resource tree: Twisted's own routing model, a tree
 of resources put together with C{putChild}, whose leaves are
-L{numberok.web.common.Endpoint}s that pass every request through one gate
-(authentication, CSRF; L{numberok.web.gate}) before answering it.
+L{numberok.web.common.Endpoint}s (one handler style: an C{async} method
+per HTTP verb, errors raised as C{HTTPError}, answers through
+C{answerJSON}) that pass every request through one gate (authentication,
+CSRF; L{numberok.web.gate}) before answering it -- except device pushes,
+which check their callers' token or credentials themselves.
 
     GET    /                          the admin page (login needed)
     GET    /live                      its live parts, for its script
@@ -39,6 +42,7 @@ from numberok.web.login import LoginEndpoint, LogoutEndpoint
 from numberok.web.metrics import MetricsEndpoint
 from numberok.web.page import LiveEndpoint, PageEndpoint
 from numberok.web.reads_api import ReadsEndpoint
+from numberok.web.recent import eventsResource
 from numberok.web.settings_api import SettingsEndpoint
 from numberok.web.static import StaticNode
 
@@ -71,7 +75,8 @@ class AdminResource(Node):
         self.putAPI(b"settings", SettingsEndpoint(gate, admin))
         self.putAPI(b"connections",
                     ConnectionsEndpoint(gate, admin, self.metrics))
-        self.putAPI(b"events", Guarded(gate, admin.eventsResource))
+        self.putAPI(b"events", Guarded(gate, eventsResource(
+            admin.journal, admin.recent, gate)))
         self.putAPI(b"reads", ReadsEndpoint(gate, admin, self.metrics))
 
     def putPush(self, push: Push) -> None:

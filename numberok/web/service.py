@@ -31,7 +31,6 @@ from numberok.web.ingest import MAX_BODY_BYTES, parseBody
 from numberok.web.limits import SMALL_BODY_BYTES, AdminSite
 from numberok.web.recent import RecentEvents
 from numberok.metrics import Metrics, metricsOrPrivate
-from numberok.web.recent import eventsResource
 from numberok.web.resource import AdminResource
 
 DEFAULT_ENDPOINT = "tcp:8080:interface=127.0.0.1"
@@ -46,6 +45,7 @@ class AdminService(MultiService):
     @ivar sink: where C{POST /api/reads} delivers (the analytics), or
         L{None} to refuse pushed reads.
     @ivar recent: the L{RecentEvents} the page shows, or L{None}.
+    @ivar journal: the L{Journal} C{/api/events} pages, or L{None}.
     @ivar web: the listening service of the admin site (its C{boundPort}
         tells tests the port when the endpoint says port 0).
     @ivar threads: the pool for settings saves and pushed reads.
@@ -73,7 +73,7 @@ class AdminService(MultiService):
         self.events = events
         self.sink = sink
         self.recent = recent
-        self.eventsResource = eventsResource(journal, recent)
+        self.journal = journal
         self._reactor = reactor
         self.threads = ServiceThreads("numberok-admin", 2, reactor=reactor)
         self.passwordThreads = ServiceThreads("numberok-passwords", 1,
