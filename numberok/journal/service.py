@@ -75,7 +75,7 @@ class Journal(Service):
         @param maxMegabytes: the database and pictures together stay under
             this; the oldest rows go first.
         @param reactor: runs the thread hand-over (C{callFromThread}).
-        @param clock: tells the time for C{recorded_ms} and runs retention;
+        @param clock: tells the time for C{recordedMs} and runs retention;
             defaults to C{reactor}.
         """
         self.path = path
@@ -366,10 +366,10 @@ class Journal(Service):
 
     def screenshotPath(self, entry: JournalEntry) -> Optional[str]:
         """Where the frame of C{entry} is stored, or L{None}."""
-        if entry.screenshot_file is None:
+        if entry.screenshotFile is None:
             return None
         return os.path.join(self.path, SCREENSHOT_DIRECTORY,
-                            entry.screenshot_file)
+                            entry.screenshotFile)
 
     # -- retention ----------------------------------------------------------
 
