@@ -21,12 +21,12 @@ from typing import Iterator, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList
-from twisted.logger import Logger
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from numberok.events import EventState, PlateEvent, PlateRead
-from numberok.interfaces import IEventSink, IPlateReadSink
+from numberok.interfaces import IEventSink, IPlateReadSink, IZoneOwner
 from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.plates import PlateRules, skeleton
 from numberok.reactors import LazyReactor
@@ -45,7 +45,7 @@ LOGGED_DROPS = 20
 1000th (all are counted)."""
 
 
-@implementer(IPlateReadSink)
+@implementer(IPlateReadSink, IZoneOwner)
 class Analytics(Service):
     """
     The L{IPlateReadSink} of the server: one L{ZoneAggregator} per
