@@ -144,7 +144,7 @@ Stop = Callable[[Any, float], Any]
 return a Deferred."""
 
 
-def stopService(part: IService, grace: float) -> Any:
+def stopRunning(part: IService, grace: float) -> Any:
     """The usual stop: the part's C{stopService}, if it is running."""
     if part.running:
         return part.stopService()
@@ -159,14 +159,14 @@ class Part:
     @ivar name: the server's attribute and the child service's name;
         L{None} for parts reached only by role (the command line's
         sources, in C{server.sources}).
-    @ivar stop: what its phase does with it; L{stopService} unless given.
+    @ivar stop: what its phase does with it; L{stopRunning} unless given.
     """
 
     name: Optional[str]
     role: Role
     phase: Phase
     make: Maker
-    stop: Stop = stopService
+    stop: Stop = stopRunning
 
 
 @dataclass
@@ -247,9 +247,9 @@ class NumberOkServer(MultiService):
 
     def stopService(self) -> defer.Deferred:
         """
-        The shutdown: one step per L{Phase}.  Each step waits for the one
-        before; a step that fails is logged and the sequence goes on, so
-        the connections are always closed in the end.
+        The shutdown: one step per L{Phase}, each waiting for the one
+        before.  A part whose stop fails is logged and the sequence goes
+        on, so the connections are always closed in the end.
         """
         Service.stopService(self)
         start = self.reactor.seconds()
@@ -261,7 +261,8 @@ class NumberOkServer(MultiService):
 
         def runPhase(phase: Phase) -> defer.Deferred:
             if phase is Phase.REST:
-                steps = [(child, stopService) for child in reversed(list(self))]
+                steps = [(child, stopRunning)
+                         for child in reversed(list(self))]
             else:
                 steps = [(part, registration.stop)
                          for registration, part in self.registered
@@ -270,16 +271,18 @@ class NumberOkServer(MultiService):
             for part, stop in steps:
                 if id(part) in stopped:
                     continue
-                if stop is stopService:
+                if stop is stopRunning:
                     stopped.add(id(part))
-                waits.append(defer.maybeDeferred(stop, part, left()))
-            return defer.DeferredList(waits, consumeErrors=True)
+                wait = defer.maybeDeferred(stop, part, left())
+                wait.addErrback(lambda f, part=part: self.log.failure(
+                    "shutdown: stopping {part!r} in phase {phase} failed",
+                    f, part=part, phase=phase.name.lower()))
+                waits.append(wait)
+            return defer.gatherResults(waits)
 
         d: defer.Deferred = defer.succeed(None)
         for phase in Phase:
             d.addCallback(lambda _, phase=phase: runPhase(phase))
-            d.addErrback(lambda f, phase=phase: self.log.failure(
-                "shutdown step {step} failed", f, step=phase.name.lower()))
         return d
 
 

@@ -175,6 +175,34 @@ def test_a_part_registered_with_a_phase_stops_in_that_phase(tmp_path,
     assert not server.added.running
 
 
+class FailingPart(Service):
+    """A part registered by a test whose stop fails."""
+
+    def stopService(self):
+        Service.stopService(self)
+        raise RuntimeError("stuck")
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_part_whose_stop_fails_is_logged_and_the_shutdown_goes_on(
+        tmp_path):
+    from twisted.logger import globalLogPublisher
+    order: list[str] = []
+    failing = Part("failing", Role.OUTPUT, Phase.INGEST,
+                   lambda context: FailingPart())
+    server = startRecorded(tmp_path, order, parts=(*PARTS, failing))
+    logged: list = []
+    globalLogPublisher.addObserver(logged.append)
+    try:
+        yield bounded(server.stopService(), 10)
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
+    [failure] = [e["log_failure"] for e in logged if "log_failure" in e]
+    assert failure.check(RuntimeError)
+    assert order[-1] == "screenshots" and "publisher drain" in order
+    assert not any(part.running for part in server)
+
+
 def test_a_part_that_takes_events_receives_every_event_of_the_analytics():
     server = buildServer(
         Settings(), Endpoints(events=LOOPBACK_ANY_PORT, ingest=None,
