@@ -1,5 +1,5 @@
 """
-C{POST /api/cameras/hikvision} (L{HikvisionResource.path}): the alarms Hikvision ANPR cameras push
+C{POST /api/cameras/hikvision}: the alarms Hikvision ANPR cameras push
 (ISAPI "HTTP listening"), parsed by L{numberok.sources.hikvision}.
 
 Who may push: HTTP Basic with the admin password, as the JSON API, or
@@ -41,9 +41,9 @@ from numberok.sources.hikvision import (ANPR, HEARTBEAT, KINDS,
                                        MAX_ALARM_BYTES, Alarm,
                                        parseAlarm)
 from numberok.threads import ServiceThreads
+from numberok.web import common
 from numberok.web.auth import Throttled
-from numberok.web.common import (Endpoint, HTTPError, Push, answerJSON,
-                                 peer)
+from numberok.web.common import Endpoint, HTTPError, Push, answerJSON
 from numberok.web.gate import Identity
 from numberok.web.limits import errorResponse
 
@@ -103,8 +103,9 @@ class BodyLimitRequest(Request):
 class HikvisionResource(Endpoint):
     """
     Takes Hikvision ANPR alarms and hands their reads to the sink: an
-    L{Endpoint} like every answering resource of the admin site, with no
-    gate (L{admit} checks the camera's token or Basic credentials).
+    L{Endpoint} like every answering resource of the admin site, without
+    the gate (a camera has no session; L{_answer} checks its token or
+    Basic credentials).
 
     @cvar path: where cameras push (the one place it is spelled).
     @ivar maxBody: the largest body taken (L{MAX_ALARM_BYTES}).
@@ -113,7 +114,6 @@ class HikvisionResource(Endpoint):
     isLeaf = True
     path = b"/api/cameras/hikvision"
     maxBody = MAX_ALARM_BYTES
-    reactor = LazyReactor()
 
     def __init__(self, store, passwords, sink,
                  runInThread: Callable[..., Deferred],
@@ -138,6 +138,8 @@ class HikvisionResource(Endpoint):
         self._alarms = {kind: self.metrics.cameraAlarms.labels(kind=kind)
                         for kind in KINDS}
 
+    reactor = LazyReactor()
+
     def render(self, request) -> Any:
         # The token must not reach the access log, which logs the URI.
         request.uri = _TOKEN_IN_URI.sub(rb"\1-", request.uri)
@@ -151,25 +153,31 @@ class HikvisionResource(Endpoint):
             raise HTTPError(e.code, {"method": "send the alarm with POST"},
                             e.headers)
 
-    async def admit(self, request) -> Optional[Identity]:
-        problem = self._tooLarge(request)
-        if problem:
-            raise self._refused(413, "too_large", {"body": problem})
-        token = (request.args.get(b"token") or [None])[0]
-        try:
-            refusal = await self._authenticate(request, token, peer(request))
-        except Throttled as e:
-            raise self._refused(429, "throttled",
-                                {"Authorization": e.message},
-                                {b"Retry-After": b"%d" % (e.retryAfter,)})
-        if refusal is not None:
-            raise self._refused(401, "unauthorized", refusal, {
-                b"WWW-Authenticate": b'Basic realm="numberok cameras", '
-                                     b'charset="UTF-8"'})
+    async def admit(self, request) -> Identity:
+        """Every caller reaches L{POST}, which checks its credentials
+        after the body's size (L{_answer})."""
         return Identity("camera")
 
     async def POST(self, request, identity: Identity) -> None:
-        host = peer(request)
+        token = (request.args.get(b"token") or [None])[0]
+        await self._answer(request, token)
+
+    async def _answer(self, request, token: Optional[bytes]) -> None:
+        problem = self._tooLarge(request)
+        if problem:
+            return self._refuse(request, 413, "too_large", {"body": problem})
+        peer = common.peer(request)
+        try:
+            refusal = await self._authenticate(request, token, peer)
+        except Throttled as e:
+            request.setHeader(b"Retry-After", b"%d" % (e.retryAfter,))
+            return self._refuse(request, 429, "throttled",
+                                {"Authorization": e.message})
+        if refusal is not None:
+            request.setHeader(b"WWW-Authenticate",
+                              b'Basic realm="numberok cameras", '
+                              b'charset="UTF-8"')
+            return self._refuse(request, 401, "unauthorized", refusal)
         request.content.seek(0)
         body = request.content.read()
         contentType = request.getHeader("content-type") or ""
@@ -179,13 +187,13 @@ class HikvisionResource(Endpoint):
                                            nowMs)
         except ReadFormatError as e:
             self.log.warn("camera alarm from {peer} refused: {field}: "
-                          "{message}", peer=host, field=e.field,
+                          "{message}", peer=peer, field=e.field,
                           message=e.message)
             if e.field == "Content-Type":
-                raise self._refused(415, "unsupported_type",
+                return self._refuse(request, 415, "unsupported_type",
                                     {e.field: e.message})
-            raise self._refused(400, "invalid", {e.field: e.message})
-        self._take(alarm, host)
+            return self._refuse(request, 400, "invalid", {e.field: e.message})
+        self._take(alarm, peer)
         answerJSON(request, 200, {"kind": alarm.kind})
 
     def _tooLarge(self, request) -> Optional[str]:
@@ -237,11 +245,10 @@ class HikvisionResource(Endpoint):
             self.log.debug("camera {peer}: {eventType} alarm without a read",
                            peer=peer, eventType=alarm.eventType)
 
-    def _refused(self, code: int, reason: str, errors: dict[str, str],
-                 headers: Optional[dict[bytes, bytes]] = None) -> HTTPError:
-        """Count a refusal by C{reason}; @return: the error to raise."""
+    def _refuse(self, request, code: int, reason: str,
+                errors: dict[str, str]) -> None:
         self.metrics.cameraRefused.labels(reason=reason).inc()
-        return HTTPError(code, errors, headers)
+        answerJSON(request, code, {"errors": errors})
 
 
 class CamerasService(Service):
