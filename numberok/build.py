@@ -4,11 +4,11 @@ registered in L{PARTS} for C{twistd numberok-tcp} (L{numberok.tap}), the
 .tac file and the tests, so a wiring mistake cannot hide behind a test's own
 copy of the wiring.
 
-Each part is a L{Part}: a name (the server's attribute, C{server.journal}),
-a L{Role}, a L{Phase} in which it stops, and a maker that receives one
-L{BuildContext} (settings store, reactor, metrics, endpoints, paths, the
-event fan-out and the parts made before it) and returns the part, or
-L{None} where the settings switch it off.  L{buildServer} is a loop over
+Each part is a L{numberok.parts.Part}: a name (the server's attribute,
+C{server.journal}), a L{Role}, a L{Phase} in which it stops, and a maker
+that receives one L{BuildContext} (settings store, reactor, metrics,
+endpoints, paths, the event fan-out and the parts made before it) and
+returns the part, or L{None} where the settings switch it off.  L{buildServer} is a loop over
 the registrations; L{NumberOkServer.stopService} a loop over the phases.
 
 What the loop does with a part, from its registration alone:
@@ -38,7 +38,7 @@ and nothing else here changes.  For instance::
     Part("webhooks", Role.OUTPUT, Phase.OUTPUTS, makeWebhooks)
 
 with C{def makeWebhooks(context: BuildContext) -> Optional[IService]}
-reading C{context.store}, C{context.part("journal")}, C{context.reactor}
+(importing L{numberok.parts}, not this module) reading C{context.store}, C{context.part("journal")}, C{context.reactor}
 and C{context.metrics}.  An HTTP push path is declared by the part that
 serves it (L{numberok.web.common.Push}) and mounted with
 C{context.part("admin").putPush}.
@@ -46,20 +46,23 @@ C{context.part("admin").putPush}.
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from numberok.analytics import Analytics, EventFanout
+from numberok.analytics import Analytics
 from numberok.interfaces import IEventSink
 from numberok.journal import Journal
 from numberok.listening import ListeningService
 from numberok.metrics import Metrics, metricsOrPrivate
+from numberok.parts import (BuildContext, Endpoints, Maker, Part, Phase,
+                            Role, stopRunning)
+
+__all__ = ["BuildContext", "Endpoints", "Maker", "NumberOkServer", "PARTS",
+           "Part", "Phase", "Role", "buildServer"]
 from numberok.publisher import EventPublisher
 from numberok.reactors import globalReactor
 from numberok.screenshots import ScreenshotService
@@ -77,133 +80,6 @@ from numberok.web.recent import RecentEvents
 SHUTDOWN_GRACE = 3.0
 """Seconds the whole shutdown may take before clients that do not read are
 aborted (docs/operations.rst, "Shutdown")."""
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """
-    Where the server listens: strports descriptions; L{None} switches a
-    port off.  C{events} is used even when C{[NetServer] Enable} is 0 (the
-    admin page can switch it on).
-    """
-
-    events: str
-    ingest: Optional[str] = "tcp:7701:interface=127.0.0.1"
-    admin: Optional[str] = "tcp:8080:interface=127.0.0.1"
-
-
-class Role(enum.Enum):
-    """
-    What a part is for.  The role orders the start (in this order) and
-    says where the part sits in the data flow (docs/architecture.rst).
-    """
-
-    CORE = "core"
-    """The middle of the flow: screenshots, publisher, factory, analytics."""
-    STORE = "store"
-    """Keeps events: the journal, the recent-events list."""
-    OUTPUT = "output"
-    """Hands events on to another system: MQTT publish, webhooks."""
-    PORT = "port"
-    """Listens for peers: the event port, the ingest port, the admin web."""
-    SOURCE = "source"
-    """Brings reads or events in: camera pushes, demo, replay, watch
-    folder, the MQTT collector.  Started last, stopped first."""
-
-
-class Phase(enum.IntEnum):
-    """The shutdown phases, in the order they run."""
-
-    SOURCES = 1
-    """No more reads or collected events from anywhere."""
-    INGEST = 2
-    """Recognizers disconnected."""
-    ANALYTICS = 3
-    """Every active track becomes a Lost event."""
-    OUTPUTS = 4
-    """Outbox consumers stop; what they had no time for goes out from
-    their cursor at the next start (they read the journal: before it)."""
-    JOURNAL = 5
-    """The journal drains its writes to disk."""
-    EVENT_PORT = 6
-    """The event port stops listening."""
-    PUBLISHER_DRAIN = 7
-    """Every queued event is written as fast as the write cap allows."""
-    CONNECTIONS = 8
-    """Connections close after writing what they hold; those that do not
-    read are aborted when the grace ends."""
-    REST = 9
-    """Every child not stopped yet, in reverse start order."""
-
-
-Maker = Callable[["BuildContext"], Any]
-"""Makes one part from the L{BuildContext}; L{None} when switched off."""
-
-Stop = Callable[[Any, float], Any]
-"""Stops one part in its phase, given the seconds of grace left; may
-return a Deferred."""
-
-
-def stopRunning(part: IService, grace: float) -> Any:
-    """The usual stop: the part's C{stopService}, if it is running."""
-    if part.running:
-        return part.stopService()
-    return None
-
-
-@dataclass(frozen=True)
-class Part:
-    """
-    One registration: what to make, what it is for, when it stops.
-
-    @ivar name: the server's attribute and the child service's name;
-        L{None} for parts reached only by role (the command line's
-        sources, in C{server.sources}).
-    @ivar stop: what its phase does with it; L{stopRunning} unless given.
-    """
-
-    name: Optional[str]
-    role: Role
-    phase: Phase
-    make: Maker
-    stop: Stop = stopRunning
-
-
-@dataclass
-class BuildContext:
-    """
-    Everything a maker may need, in one object.
-
-    @ivar parts: the parts made so far, by name (L{part}).
-    @ivar events: the event fan-out: the analytics' sink, and the MQTT
-        collector's for other sites' events.  Every made part that
-        provides L{IEventSink} joins it.
-    """
-
-    store: SettingsStore
-    reactor: IReactorTime
-    metrics: Metrics
-    endpoints: Endpoints
-    settingsPath: Optional[str] = None
-    journalPath: Optional[str] = None
-    screenshotThreads: Optional[int] = None
-    parts: dict[str, Any] = field(default_factory=dict)
-    events: EventFanout = field(default_factory=EventFanout)
-
-    @property
-    def settings(self) -> Settings:
-        """The settings now (parts that follow changes observe C{store})."""
-        return self.store.current
-
-    def part(self, name: str) -> Any:
-        """The part registered as C{name}, or L{None} (switched off, not
-        registered, or registered after the asking part)."""
-        return self.parts.get(name)
-
-    @property
-    def reads(self) -> Any:
-        """Where sources hand their reads: the analytics."""
-        return self.part("analytics")
 
 
 class NumberOkServer(MultiService):

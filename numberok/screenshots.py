@@ -17,7 +17,7 @@ import math
 import os
 from collections import OrderedDict
 from io import BytesIO
-from typing import Any, Optional
+from typing import Optional
 
 from PIL import Image
 from twisted.application.service import Service

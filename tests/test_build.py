@@ -15,9 +15,10 @@ from zope.interface import implementer
 
 from conftest import LOOPBACK_ANY_PORT, bounded, getReactor
 from helpers import makeEvent
+from numberok.build import PARTS, Endpoints, buildServer
 from numberok.interfaces import IEventSink
-from numberok.build import PARTS, Endpoints, Part, Phase, Role, buildServer
 from numberok.listening import CannotListen
+from numberok.parts import Part, Phase, Role
 from numberok.settings import Settings
 
 
