@@ -15,6 +15,7 @@ from twisted.application.service import IService
 from twisted.internet.interfaces import IReactorTime
 
 from numberok.analytics import EventFanout
+from numberok.interfaces import IPlateReadSink
 from numberok.metrics import Metrics
 from numberok.settings import Settings, SettingsStore
 
@@ -91,7 +92,7 @@ def stopRunning(part: IService, grace: float) -> Any:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Part:
     """
     One registration: what to make, what it is for, when it stops.
@@ -109,7 +110,7 @@ class Part:
     stop: Stop = stopRunning
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class BuildContext:
     """
     Everything a maker may need, in one object.
@@ -141,6 +142,6 @@ class BuildContext:
         return self.parts.get(name)
 
     @property
-    def reads(self) -> Any:
+    def reads(self) -> IPlateReadSink:
         """Where sources hand their reads: the analytics."""
         return self.part("analytics")
