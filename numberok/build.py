@@ -15,7 +15,9 @@ What the loop does with a part, from its registration alone:
 
  - it becomes C{server.<name>} and, when it is an L{IService}, a child;
  - a part that provides L{IEventSink} receives every event the analytics
-   emit (it joins the fan-out, C{context.events});
+   emit (it joins the fan-out, C{context.events.fanout}); a part that
+   must see the events before every sink (the lists' access decision)
+   puts a stage in front with C{context.events.addStage};
  - start: every listening port binds in C{privilegedStartService} (a port
    that cannot be bound ends the start before any thread or source runs);
    then children start by role -- L{Role.CORE}, L{Role.STORE},
@@ -255,7 +257,7 @@ def makeMqttCollector(context: BuildContext) -> Optional[IService]:
     # Other sites' events (handed on like our own) and raw reads from a
     # topic.
     return MqttCollector(
-        context.store, sink=context.events, readSink=context.reads,
+        context.store, sink=context.events.fanout, readSink=context.reads,
         statePath=context.journalPath, metrics=context.metrics,
         reactor=context.reactor)
 
@@ -320,7 +322,7 @@ def buildServer(settings: Settings, endpoints: Endpoints,
         part = registration.make(context)
         server.register(registration, part)
         if IEventSink.providedBy(part):
-            context.events.sinks.append(part)
+            context.events.fanout.sinks.append(part)
     for registration, part in sorted(
             server.registered,
             key=lambda made: _START_ORDER.index(made[0].role)):

@@ -13,9 +13,10 @@ from typing import Any, Callable, Optional
 
 from twisted.application.service import IService
 from twisted.internet.interfaces import IReactorTime
+from zope.interface import implementer
 
 from numberok.analytics import EventFanout
-from numberok.interfaces import IPlateReadSink
+from numberok.interfaces import IEventSink, IPlateReadSink
 from numberok.metrics import Metrics
 from numberok.settings import Settings, SettingsStore
 
@@ -77,6 +78,36 @@ class Phase(enum.IntEnum):
     """Every child not stopped yet, in reverse start order."""
 
 
+@implementer(IEventSink)
+class EventPath:
+    """
+    Where the analytics' events go: through the stages parts put in front
+    of the fan-out (L{addStage}: the access decision of the lists, say),
+    then to every sink of the fan-out.  The analytics hold this object, so
+    a stage added by a part registered after them still sees their events.
+
+    @ivar fanout: the L{EventFanout}; every made part that provides
+        L{IEventSink} joins it.  The MQTT collector hands other sites'
+        events to it directly: they went through their own site's stages.
+    """
+
+    def __init__(self) -> None:
+        self.fanout = EventFanout()
+        self._head: IEventSink = self.fanout
+
+    def addStage(self, stage: Callable[[IEventSink], IEventSink]) -> None:
+        """
+        Put C{stage(downstream)} in front of what is there: it receives
+        each event first and hands it (or what it makes of it) to
+        C{downstream}.  A stage added later runs before those added
+        earlier.
+        """
+        self._head = stage(self._head)
+
+    def publish(self, event: Any) -> None:
+        self._head.publish(event)
+
+
 Maker = Callable[["BuildContext"], Any]
 """Makes one part from the L{BuildContext}; L{None} when switched off."""
 
@@ -116,9 +147,9 @@ class BuildContext:
     Everything a maker may need, in one object.
 
     @ivar parts: the parts made so far, by name (L{part}).
-    @ivar events: the event fan-out: the analytics' sink, and the MQTT
-        collector's for other sites' events.  Every made part that
-        provides L{IEventSink} joins it.
+    @ivar events: the L{EventPath}, the analytics' sink: stages, then the
+        fan-out (C{events.fanout}) that every made part providing
+        L{IEventSink} joins.
     """
 
     store: SettingsStore
@@ -129,7 +160,7 @@ class BuildContext:
     journalPath: Optional[str] = None
     screenshotThreads: Optional[int] = None
     parts: dict[str, Any] = field(default_factory=dict)
-    events: EventFanout = field(default_factory=EventFanout)
+    events: EventPath = field(default_factory=EventPath)
 
     @property
     def settings(self) -> Settings:

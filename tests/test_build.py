@@ -6,6 +6,7 @@ order it binds and starts, and the written shutdown sequence.
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 
 import pytest
 import pytest_twisted
@@ -214,6 +215,38 @@ def test_a_part_that_takes_events_receives_every_event_of_the_analytics():
     server.analytics.sink.publish(event)
     assert server.tap.events == [event]
     assert server.tap.parent is server
+
+
+@implementer(IEventSink)
+class Marking:
+    """A stage registered by a test: hands on each event with its plate
+    marked."""
+
+    def __init__(self, downstream) -> None:
+        self.downstream = downstream
+
+    def publish(self, event) -> None:
+        self.downstream.publish(replace(event, plate=event.plate + "*"))
+
+
+def addMarking(context) -> None:
+    context.events.addStage(Marking)
+
+
+def test_a_stage_added_by_a_later_part_sees_the_analytics_events_first():
+    # Registered after the analytics (and after the sink): the analytics
+    # hold the event path, not a copy of its head.
+    server = buildServer(
+        Settings(), Endpoints(events=LOOPBACK_ANY_PORT, ingest=None,
+                              admin=None),
+        parts=(*PARTS, Part("tap", Role.OUTPUT, Phase.OUTPUTS,
+                            lambda context: EventList()),
+               Part(None, Role.CORE, Phase.REST, addMarking)))
+    server.analytics.sink.publish(makeEvent(plate="A123BC77"))
+    assert [e.plate for e in server.tap.events] == ["A123BC77*"]
+    # Other sites' events go to the fan-out itself.
+    server.analytics.sink.fanout.publish(makeEvent(plate="B456CD77"))
+    assert [e.plate for e in server.tap.events][1:] == ["B456CD77"]
 
 
 def test_a_switched_off_part_is_none_and_a_missing_one_is_an_error():
