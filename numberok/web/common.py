@@ -171,8 +171,8 @@ class Endpoint(Node):
 
     Subclasses define C{async def GET(self, request, identity)} (and
     C{PUT}, C{POST}, C{DELETE}) and set the flags below.  A device push
-    (L{Push}), whose callers have no session, overrides L{admit} and checks
-    them itself; it has no gate.
+    (L{Push}), whose callers have no session, has no gate: it overrides
+    L{admit}, and its handler checks the caller's token or credentials.
 
     @cvar public: no login needed (static files, the login form, 404s).
     @cvar api: errors are JSON and a missing login is 401; otherwise a
@@ -221,7 +221,9 @@ class Endpoint(Node):
         raises L{HTTPError} to refuse.  The gate decides (L{numberok.web.
         gate.Gate.admit}).
         """
-        assert self.gate is not None
+        if self.gate is None:
+            raise TypeError("%r has no gate and must override admit"
+                            % (self,))
         return await self.gate.admit(request, self)
 
     def _handler(self, request):
@@ -276,7 +278,7 @@ class Guarded(Endpoint):
             request.finish()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Push:
     """
     An HTTP path devices push to (camera alarms), declared once by the part
