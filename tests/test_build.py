@@ -50,6 +50,21 @@ def test_sources_get_the_analytics_as_their_sink_when_built():
     assert server.sources == made
 
 
+def test_children_start_by_role_so_a_late_output_still_starts_before_sources(
+        tmp_path):
+    server = buildServer(
+        Settings(), Endpoints(events=LOOPBACK_ANY_PORT,
+                              ingest=LOOPBACK_ANY_PORT,
+                              admin=LOOPBACK_ANY_PORT),
+        journalPath=str(tmp_path / "journal"),
+        sources=[lambda context: RecordingSource(context.reads, [])],
+        parts=(*PARTS, Part("added", Role.OUTPUT, Phase.OUTPUTS,
+                            lambda context: RecordingPart("added", []))))
+    assert [child.name for child in server] == [
+        "screenshots", "publisher", "analytics", "journal", "recent",
+        "added", "eventPort", "ingest", "admin", "cameras", None]
+
+
 def test_a_port_that_cannot_be_bound_stops_the_start_before_any_thread():
     journal: list = []
     with socket.socket() as taken:
