@@ -12,7 +12,7 @@ cost per published event, writes included.
 To compare with another version, run this same file with that checkout
 first on the path, for example::
 
-    git -C /work/wt/publisher archive 700824f | tar -x -C /tmp/old
+    git archive <commit> | tar -x -C /tmp/old
     PYTHONPATH=/tmp/old python bench/publisher.py
 """
 

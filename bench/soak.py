@@ -9,7 +9,7 @@ event is missing.  Issue 7's target: RSS flat after the first minute and
     python bench/soak.py --minutes 10
 
 Loopback only; stops by itself (the server is killed if anything goes
-wrong).  Needs the tap wiring of issue 7 (--journal).
+wrong).  Runs the server with --journal.
 """
 
 from __future__ import annotations

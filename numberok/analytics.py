@@ -21,13 +21,15 @@ from typing import Iterator, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from numberok.events import EventState, PlateEvent, PlateRead
-from numberok.interfaces import IEventSink, IPlateReadSink
-from numberok.metrics import Metrics
+from numberok.interfaces import IEventSink, IPlateReadSink, IZoneOwner
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.plates import PlateRules, skeleton
+from numberok.reactors import LazyReactor
 from numberok.settings import SettingsStore
 from numberok.tracks import Track, movementOf
 from numberok.zones import AnalyticsConfig, ZoneAggregator
@@ -43,7 +45,7 @@ LOGGED_DROPS = 20
 1000th (all are counted)."""
 
 
-@implementer(IPlateReadSink)
+@implementer(IPlateReadSink, IZoneOwner)
 class Analytics(Service):
     """
     The L{IPlateReadSink} of the server: one L{ZoneAggregator} per
@@ -61,19 +63,19 @@ class Analytics(Service):
     """
 
     log = Logger()
+    reactor = LazyReactor()
     maxTracksPerZone = 64
     maxTracks = 4096
 
     def __init__(self, store: SettingsStore, sink: IEventSink,
-                 reactor=None, metrics: Optional[Metrics] = None) -> None:
-        if reactor is None:
-            from twisted.internet import reactor
+                 reactor: Optional[IReactorTime] = None,
+                 metrics: Optional[Metrics] = None) -> None:
         self.store = store
         self.sink = sink
-        self.reactor = reactor
-        self.metrics = metrics = metrics if metrics is not None else Metrics()
+        self._reactor = reactor
+        self.metrics = metrics = metricsOrPrivate(metrics)
         self.runtimeIds: Iterator[int] = itertools.count(
-            int(reactor.seconds() * 1000) * 1000 + 1)
+            int(self.reactor.seconds() * 1000) * 1000 + 1)
         self._zones: dict[tuple[int, int], ZoneAggregator] = {}
         self._tracks: dict[int, Track] = {}
         self._pending: dict[int, Track] = {}

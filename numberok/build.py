@@ -1,39 +1,72 @@
 """
-The one place that builds a numberok server: L{buildServer} wires the parts
-(sources -> analytics -> publisher, journal, recent events -> connections;
-admin web; broker) for C{twistd numberok-tcp} (L{numberok.tap}), the .tac
-file and the tests, so a wiring mistake cannot hide behind a test's own
+The one place that builds a numberok server: L{buildServer} makes the parts
+registered in L{PARTS} for C{twistd numberok-tcp} (L{numberok.tap}), the
+.tac file and the tests, so a wiring mistake cannot hide behind a test's own
 copy of the wiring.
 
-Start and stop are written out here rather than left to the order in which
-children were added:
+Each part is a L{numberok.parts.Part}: a name (the server's attribute,
+C{server.journal}), a L{Role}, a L{Phase} in which it stops, and a maker
+that receives one L{BuildContext} (settings store, reactor, metrics,
+endpoints, paths, the event fan-out and the parts made before it) and
+returns the part, or L{None} where the settings switch it off.  L{buildServer} is a loop over
+the registrations; L{NumberOkServer.stopService} a loop over the phases.
 
+What the loop does with a part, from its registration alone:
+
+ - it becomes C{server.<name>} and, when it is an L{IService}, a child;
+ - a part that provides L{IEventSink} receives every event the analytics
+   emit (it joins the fan-out, C{context.events.fanout}); a part that
+   must see the events before every sink (the lists' access decision)
+   puts a stage in front with C{context.events.addStage};
  - start: every listening port binds in C{privilegedStartService} (a port
    that cannot be bound ends the start before any thread or source runs);
-   then C{startService} starts the children in order: threads and stores
-   first, sources last;
- - stop: L{NumberOkServer.stopService} runs one sequence of Deferreds --
-   sources, the admin web and the broker's collector (no more reads or
-   events) -> ingest port -> analytics (every active track becomes Lost)
-   -> the broker's publisher -> journal drains -> event port stops
-   listening, publisher drains, connections close -> the rest.
+   then children start by role -- L{Role.CORE}, L{Role.STORE},
+   L{Role.OUTPUT}, L{Role.PORT}, L{Role.SOURCE} -- and in registration
+   order within a role, so no read arrives before its consumers run;
+ - stop: phase by phase in L{Phase} order, each phase's parts together,
+   each phase waiting for the one before: sources -> ingest -> analytics
+   (every active track becomes Lost) -> outputs (MQTT; later webhooks)
+   -> journal drains -> event port stops listening -> publisher drains ->
+   connections close -> the rest (every child not stopped yet, in reverse
+   start order).  A part's C{stop} is its C{stopService} unless the
+   registration names another step (the publisher drains, the factory
+   closes its connections); such a service still stops with the rest.
    docs/architecture.rst.
+
+Adding a part is one registration, appended to L{PARTS}: choose its role
+and the phase it stops in, write its maker (in the part's own package),
+and nothing else here changes.  For instance::
+
+    Part("webhooks", Role.OUTPUT, Phase.OUTPUTS, makeWebhooks)
+
+with C{def makeWebhooks(context: BuildContext) -> Optional[IService]}
+(importing L{numberok.parts}, not this module) reading C{context.store}, C{context.part("journal")}, C{context.reactor}
+and C{context.metrics}.  An HTTP push path is declared by the part that
+serves it (L{numberok.web.common.Push}) and mounted with
+C{context.part("admin").putPush}.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from numberok.analytics import Analytics, EventFanout
+from numberok.analytics import Analytics
+from numberok.interfaces import IEventSink
 from numberok.journal import Journal
 from numberok.listening import ListeningService
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
+from numberok.parts import (BuildContext, Endpoints, Maker, Part, Phase,
+                            Role, stopRunning)
+
+__all__ = ["BuildContext", "Endpoints", "Maker", "NumberOkServer", "PARTS",
+           "Part", "Phase", "Role", "buildServer"]
 from numberok.publisher import EventPublisher
+from numberok.reactors import globalReactor
 from numberok.screenshots import ScreenshotService
 from numberok.server import NumberOkFactory
 from numberok.settings import Settings, SettingsStore
@@ -51,123 +84,220 @@ SHUTDOWN_GRACE = 3.0
 aborted (docs/operations.rst, "Shutdown")."""
 
 
-@dataclass(frozen=True)
-class Endpoints:
-    """
-    Where the server listens: strports descriptions; L{None} switches a
-    port off.  C{events} is used even when C{[NetServer] Enable} is 0 (the
-    admin page can switch it on).
-    """
-
-    events: str
-    ingest: Optional[str] = "tcp:7701:interface=127.0.0.1"
-    admin: Optional[str] = "tcp:8080:interface=127.0.0.1"
-
-
-SourceMaker = Callable[[Any, Any, Metrics], IService]
-"""Makes one read source given C{(sink, reactor, metrics)}: sources get
-their sink when they are built."""
-
-
 class NumberOkServer(MultiService):
     """
-    The whole server.  Its parts are attributes (L{None} where switched
-    off) so that the admin page, the shutdown sequence and tests reach them
-    by name; each is also a child service.
+    The whole server.  Each registered part is an attribute by its name
+    (C{server.publisher}, C{server.journal}, ...; L{None} where switched
+    off), and every part of L{Role.SOURCE} is in C{server.sources}.
     """
 
     log = Logger()
 
     def __init__(self, store: SettingsStore, metrics: Metrics,
-                 reactor: Any) -> None:
+                 reactor: IReactorTime) -> None:
         super().__init__()
         self.store = store
         self.metrics = metrics
         self.reactor = reactor
         self.shutdownGrace = SHUTDOWN_GRACE
-        self.screenshots: Optional[ScreenshotService] = None
-        self.publisher: Optional[EventPublisher] = None
-        self.factory: Optional[NumberOkFactory] = None
-        self.eventPort: Optional[ListeningService] = None
-        self.journal: Optional[Journal] = None
-        self.recent: Optional[RecentEvents] = None
-        self.analytics: Optional[Analytics] = None
-        self.ingest: Optional[IngestService] = None
-        self.admin: Optional[Service] = None
-        self.cameras: Optional[Service] = None
-        self.mqttPublisher: Optional[Service] = None
-        self.sources: list[IService] = []
+        self.parts: dict[str, Any] = {}
+        self.registered: list[tuple[Part, Any]] = []
+        self.sources: list[Any] = []
 
-    def add(self, service: Any, name: Optional[str] = None) -> Any:
-        """Add a child (in start order) and return it."""
-        if name is not None:
-            service.setName(name)
-        service.setServiceParent(self)
-        return service
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names that are not ordinary attributes.
+        parts = self.__dict__.get("parts", {})
+        if name in parts:
+            return parts[name]
+        raise AttributeError("%s has no part or attribute %r"
+                             % (type(self).__name__, name))
+
+    def register(self, registration: Part, part: Any) -> None:
+        """Record a made part under its name and role (children are added
+        in start order by L{buildServer})."""
+        if registration.name is not None:
+            self.parts[registration.name] = part
+        if part is None:
+            return
+        self.registered.append((registration, part))
+        if registration.role is Role.SOURCE:
+            self.sources.append(part)
 
     def stopService(self) -> defer.Deferred:
         """
-        The shutdown sequence.  Each step waits for the one before; a step
-        that fails is logged and the sequence goes on, so the connections
-        are always closed in the end.
+        The shutdown: one step per L{Phase}, each waiting for the one
+        before.  A part whose stop fails is logged and the sequence goes
+        on, so the connections are always closed in the end.
         """
         Service.stopService(self)
         start = self.reactor.seconds()
         stopped: set[int] = set()
 
-        def stop(*services: Optional[IService]) -> defer.Deferred:
-            waits = []
-            for service in services:
-                if service is None or id(service) in stopped:
-                    continue
-                stopped.add(id(service))
-                if service.running:
-                    waits.append(defer.maybeDeferred(service.stopService))
-            return defer.DeferredList(waits, consumeErrors=True)
-
         def left() -> float:
             return max(0.25, self.shutdownGrace
                        - (self.reactor.seconds() - start))
 
-        def drainPublisher() -> defer.Deferred:
-            if self.publisher is None:
-                return defer.succeed(None)
-            return self.publisher.drain(left())
+        def runPhase(phase: Phase) -> defer.Deferred:
+            if phase is Phase.REST:
+                steps = [(child, stopRunning)
+                         for child in reversed(list(self))]
+            else:
+                steps = [(part, registration.stop)
+                         for registration, part in self.registered
+                         if registration.phase is phase]
+            waits = []
+            for part, stop in steps:
+                if id(part) in stopped:
+                    continue
+                if stop is stopRunning:
+                    stopped.add(id(part))
+                wait = defer.maybeDeferred(stop, part, left())
+                wait.addErrback(lambda f, part=part: self.log.failure(
+                    "shutdown: stopping {part!r} in phase {phase} failed",
+                    f, part=part, phase=phase.name.lower()))
+                waits.append(wait)
+            return defer.gatherResults(waits)
 
-        def closeConnections() -> defer.Deferred:
-            if self.factory is None:
-                return defer.succeed(None)
-            return self.factory.closeAll(left())
-
-        steps: list[tuple[str, Callable[[], Any]]] = [
-            ("sources", lambda: stop(self.admin, self.cameras,
-                                     *self.sources)),
-            ("ingest", lambda: stop(self.ingest)),
-            ("analytics", lambda: stop(self.analytics)),
-            # The broker's outbox reads the journal: it stops first, and a
-            # Lost it had no time for goes out from its cursor next start.
-            ("mqtt", lambda: stop(self.mqttPublisher)),
-            ("journal", lambda: stop(self.journal)),
-            ("event port", lambda: stop(self.eventPort)),
-            ("publisher drain", drainPublisher),
-            ("connections", closeConnections),
-            ("the rest", lambda: stop(*reversed(list(self)))),
-        ]
         d: defer.Deferred = defer.succeed(None)
-        for name, step in steps:
-            d.addCallback(lambda _, step=step: step())
-            d.addErrback(lambda f, name=name: self.log.failure(
-                "shutdown step {step} failed", f, step=name))
+        for phase in Phase:
+            d.addCallback(lambda _, phase=phase: runPhase(phase))
         return d
 
 
+# -- the makers of the parts ------------------------------------------------
+
+def makeScreenshots(context: BuildContext) -> ScreenshotService:
+    return ScreenshotService(context.reactor,
+                             threads=context.screenshotThreads,
+                             metrics=context.metrics)
+
+
+def makePublisher(context: BuildContext) -> EventPublisher:
+    return EventPublisher(context.store, context.part("screenshots"),
+                          reactor=context.reactor, metrics=context.metrics)
+
+
+def makeFactory(context: BuildContext) -> NumberOkFactory:
+    return NumberOkFactory(context.store, context.part("publisher"),
+                           reactor=context.reactor, metrics=context.metrics)
+
+
+def makeEventPort(context: BuildContext) -> ListeningService:
+    return ListeningService(
+        context.endpoints.events, context.part("factory"),
+        reactor=context.reactor, enabled=context.settings[NETSERVER_ENABLE])
+
+
+def makeJournal(context: BuildContext) -> Optional[Journal]:
+    if context.journalPath is None:
+        return None
+    return Journal(
+        context.journalPath, keepDays=context.settings[JOURNAL_KEEP_DAYS],
+        maxMegabytes=context.settings[JOURNAL_MAX_MEGABYTES],
+        reactor=context.reactor, metrics=context.metrics)
+
+
+def makeRecent(context: BuildContext) -> RecentEvents:
+    return RecentEvents(reactor=context.reactor,
+                        journal=context.part("journal"),
+                        metrics=context.metrics)
+
+
+def makeMqttPublisher(context: BuildContext) -> Optional[IService]:
+    if not context.settings[MQTT_BROKER]:
+        return None
+    from numberok.mqtt import MqttPublisher
+    # Lost events from the journal's outbox, live Detected/Updated as a
+    # sink.
+    return MqttPublisher(context.store, context.part("journal"),
+                         metrics=context.metrics, reactor=context.reactor)
+
+
+def makeAnalytics(context: BuildContext) -> Analytics:
+    return Analytics(context.store, context.events, reactor=context.reactor,
+                     metrics=context.metrics)
+
+
+def makeIngest(context: BuildContext) -> Optional[IngestService]:
+    if context.endpoints.ingest is None:
+        return None
+    return IngestService(
+        context.endpoints.ingest,
+        IngestFactory(context.reads, reactor=context.reactor,
+                      metrics=context.metrics),
+        reactor=context.reactor)
+
+
+def makeAdmin(context: BuildContext) -> Optional[IService]:
+    if context.endpoints.admin is None:
+        return None
+    from numberok.web.service import AdminService
+    return AdminService(
+        context.store, context.part("factory"), context.part("eventPort"),
+        context.reads, context.part("recent"), context.endpoints.admin,
+        context.reactor, journal=context.part("journal"),
+        metrics=context.metrics)
+
+
+def makeCameras(context: BuildContext) -> Optional[IService]:
+    admin = context.part("admin")
+    if admin is None:
+        return None
+    from numberok.web.cameras import CamerasService
+    cameras = CamerasService(context.store, admin.passwords, context.reads,
+                             metrics=context.metrics, reactor=context.reactor)
+    admin.putPush(cameras.push)
+    return cameras
+
+
+def makeMqttCollector(context: BuildContext) -> Optional[IService]:
+    if not context.settings[MQTT_BROKER]:
+        return None
+    from numberok.mqtt import MqttCollector
+    # Other sites' events (handed on like our own) and raw reads from a
+    # topic.
+    return MqttCollector(
+        context.store, sink=context.events.fanout, readSink=context.reads,
+        statePath=context.journalPath, metrics=context.metrics,
+        reactor=context.reactor)
+
+
+PARTS: tuple[Part, ...] = (
+    Part("screenshots", Role.CORE, Phase.REST, makeScreenshots),
+    Part("publisher", Role.CORE, Phase.PUBLISHER_DRAIN, makePublisher,
+         stop=lambda publisher, grace: publisher.drain(grace)),
+    Part("factory", Role.CORE, Phase.CONNECTIONS, makeFactory,
+         stop=lambda factory, grace: factory.closeAll(grace)),
+    Part("eventPort", Role.PORT, Phase.EVENT_PORT, makeEventPort),
+    Part("journal", Role.STORE, Phase.JOURNAL, makeJournal),
+    Part("recent", Role.STORE, Phase.REST, makeRecent),
+    Part("mqttPublisher", Role.OUTPUT, Phase.OUTPUTS, makeMqttPublisher),
+    Part("analytics", Role.CORE, Phase.ANALYTICS, makeAnalytics),
+    Part("ingest", Role.PORT, Phase.INGEST, makeIngest),
+    Part("admin", Role.PORT, Phase.SOURCES, makeAdmin),
+    Part("cameras", Role.SOURCE, Phase.SOURCES, makeCameras),
+    Part("mqttCollector", Role.SOURCE, Phase.SOURCES, makeMqttCollector),
+)
+"""Every part of the server, in the order they are made (a maker may ask
+for the parts above it).  Append new parts at the end."""
+
+
+def commandLineSource(make: Maker) -> Part:
+    """A read source the command line asks for (demo, replay, watch)."""
+    return Part(None, Role.SOURCE, Phase.SOURCES, make)
+
+
+_START_ORDER = list(Role)
+
+
 def buildServer(settings: Settings, endpoints: Endpoints,
-                reactor: Any = None,
+                reactor: Optional[IReactorTime] = None,
                 settingsPath: Optional[str] = None,
                 journalPath: Optional[str] = None,
-                sources: Sequence[SourceMaker] = (),
+                sources: Sequence[Maker] = (),
                 metrics: Optional[Metrics] = None,
-                screenshotThreads: Optional[int] = None) -> NumberOkServer:
+                screenshotThreads: Optional[int] = None,
+                parts: Sequence[Part] = PARTS) -> NumberOkServer:
     """
     Build the whole server, not yet started.
 
@@ -175,82 +305,29 @@ def buildServer(settings: Settings, endpoints: Endpoints,
     @param settingsPath: the file the admin page saves to; L{None} keeps
         changes in memory only (tests).
     @param journalPath: the journal folder; L{None} for no journal.
-    @param sources: makers of the read sources (demo, replay, watch), each
-        given the analytics as its sink.
+    @param sources: makers of the command line's read sources (demo,
+        replay, watch); they find the analytics in C{context.reads}.
+    @param parts: the registrations (L{PARTS}; tests add their own).
     """
     if reactor is None:
-        from twisted.internet import reactor
-    if metrics is None:
-        metrics = Metrics()
+        reactor = globalReactor()
+    metrics = metricsOrPrivate(metrics)
     store = SettingsStore(settings, settingsPath)
     server = NumberOkServer(store, metrics, reactor)
-
-    server.screenshots = server.add(ScreenshotService(
-        reactor, threads=screenshotThreads, metrics=metrics), "screenshots")
-    server.publisher = server.add(
-        EventPublisher(store, server.screenshots, reactor=reactor,
-                       metrics=metrics),
-        "publisher")
-    server.factory = NumberOkFactory(store, server.publisher, reactor=reactor,
-                                     metrics=metrics)
-    server.eventPort = server.add(ListeningService(
-        endpoints.events, server.factory, reactor=reactor,
-        enabled=settings[NETSERVER_ENABLE]), "events")
-
-    sinks: list[Any] = [server.publisher]
-    if journalPath is not None:
-        server.journal = server.add(Journal(
-            journalPath, keepDays=settings[JOURNAL_KEEP_DAYS],
-            maxMegabytes=settings[JOURNAL_MAX_MEGABYTES], reactor=reactor,
-            metrics=metrics), "journal")
-        sinks.append(server.journal)
-    server.recent = server.add(
-        RecentEvents(reactor=reactor, journal=server.journal,
-                     metrics=metrics), "recent")
-    sinks.append(server.recent)
-    broker = settings[MQTT_BROKER]
-    if broker:
-        from numberok.mqtt import MqttPublisher
-        # After the journal: it publishes Lost events from the journal's
-        # outbox, and live Detected/Updated as a sink.
-        server.mqttPublisher = server.add(MqttPublisher(
-            store, server.journal, metrics=metrics, reactor=reactor),
-            "mqtt-publisher")
-        sinks.append(server.mqttPublisher)
-    fanout = EventFanout(*sinks)
-
-    server.analytics = server.add(
-        Analytics(store, fanout, reactor=reactor, metrics=metrics),
-        "analytics")
-
-    if endpoints.ingest is not None:
-        server.ingest = server.add(IngestService(
-            endpoints.ingest, IngestFactory(server.analytics, reactor=reactor,
-                                            metrics=metrics),
-            reactor=reactor), "ingest")
-
-    if endpoints.admin is not None:
-        from numberok.web.cameras import CamerasService
-        from numberok.web.service import AdminService
-        server.admin = server.add(AdminService(
-            store, server.factory, server.eventPort, server.analytics,
-            server.recent, endpoints.admin, reactor,
-            journal=server.journal, metrics=metrics), "admin")
-        server.cameras = server.add(CamerasService(
-            store, server.admin.passwords, server.analytics, metrics=metrics,
-            reactor=reactor), "cameras")
-        server.admin.resource.putCameraPush(b"hikvision",
-                                            server.cameras.resource)
-
-    for makeSource in sources:
-        server.sources.append(
-            server.add(makeSource(server.analytics, reactor, metrics)))
-    if broker:
-        from numberok.mqtt import MqttCollector
-        # Other sites' events (handed on like our own) and raw reads from a
-        # topic: a source, started last and stopped first.
-        server.sources.append(server.add(MqttCollector(
-            store, sink=fanout, readSink=server.analytics,
-            statePath=journalPath, metrics=metrics, reactor=reactor),
-            "mqtt-collector"))
+    context = BuildContext(store, reactor, metrics, endpoints,
+                           settingsPath=settingsPath, journalPath=journalPath,
+                           screenshotThreads=screenshotThreads,
+                           parts=server.parts)
+    for registration in [*parts, *map(commandLineSource, sources)]:
+        part = registration.make(context)
+        server.register(registration, part)
+        if IEventSink.providedBy(part):
+            context.events.fanout.sinks.append(part)
+    for registration, part in sorted(
+            server.registered,
+            key=lambda made: _START_ORDER.index(made[0].role)):
+        if IService.providedBy(part):
+            if registration.name is not None:
+                part.setName(registration.name)
+            part.setServiceParent(server)
     return server

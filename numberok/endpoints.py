@@ -74,6 +74,13 @@ def addressText(address: object) -> str:
     return "%s:%s" % (host, getattr(address, "port", "?"))
 
 
+def hostText(address: object) -> str:
+    """A peer's host alone, what login throttles and per-address caps count
+    by; C{"local"} for address types without a host (a UNIX socket)."""
+    host = getattr(address, "host", None)
+    return str(host) if host else "local"
+
+
 def isLoopbackHost(host: str) -> bool:
     """C{localhost}, C{127.0.0.0/8} or C{::1} (brackets allowed)."""
     host = host.strip().strip("[]").lower()

@@ -120,3 +120,46 @@ class IScreenshotEncoder(Interface):
             when the frame is not a usable image (or cannot fit).  It never
             fails.
         """
+
+
+class IZoneOwner(Interface):
+    """
+    What one zone's tracks (L{numberok.zones.ZoneAggregator}) need from
+    the analytics that own them: the things shared by every zone (settings,
+    plate rules, ids, caps, the sink).  The zones module knows only this
+    contract, so it imports nothing from the analytics.
+    """
+
+    store = Attribute("The L{numberok.settings.SettingsStore}.")
+    config = Attribute("The C{[Analytics]} settings as the per-read path "
+                       "uses them (L{numberok.zones.AnalyticsConfig}).")
+    rules = Attribute("The L{numberok.plates.PlateRules} now in force.")
+    reactor = Attribute("The L{IReactorTime} of the loss timers.")
+
+    def openTrack(zone):
+        """
+        @return: a new L{numberok.tracks.Track} in C{zone}, after making
+            room under the caps.
+        """
+
+    def announced(track):
+        """C{track} was announced (its Detected went out)."""
+
+    def merged(track):
+        """C{track} was folded into an announced neighbour; it ends
+        silently."""
+
+    def emit(event, arrival):
+        """
+        Hand C{event} to the sink; C{arrival} is the reactor time of the
+        read that caused it (L{None} for Lost, which a timer causes).
+        """
+
+    def fits(processed):
+        """@return: whether the plate text C{processed} fits a template."""
+
+    def closed(track, reason):
+        """C{track} ended: Lost, or dropped for C{reason} (counted)."""
+
+    def forgotten(track):
+        """C{track} is gone from its zone: forget it."""

@@ -1,21 +1,30 @@
 """
-Listening ports as services: Twisted's L{StreamServerEndpointService}, which
-binds in C{privilegedStartService} (so C{twistd --uid} works with a port
-under 1024, and a port that cannot be bound stops the start before any
-thread or source runs), plus what the admin page needs: move to another
-endpoint without a gap, switch listening off and on, tell the bound port.
+Listening ports as services: a L{ListeningService} holds the
+L{IListeningPort} a strports endpoint's C{listen} gives, and binds in
+C{privilegedStartService} (so C{twistd --uid} works with a port under 1024,
+and a port that cannot be bound stops the start before any thread or source
+runs), plus what the admin page needs: move to another endpoint without a
+gap, switch listening off and on, tell the bound port.
+
+It is composed from public Twisted API alone (C{serverFromString},
+C{IStreamServerEndpoint.listen}, C{IListeningPort}) rather than a subclass
+of C{StreamServerEndpointService}, whose synchronous errors and rebinding
+would need its private attributes.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.interfaces import IListeningPort, IReactorTCP
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from numberok.reactors import LazyReactor
 
 
 class CannotListen(SystemExit):
@@ -26,55 +35,72 @@ class CannotListen(SystemExit):
     """
 
 
-class ListeningService(StreamServerEndpointService):
+class ListeningService(Service):
     """
     Listens on a strports description while running.
 
     @ivar description: the endpoint now in use, e.g. C{"tcp:7700"}.
+    @ivar factory: the protocol factory the port serves.
     @ivar enabled: C{False} keeps the service running without listening
         (C{[NetServer] Enable = 0}).
     @ivar port: the L{IListeningPort}, or L{None} while not listening.
     """
 
     log = Logger()
-    _raiseSynchronously = True
+    reactor = LazyReactor()
 
-    def __init__(self, description: str, factory: Any, reactor: Any = None,
+    def __init__(self, description: str, factory: Factory,
+                 reactor: Optional[IReactorTCP] = None,
                  enabled: bool = True) -> None:
-        if reactor is None:
-            from twisted.internet import reactor
-        super().__init__(None, factory)
         self.description = description
-        self.reactor = reactor
+        self.factory = factory
+        self._reactor = reactor
         self.enabled = enabled
         self.port: Optional[IListeningPort] = None
+        self._pending: Optional[defer.Deferred] = None
 
     def _listen(self, description: str) -> defer.Deferred:
         return serverFromString(self.reactor, description).listen(
             self.factory)
 
     def privilegedStartService(self) -> None:
-        """Bind now (Twisted's own endpoints bind synchronously)."""
-        if not self.enabled:
-            Service.privilegedStartService(self)
-            return
-        self.endpoint = serverFromString(self.reactor, self.description)
-        try:
-            super().privilegedStartService()
-        except Exception as e:
-            self._waitingForPort = None
+        """
+        Bind now.  Twisted's own endpoints (tcp, ssl, unix) listen before
+        C{listen} returns, so a port that cannot be bound raises
+        L{CannotListen} here; an endpoint that binds later is waited for
+        (and its failure logged).
+        """
+        Service.privilegedStartService(self)
+        if self.enabled and self.port is None and self._pending is None:
+            self._bind()
+
+    def _bind(self) -> None:
+        binding = True
+        refused: list[Failure] = []
+
+        def failed(failure: Failure) -> None:
+            self._pending = None
+            if binding:
+                refused.append(failure)
+            elif not failure.check(defer.CancelledError):
+                self.log.failure("cannot listen on {endpoint}", failure,
+                                 endpoint=self.description)
+
+        self._pending = self._listen(self.description)
+        self._pending.addCallbacks(self._listening, failed)
+        binding = False
+        if refused:
             raise CannotListen("numberok: cannot listen on %s: %s"
-                               % (self.description, _reason(e))) from None
-        self._waitingForPort.addCallback(self._listening)
-        self._waitingForPort.addErrback(lambda f: self.log.failure(
-            "cannot listen on {endpoint}", f, endpoint=self.description))
+                               % (self.description,
+                                  _reason(refused[0].value)))
 
     def startService(self) -> None:
         Service.startService(self)
-        if self.enabled and self.port is None and self._waitingForPort is None:
-            self.privilegedStartService()
+        if self.enabled and self.port is None and self._pending is None:
+            self._bind()
 
     def _listening(self, port: IListeningPort) -> IListeningPort:
+        self._pending = None
         self.port = port
         self.log.info("listening on {endpoint}", endpoint=self.description)
         return port
@@ -84,12 +110,12 @@ class ListeningService(StreamServerEndpointService):
         return self._close()
 
     def _close(self) -> defer.Deferred:
-        waiting, self._waitingForPort = self._waitingForPort, None
+        pending, self._pending = self._pending, None
         port, self.port = self.port, None
         if port is not None:
             return defer.maybeDeferred(port.stopListening)
-        if waiting is not None:
-            waiting.cancel()
+        if pending is not None:
+            pending.cancel()
         return defer.succeed(None)
 
     def rebind(self, description: str) -> defer.Deferred:
@@ -105,7 +131,6 @@ class ListeningService(StreamServerEndpointService):
 
         def bound(port: IListeningPort) -> Optional[defer.Deferred]:
             old, self.port, self.description = self.port, port, description
-            self._waitingForPort = defer.succeed(port)
             self.log.info("now listening on {endpoint}", endpoint=description)
             return old.stopListening() if old is not None else None
         return d.addCallback(bound)
@@ -123,7 +148,6 @@ class ListeningService(StreamServerEndpointService):
         if self.port is not None:
             return defer.succeed(None)
         d = self._listen(self.description)
-        self._waitingForPort = d
         return d.addCallback(self._listening)
 
     @property

@@ -3,7 +3,8 @@ The one registry of numberok's counters (prometheus-client), read by
 C{GET /metrics}, the admin page and C{/api/connections}.
 
 Every part takes a L{Metrics} in its constructor (C{metrics=None} gives it a
-private one, so a unit test needs nothing); L{numberok.build.buildServer}
+private one through L{metricsOrPrivate}, so a unit test needs nothing);
+L{numberok.build.buildServer}
 makes one per server and hands the same object to every part.  A registry
 per server, not prometheus-client's global one: two servers in one test
 process must not share counts.
@@ -23,7 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from numberok.metrictypes import ReactorCounter, ReactorHistogram
 
-__all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
+__all__ = ["Metrics", "CONTENT_TYPE_LATEST", "metricsOrPrivate"]
 
 
 class Metrics:
@@ -252,3 +253,12 @@ class Metrics:
         """
         found: Optional[float] = self.registry.get_sample_value(name, labels)
         return found or 0.0
+
+
+def metricsOrPrivate(metrics: Optional[Metrics]) -> Metrics:
+    """
+    The one fallback for a part built without the server's registry: the
+    registry given, or a private one (unit tests need nothing; the
+    server's counters never see a part that was not handed them).
+    """
+    return metrics if metrics is not None else Metrics()

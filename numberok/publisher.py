@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -37,9 +37,10 @@ from numberok import wire
 from numberok.events import EventState, PlateEvent
 from numberok.interfaces import (IEventPublisher, IEventSubscriber,
                                  IScreenshotEncoder)
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.queues import DROP_ORDER, Outgoing, Subscription
 from numberok.pictures import PictureAttacher
+from numberok.reactors import LazyReactor
 from numberok.settings import SettingsStore
 from numberok.settings.keys import (
     NETSERVER_ATTACHED_SCREENSHOTS_QUALITY, SYSTEM_SYSTEM_ID,
@@ -72,22 +73,22 @@ class EventPublisher(Service):
     queueBytes = 32 * 1024 * 1024
     shutdownGrace = 3.0
     log = Logger()
+    reactor = LazyReactor()
 
     def __init__(self, store: SettingsStore,
                  encoder: Optional[IScreenshotEncoder] = None,
-                 reactor: Any = None, metrics: Optional[Metrics] = None,
+                 reactor: Optional[IReactorTime] = None,
+                 metrics: Optional[Metrics] = None,
                  runInThread: Optional[Callable[..., Deferred]] = None
                  ) -> None:
         """
         @param runInThread: runs the header reads that place C{PlateRect};
             by default a one-thread pool of this service.
         """
-        if reactor is None:
-            from twisted.internet import reactor
         self.store = store
         self.encoder = encoder
-        self.reactor = reactor
-        self.metrics = metrics if metrics is not None else Metrics()
+        self._reactor = reactor
+        self.metrics = metricsOrPrivate(metrics)
         self._threads: Optional[ServiceThreads] = None
         if runInThread is None:
             self._threads = ServiceThreads("numberok-publisher",

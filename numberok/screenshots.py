@@ -17,18 +17,19 @@ import math
 import os
 from collections import OrderedDict
 from io import BytesIO
-from typing import Any, Optional
+from typing import Optional
 
 from PIL import Image
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from numberok.images import MAX_FRAME_PIXELS, InvalidImage, frameSize
 from numberok.interfaces import IScreenshotEncoder
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.reactors import LazyReactor
 from numberok.threads import ServiceThreads
 
@@ -130,7 +131,7 @@ class ScreenshotService(Service):
     cacheSize = 8
     """Recent results kept; 0 turns the cache off."""
 
-    def __init__(self, reactor: Any = None,
+    def __init__(self, reactor: Optional[IReactorFromThreads] = None,
                  threads: Optional[int] = None,
                  metrics: Optional[Metrics] = None) -> None:
         if threads is not None and threads < 1:
@@ -138,7 +139,7 @@ class ScreenshotService(Service):
                              % (threads,))
         self._reactor = reactor
         self.threads = threads or os.cpu_count() or 1
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._countEncoded = self.metrics.screenshotsEncoded
         self._countCacheHits = self.metrics.screenshotCacheHits
         self._skipped = {reason: self.metrics.screenshotsSkipped.labels(

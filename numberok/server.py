@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
@@ -27,7 +27,8 @@ from zope.interface import implementer
 from numberok import wire
 from numberok.endpoints import addressText
 from numberok.interfaces import IEventPublisher, IEventSubscriber
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
+from numberok.reactors import LazyReactor
 from numberok.settings import SettingsStore
 from numberok.settings.keys import (
     NETSERVER_ALLOWED_CLIENTS,
@@ -223,15 +224,15 @@ class NumberOkFactory(Factory):
     protocol = NumberOkProtocol
     maxConnections = NETSERVER_MAX_CONNECTIONS.maximum
     log = Logger()
+    reactor = LazyReactor()
 
     def __init__(self, store: SettingsStore, publisher: IEventPublisher,
-                 reactor=None, metrics: Optional[Metrics] = None) -> None:
-        if reactor is None:
-            from twisted.internet import reactor
+                 reactor: Optional[IReactorTime] = None,
+                 metrics: Optional[Metrics] = None) -> None:
         self.store = store
         self.publisher = publisher
-        self.reactor = reactor
-        self.metrics = metrics if metrics is not None else Metrics()
+        self._reactor = reactor
+        self.metrics = metricsOrPrivate(metrics)
         self._connections: dict[int, NumberOkProtocol] = {}
         self._ids = itertools.count(1)
         self.metrics.connections.set_function(lambda: len(self._connections))

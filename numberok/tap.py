@@ -13,7 +13,7 @@ from twisted.application.service import IService
 from twisted.python import usage
 
 from numberok import settings as settingsModule
-from numberok.build import Endpoints, SourceMaker, buildServer
+from numberok.build import Endpoints, Maker, buildServer
 from numberok.settings.keys import (
     ADMIN_PASSWORD_HASH, JOURNAL_PATH, MQTT_BROKER,
     NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS, NETSERVER_PORT)
@@ -165,25 +165,27 @@ def makeService(options: Options) -> IService:
         sources=options.sources)
 
 
-def _sources(options: Options) -> list[SourceMaker]:
+def _sources(options: Options) -> list[Maker]:
     """
     Makers of the read sources the options ask for.  Their parameters are
     checked here, so a bad pattern is a usage error; the sources themselves
-    are built by L{buildServer}, with the analytics as their sink.
+    are built by L{buildServer}, with the analytics (C{context.reads}) as
+    their sink.
     """
-    makers: list[SourceMaker] = []
+    makers: list[Maker] = []
     if options["demo"]:
         from numberok.sources.demo import DemoSource
         rate, seed = options["demo-rate"], options["demo-seed"]
-        makers.append(lambda sink, reactor, metrics: DemoSource(
-            sink, rate=rate, seed=seed, reactor=reactor, metrics=metrics))
+        makers.append(lambda context: DemoSource(
+            context.reads, rate=rate, seed=seed, reactor=context.reactor,
+            metrics=context.metrics))
     if options["replay"]:
         from numberok.sources.replay import ReplaySource
         path, speed = options["replay"], options["replay-speed"]
         loop = bool(options["replay-loop"])
-        makers.append(lambda sink, reactor, metrics: ReplaySource(
-            sink, path, speed=speed, loop=loop, reactor=reactor,
-            metrics=metrics))
+        makers.append(lambda context: ReplaySource(
+            context.reads, path, speed=speed, loop=loop,
+            reactor=context.reactor, metrics=context.metrics))
     if options["watch"]:
         from numberok.sources.watch import (DEFAULT_PATTERN,
                                             FolderWatchSource, compilePattern)
@@ -193,6 +195,7 @@ def _sources(options: Options) -> list[SourceMaker]:
                                      or DEFAULT_PATTERN)
         except ValueError as e:
             raise usage.UsageError("--watch-pattern: %s" % (e,))
-        makers.append(lambda sink, reactor, metrics: FolderWatchSource(
-            sink, folder, pattern=pattern, reactor=reactor, metrics=metrics))
+        makers.append(lambda context: FolderWatchSource(
+            context.reads, folder, pattern=pattern, reactor=context.reactor,
+            metrics=context.metrics))
     return makers

@@ -15,6 +15,7 @@ import threading
 from typing import Any, Callable, Optional, TypeVar
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.python.threadpool import ThreadPool
 
 from numberok.reactors import LazyReactor
@@ -30,7 +31,7 @@ class ServiceThreads:
     """
 
     def __init__(self, name: str, maxThreads: int = 1, minThreads: int = 0,
-                 reactor: Any = None) -> None:
+                 reactor: Optional[IReactorFromThreads] = None) -> None:
         self.name = name
         self.maxThreads = maxThreads
         self.minThreads = minThreads

@@ -3,24 +3,24 @@ One channel and zone's tracks (L{ZoneAggregator}): which track a read
 belongs to (exact text, then soft comparison over the zone's own texts),
 when a track is announced, folded into a neighbour, updated and lost.
 L{numberok.analytics.Analytics} owns one per zone, and the things shared
-by all of them (plate rules, ids, caps, the sink).
+by all of them (plate rules, ids, caps, the sink), which a zone reaches
+through L{numberok.interfaces.IZoneOwner} only: this module imports
+nothing from the analytics.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from numberok.events import EventState, MovementType, PlateEvent, PlateRead
+from numberok.interfaces import IZoneOwner
 from numberok.plates import distance
 from numberok.plates.matching import TextIndex
 from numberok.settings.keys import (
     ANALYTICS_LEVENSHTEIN_DISTANCE, ANALYTICS_SKIP_FIRST_RESULTS,
     ANALYTICS_SOFT_COMPARISON, ANALYTICS_USE_RAW_RESULTS)
 from numberok.tracks import Track, movementOf, movementOfTravel
-
-if TYPE_CHECKING:
-    from numberok.analytics import Analytics
 
 NOT_A_PLATE_EXTRA_READS = 2
 """Reads a track whose text fits no plate template is held back beyond
@@ -68,7 +68,7 @@ class ZoneAggregator:
     """
 
     def __init__(self, channel: int, zone: int,
-                 analytics: "Analytics") -> None:
+                 analytics: IZoneOwner) -> None:
         self.channel = channel
         self.zone = zone
         self.analytics = analytics

@@ -15,7 +15,7 @@ from zope.interface.verify import verifyObject
 
 from numberok.analytics import Analytics, movementOf
 from numberok.events import EventState, MovementType, PlateRead
-from numberok.interfaces import IPlateReadSink
+from numberok.interfaces import IPlateReadSink, IZoneOwner
 from numberok.settings import Settings, SettingsStore
 
 
@@ -53,6 +53,19 @@ def feed(analytics, clock, plates, every=0.1, **kwargs):
 def test_analytics_provides_plate_read_sink():
     analytics, _, _ = makeAnalytics()
     assert verifyObject(IPlateReadSink, analytics)
+
+
+def test_analytics_provide_what_their_zones_need_and_zones_import_nothing_of_them():
+    import ast
+    import inspect
+
+    import numberok.zones
+    analytics, _, _ = makeAnalytics()
+    assert verifyObject(IZoneOwner, analytics)
+    tree = ast.parse(inspect.getsource(numberok.zones))
+    imported = {node.module for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom)}
+    assert "numberok.analytics" not in imported
 
 
 def test_detected_comes_with_the_read_after_the_skipped_ones():

@@ -119,3 +119,12 @@ def test_network_admin_endpoint_without_password_is_refused_with_advice(
         f.write("\n[Admin]\nPasswordHash = %s\n"
                 % (hashPassword("x" * 8, 1000),))
     tap.Options().parseOptions(["--config", config, "--admin", "tcp:8080"])
+
+
+def test_a_peers_host_is_its_address_host_and_local_for_a_unix_socket():
+    from twisted.internet.address import IPv4Address, UNIXAddress
+
+    from numberok.endpoints import addressText, hostText
+    tcp = IPv4Address("TCP", "10.0.0.7", 40000)
+    assert (hostText(tcp), addressText(tcp)) == ("10.0.0.7", "10.0.0.7:40000")
+    assert hostText(UNIXAddress(None)) == "local"

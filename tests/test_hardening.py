@@ -1,5 +1,5 @@
 """
-The server under storms, stalls and garbage (issue 7), on real loopback
+The server under storms, stalls and garbage, on real loopback
 sockets with the test's reactor: the server runs in-process so the tests
 read its counters.  Every misbehaving peer must be answered by closing it
 (or refusing its line), a log line and a counter -- never an exception into

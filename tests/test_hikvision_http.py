@@ -278,6 +278,22 @@ def test_token_never_reaches_the_access_log():
     assert logged == [b"/api/cameras/hikvision?a=1&token=-"]
 
 
+def test_a_get_is_405_allowing_post_and_counted():
+    metrics = Metrics()
+    service = CamerasService(makeStore(), None, ListSink(), metrics,
+                             runInThread=synchronous)
+    channel = Site(service.resource).buildProtocol(None)
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    channel.dataReceived(b"GET /api/cameras/hikvision?token=%s HTTP/1.1\r\n"
+                         b"Host: c\r\n\r\n" % (TOKEN.encode(),))
+    head, _, body = transport.value().partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 405 ") and b"Allow: POST" in head
+    assert body == b'{"errors": {"method": "send the alarm with POST"}}'
+    assert metrics.value("numberok_camera_refused_total",
+                         reason="method") == 1
+
+
 @implementer(IEventSink)
 class EventList(list):
     def publish(self, event) -> None:

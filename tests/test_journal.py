@@ -85,7 +85,7 @@ def test_lost_event_is_recorded_with_every_field_and_its_frame(tmp_path):
             entry.channel, entry.zone) == (
         "Lost", 42, "A123BC77", "A123BC77", 1764000000000, "In", 3, 0.875,
         7, 31, 0, 0)
-    assert entry.recorded_ms == 1_764_000_000_000
+    assert entry.recordedMs == 1_764_000_000_000
     with open(journal.screenshotPath(entry), "rb") as f:
         assert f.read() == JPEG
     assert entry.toJSON("/s/1.jpg")["screenshot"] == "/s/1.jpg"
@@ -196,7 +196,7 @@ def test_retention_by_size_removes_the_oldest_rows_first(tmp_path):
     kept = [e.runtimeId for e in page.entries]
     assert kept and kept == list(range(10 - len(kept), 10))
     files = os.listdir(tmp_path / "j" / "screenshots")
-    assert sorted(files) == sorted(e.screenshot_file for e in page.entries)
+    assert sorted(files) == sorted(e.screenshotFile for e in page.entries)
     yield timeout(journal.stopService())
 
 

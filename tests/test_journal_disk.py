@@ -178,7 +178,7 @@ def test_full_tmpfs_never_serves_a_picture_of_another_row(smallDisk):
             assert found[1] == frames[entry.runtimeId]
         else:
             assert found is None
-    named = {e.screenshot_file for e in page.entries if e.hasScreenshot}
+    named = {e.screenshotFile for e in page.entries if e.hasScreenshot}
     assert set(pictureFiles(smallDisk / "j")) == named
     yield timeout(journal.stopService())
 

@@ -21,6 +21,9 @@ from numberok.analytics import EventFanout
 from numberok.events import EventState
 from numberok.journal import Journal
 from numberok.metrics import Metrics
+from numberok.settings import Settings, SettingsStore
+from numberok.web.auth import Sessions
+from numberok.web.gate import Gate
 from numberok.web.recent import RecentEvents, eventsResource
 
 
@@ -43,7 +46,9 @@ class Served:
         from twisted.web.client import Agent
         root, api = Resource(), Resource()
         root.putChild(b"api", api)
-        api.putChild(b"events", eventsResource(journal, recent))
+        # No password set: the gate lets loopback requests in.
+        gate = Gate(SettingsStore(Settings()), Sessions(reactor), None)
+        api.putChild(b"events", eventsResource(journal, recent, gate))
         self.port = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
         self.base = "http://127.0.0.1:%d" % (self.port.getHost().port,)
         self.agent = Agent(reactor)

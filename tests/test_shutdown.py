@@ -1,5 +1,5 @@
 """
-Graceful shutdown (issue 7): every active track ends as a Lost event that
+Graceful shutdown: every active track ends as a Lost event that
 reaches the connected clients and the journal before the server is gone;
 clients that do not read cannot hold the shutdown past its grace period.
 """
@@ -151,7 +151,7 @@ def test_sigterm_to_twistd_sends_active_tracks_as_lost_first(
                   if e["State"] == "Lost")
     assert lost == detected
     if not args:
-        pytest.skip("tap.py does not wire the journal yet (issue 7 snippet); "
+        pytest.skip("tap.py does not wire the journal; "
                     "client part passed")
     import sqlite3
     db = sqlite3.connect(str(journal / "events.sqlite"))

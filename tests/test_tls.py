@@ -1,5 +1,5 @@
 """
-TLS on the event port (issue 7): the strports C{ssl:} endpoint needs nothing
+TLS on the event port: the strports C{ssl:} endpoint needs nothing
 of ours, and C{numberok-client --tls --ca FILE} talks to it.  The
 certificates come from the session's C{certificates} fixture (conftest).
 """

@@ -244,6 +244,21 @@ async def test_no_password_mode_still_refuses_cross_origin_changes(adminServer):
 
 
 @pytest_twisted.ensureDeferred
+async def test_recent_events_and_live_pictures_need_a_login(adminServer):
+    stack = adminServer(password=ADMIN_PASSWORD)
+    for path in ("/api/events/recent", "/api/events/live/1/thumbnail",
+                 "/api/events?since_id=0"):
+        r = await http("GET", stack.url + path)
+        assert r.code == 401, path
+    r = await http("GET", stack.url + "/api/events/recent",
+                   headers=stack.basic())
+    assert r.code == 200 and r.json()["events"] == []
+    r = await http("GET", stack.url + "/api/events/live/1/thumbnail",
+                   headers=stack.basic())
+    assert r.code == 404 and "live_id" in r.json()["errors"]
+
+
+@pytest_twisted.ensureDeferred
 async def test_static_files_are_public_and_typed(adminServer):
     stack = adminServer(password=ADMIN_PASSWORD)
     r = await http("GET", stack.url + "/static/admin.js")

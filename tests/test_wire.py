@@ -53,7 +53,7 @@ def _feedAll(decoder: wire.PacketDecoder, chunks) -> list[wire.Packet]:
 def test_event_packet_has_the_documented_bytes():
     """
     Header C{21 00 00 00 <len LE>}, pairs joined by 0x05, then 00 00: the
-    bytes here are typed from wire-protocol.md, not computed by the codec.
+    bytes here are typed from docs/protocol.rst, not computed by the codec.
     """
     expected = (
         b"\x21\x00\x00\x00"          # pType 0x21, little-endian

@@ -6,7 +6,8 @@ both shapes, and the value type L{JournalEntry}, are derived from
 L{EVENT_FIELDS} and L{JOURNAL_FIELDS} here, so a new event field is added in
 one place.  The SQL column names double as the JSON member names: both are
 persisted or documented (docs/operations.rst), so they stay snake_case while
-the Python attributes follow the camelCase of L{PlateEvent}.
+every Python attribute -- event fields and the journal's own alike -- is
+camelCase like L{PlateEvent}'s (C{recordedMs} is column C{recorded_ms}).
 """
 
 from __future__ import annotations
@@ -91,15 +92,15 @@ EVENT_FIELDS: tuple[Field, ...] = (
 """Every L{PlateEvent} field but C{frame} (stored as a file)."""
 
 JOURNAL_FIELDS: tuple[Field, ...] = (
-    Field("recorded_ms", "recorded_ms", "INTEGER NOT NULL", int),
-    Field("screenshot_bytes", "screenshot_bytes",
+    Field("recordedMs", "recorded_ms", "INTEGER NOT NULL", int),
+    Field("screenshotBytes", "screenshot_bytes",
           "INTEGER NOT NULL DEFAULT 0", int),
     # The picture files the row commits to (names unique per write, so a
     # file can never be taken for another row's); NULL for none.
-    Field("screenshot_file", "screenshot_file", "TEXT", Optional[str],
+    Field("screenshotFile", "screenshot_file", "TEXT", Optional[str],
           public=False),
-    Field("plate_file", "plate_file", "TEXT", Optional[str], public=False),
-    Field("plate_bytes", "plate_bytes", "INTEGER NOT NULL DEFAULT 0", int),
+    Field("plateFile", "plate_file", "TEXT", Optional[str], public=False),
+    Field("plateBytes", "plate_bytes", "INTEGER NOT NULL DEFAULT 0", int),
 )
 """The journal's own fields, after the event's."""
 
@@ -125,11 +126,11 @@ class _EntryMethods:
 
     @property
     def hasScreenshot(self) -> bool:
-        return self.screenshot_file is not None and self.screenshot_bytes > 0
+        return self.screenshotFile is not None and self.screenshotBytes > 0
 
     @property
     def hasPlatePicture(self) -> bool:
-        return self.plate_file is not None and self.plate_bytes > 0
+        return self.plateFile is not None and self.plateBytes > 0
 
     def toEvent(self) -> PlateEvent:
         """The row as an event again (without its frame)."""
@@ -163,7 +164,7 @@ JournalEntry = make_dataclass(
 JournalEntry.__doc__ = """
 One recorded event: the fields of its L{PlateEvent} as stored (C{state} and
 C{movement} as their wire text, C{bbox} as C{"x,y,w,h"}), plus the
-journal's own: C{id} (increasing, never reused), C{recorded_ms} (when the
+journal's own: C{id} (increasing, never reused), C{recordedMs} (when the
 journal took it, server clock), the picture files and their sizes.
 Built from L{EVENT_FIELDS} and L{JOURNAL_FIELDS}.
 """

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -27,7 +28,7 @@ from numberok.interfaces import IEventSink
 from numberok.journal.fields import JournalEntry, eventRow
 from numberok.journal.pictures import describe, failureReason
 from numberok.journal.store import SCREENSHOT_DIRECTORY, JournalStore
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.threads import ServiceThreads
 
 MS_PER_DAY = 86400 * 1000
@@ -64,22 +65,24 @@ class Journal(Service):
     states = frozenset([EventState.LOST])
 
     def __init__(self, path: str, keepDays: float = 30.0,
-                 maxMegabytes: float = 1024.0, reactor: Any = None,
-                 clock: Any = None, metrics: Optional[Metrics] = None) -> None:
+                 maxMegabytes: float = 1024.0,
+                 reactor: Optional[IReactorFromThreads] = None,
+                 clock: Optional[IReactorTime] = None,
+                 metrics: Optional[Metrics] = None) -> None:
         """
         @param path: the directory (created when missing).
         @param keepDays: rows older than this are deleted.
         @param maxMegabytes: the database and pictures together stay under
             this; the oldest rows go first.
         @param reactor: runs the thread hand-over (C{callFromThread}).
-        @param clock: tells the time for C{recorded_ms} and runs retention;
+        @param clock: tells the time for C{recordedMs} and runs retention;
             defaults to C{reactor}.
         """
         self.path = path
         self.keepDays = keepDays
         self.maxMegabytes = maxMegabytes
         self._clock = clock
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._recordedCount = self.metrics.journalRecorded
         self._threads = ServiceThreads("numberok-journal", 1, reactor=reactor)
         self._store: Optional[JournalStore] = None
@@ -93,7 +96,7 @@ class Journal(Service):
         self.lastError: Optional[str] = None
 
     @property
-    def reactor(self) -> Any:
+    def reactor(self) -> IReactorFromThreads:
         return self._threads.reactor
 
     @property
@@ -363,10 +366,10 @@ class Journal(Service):
 
     def screenshotPath(self, entry: JournalEntry) -> Optional[str]:
         """Where the frame of C{entry} is stored, or L{None}."""
-        if entry.screenshot_file is None:
+        if entry.screenshotFile is None:
             return None
         return os.path.join(self.path, SCREENSHOT_DIRECTORY,
-                            entry.screenshot_file)
+                            entry.screenshotFile)
 
     # -- retention ----------------------------------------------------------
 

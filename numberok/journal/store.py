@@ -267,7 +267,7 @@ class JournalStore:
         entry = self.get(entryId)
         if entry is None:
             return None
-        name = entry.plate_file if kind == "plate" else entry.screenshot_file
+        name = entry.plateFile if kind == "plate" else entry.screenshotFile
         if name is None:
             return None
         tag = name + (".thumbnail" if kind == "thumbnail" else "")

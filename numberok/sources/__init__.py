@@ -9,11 +9,13 @@ from typing import Callable, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from numberok.events import PlateRead
 from numberok.interfaces import IPlateReadSink
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
+from numberok.reactors import LazyReactor
 from numberok.threads import ServiceThreads
 
 _log = Logger(namespace="numberok.sources")
@@ -54,27 +56,22 @@ class ThreadedSource(Service):
     """
 
     workerName = "numberok-source"
+    reactor = LazyReactor()
 
-    def __init__(self, reactor=None,
+    def __init__(self, reactor: Optional[IReactorTime] = None,
                  runInThread: Optional[Callable[..., Deferred]] = None,
                  metrics: Optional[Metrics] = None) -> None:
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._reactor = reactor
         self._runInThread = runInThread
         self._threads: Optional[ServiceThreads] = None
-
-    def _getReactor(self):
-        if self._reactor is None:
-            from twisted.internet import reactor
-            self._reactor = reactor
-        return self._reactor
 
     def _startWorker(self) -> Callable[..., Deferred]:
         """Start the worker (unless one is injected); return its runner."""
         if self._runInThread is not None:
             return self._runInThread
         self._threads = ServiceThreads(self.workerName, 1,
-                                       reactor=self._getReactor())
+                                       reactor=self.reactor)
         self._threads.start()
         return self._threads.run
 

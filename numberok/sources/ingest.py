@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -28,7 +28,8 @@ from zope.interface import implementer
 from numberok.endpoints import addressText
 from numberok.interfaces import IPlateReadSink
 from numberok.listening import ListeningService
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
+from numberok.reactors import LazyReactor
 from numberok.sources import handOver
 from numberok.sources.formats import ReadFormatError, parseReadLine
 
@@ -161,14 +162,14 @@ class IngestFactory(Factory):
     loggedBadLines = 100
     """Bad lines logged one by one; after that every 1000th (all counted)."""
     log = Logger()
+    reactor = LazyReactor()
 
-    def __init__(self, sink: IPlateReadSink, reactor=None,
+    def __init__(self, sink: IPlateReadSink,
+                 reactor: Optional[IReactorTime] = None,
                  metrics: Optional[Metrics] = None) -> None:
-        if reactor is None:
-            from twisted.internet import reactor
         self.sink = sink
-        self.reactor = reactor
-        self.metrics = metrics if metrics is not None else Metrics()
+        self._reactor = reactor
+        self.metrics = metricsOrPrivate(metrics)
         self.readErrors = self.metrics.readErrors.labels(source="ingest")
         self.sinkFailed = self.metrics.sinkFailures.labels(source="ingest")
         self.stopped = False
@@ -184,8 +185,7 @@ class IngestFactory(Factory):
             self.metrics.ingestRefused.inc()
             self.log.warn("ingest: refused {peer}: {limit} recognizers "
                           "already connected",
-                          peer="%s:%s" % (getattr(addr, "host", addr),
-                                          getattr(addr, "port", "")),
+                          peer=addressText(addr),
                           limit=self.maxConnections)
             return None
         return Factory.buildProtocol(self, addr)

@@ -223,7 +223,7 @@ class ReplaySource(ThreadedSource):
 
     def startService(self) -> None:
         super().startService()
-        reactor = self._getReactor()
+        reactor = self.reactor
         self._run = self._startWorker()
         self._generation += 1
         self._finished = False
@@ -291,7 +291,7 @@ class ReplaySource(ThreadedSource):
         # A pump already scheduled will see the new reads; otherwise one
         # on the next turn (never recursively, whatever the executor).
         if self._call is None and self.running:
-            self._call = self._getReactor().callLater(0, self._pump)
+            self._call = self.reactor.callLater(0, self._pump)
 
     def _readFailed(self, failure, generation: int) -> None:
         if generation != self._generation:
@@ -307,7 +307,7 @@ class ReplaySource(ThreadedSource):
         self._call = None
         if not self.running:
             return
-        reactor = self._getReactor()
+        reactor = self.reactor
         nowMs = reactor.seconds() * 1000
         for _ in range(self.fastBatch):
             if not self._buffer:
@@ -358,7 +358,7 @@ class ReplaySource(ThreadedSource):
                           path=self.path)
             self._finish()
             return
-        reactor = self._getReactor()
+        reactor = self.reactor
         startMs = max(round(reactor.seconds() * 1000), self._lastOutMs) \
             + round(self.loopGap * 1000)
         self._startPass(startMs)

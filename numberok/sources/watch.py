@@ -236,7 +236,7 @@ class FolderWatchSource(ThreadedSource):
         self.log.info("watching {directory} every {interval} s",
                       directory=self.directory, interval=self.pollInterval)
         self._loop = LoopingCall(self._poll)
-        self._loop.clock = self._getReactor()
+        self._loop.clock = self.reactor
         # A poll returns a Deferred: the next one waits for it to finish.
         self._loopDone = self._loop.start(self.pollInterval, now=True)
 
@@ -256,7 +256,7 @@ class FolderWatchSource(ThreadedSource):
         return done.addCallback(lambda _: self._stopWorker())
 
     def _poll(self) -> Deferred:
-        d = self._run(self._scan, self._getReactor().seconds())
+        d = self._run(self._scan, self.reactor.seconds())
         d.addCallback(self._deliver)
         # Never fails: a failed Deferred would end the LoopingCall.
         d.addErrback(lambda f: self.log.failure(

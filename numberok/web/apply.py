@@ -28,7 +28,7 @@ from numberok.settings.keys import NETSERVER_ENABLE, NETSERVER_PORT
 class EventPortApplier:
     """
     Moves the event port (the L{ListeningService} that
-    L{numberok.build.buildServer} names C{"events"}) to what the settings
+    L{numberok.build.buildServer} names C{eventPort}) to what the settings
     say.
     """
 

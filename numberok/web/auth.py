@@ -43,11 +43,12 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from numberok import settings as settingsModule
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.settings.keys import ADMIN_PASSWORD_HASH
 from numberok.threads import ServiceThreads
 
@@ -117,7 +118,7 @@ class Sessions:
     free to make, so their number must be bounded).
     """
 
-    reactor: object
+    reactor: IReactorTime
     idleTimeout: float = 12 * 3600.0
     maxSessions: int = 200
     _sessions: "OrderedDict[str, Session]" = field(default_factory=OrderedDict)
@@ -185,7 +186,8 @@ class LoginThrottle:
     maxAddresses = 10000
     maxInFlight = 2
 
-    def __init__(self, reactor, baseDelay: Optional[float] = None) -> None:
+    def __init__(self, reactor: IReactorTime,
+                 baseDelay: Optional[float] = None) -> None:
         self.reactor = reactor
         if baseDelay is not None:
             self.baseDelay = baseDelay
@@ -250,14 +252,15 @@ class PasswordChecker:
     log = Logger()
     cacheSize = 16
 
-    def __init__(self, store: settingsModule.SettingsStore, reactor,
+    def __init__(self, store: settingsModule.SettingsStore,
+                 reactor: IReactorTime,
                  threads: ServiceThreads, throttle: LoginThrottle,
                  metrics: Optional[Metrics] = None) -> None:
         self.store = store
         self.reactor = reactor
         self.threads = threads
         self.throttle = throttle
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._throttled = self.metrics.adminRefused.labels(
             reason="login_throttled")
         self._key = os.urandom(32)

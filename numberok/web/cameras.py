@@ -13,9 +13,10 @@ limit, without reading the rest; the resource checks again, so it is safe
 behind a site whose own limit is larger.  Parsing (XML, JPEG headers) runs
 in the cameras' own threads, never on the reactor thread.
 
-The resource is standalone: the admin site routes the path to
-L{CamerasService.resource}, outside the page's session and CSRF rules
-(a camera has neither).
+The resource is standalone and declares its own path
+(L{HikvisionResource.path}); L{CamerasService.push} is what the admin site
+mounts there, outside the page's session and CSRF rules (a camera has
+neither), with the body limit and the query token it allows.
 """
 
 from __future__ import annotations
@@ -23,17 +24,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import re
 from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.logger import Logger
-from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Request
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.server import Request
 
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.reactors import LazyReactor
 from numberok.settings.keys import ADMIN_PASSWORD_HASH, CAMERAS_TOKEN
 from numberok.sources import handOver
@@ -42,13 +41,13 @@ from numberok.sources.hikvision import (ANPR, HEARTBEAT, KINDS,
                                        MAX_ALARM_BYTES, Alarm,
                                        parseAlarm)
 from numberok.threads import ServiceThreads
+from numberok.web import common
 from numberok.web.auth import Throttled
+from numberok.web.common import Endpoint, HTTPError, Push, answerJSON
+from numberok.web.gate import Identity
+from numberok.web.limits import errorResponse
 
 _TOKEN_IN_URI = re.compile(rb"([?&]token=)[^&]*")
-
-
-def _errorBody(errors: dict[str, str]) -> bytes:
-    return json.dumps({"errors": errors}).encode("utf-8")
 
 
 class BodyLimitRequest(Request):
@@ -93,33 +92,33 @@ class BodyLimitRequest(Request):
         if self.bodyTooLarge:
             return
         self.bodyTooLarge = True
-        body = _errorBody({"body": "larger than %d bytes" % (self.maxBody,)})
         channel = self.channel
         if channel is None or channel.transport is None:
             return
-        channel.transport.write(
-            b"HTTP/1.1 413 Payload Too Large\r\n"
-            b"Content-Type: application/json\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (len(body),)
-            + body)
+        channel.transport.write(errorResponse(413, {
+            "body": "larger than %d bytes" % (self.maxBody,)}))
         channel.loseConnection()
 
 
-class HikvisionResource(Resource):
+class HikvisionResource(Endpoint):
     """
-    Takes Hikvision ANPR alarms and hands their reads to the sink.
+    Takes Hikvision ANPR alarms and hands their reads to the sink: an
+    L{Endpoint} like every answering resource of the admin site, without
+    the gate (a camera has no session; L{_answer} checks its token or
+    Basic credentials).
 
+    @cvar path: where cameras push (the one place it is spelled).
     @ivar maxBody: the largest body taken (L{MAX_ALARM_BYTES}).
     """
 
     isLeaf = True
-    log = Logger()
+    path = b"/api/cameras/hikvision"
     maxBody = MAX_ALARM_BYTES
 
     def __init__(self, store, passwords, sink,
                  runInThread: Callable[..., Deferred],
-                 metrics: Optional[Metrics] = None, reactor: Any = None
-                 ) -> None:
+                 metrics: Optional[Metrics] = None,
+                 reactor: Optional[IReactorTime] = None) -> None:
         """
         @param store: the L{numberok.settings.SettingsStore}; read for
             C{[Cameras] Token} and whether an admin password is set.
@@ -129,12 +128,12 @@ class HikvisionResource(Resource):
         @param runInThread: C{f(callable, *args) -> Deferred} running the
             parse off the reactor thread.
         """
-        super().__init__()
+        super().__init__(None)
         self.store = store
         self.passwords = passwords
         self.sink = sink
         self.runInThread = runInThread
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._reactor = reactor
         self._alarms = {kind: self.metrics.cameraAlarms.labels(kind=kind)
                         for kind in KINDS}
@@ -144,20 +143,30 @@ class HikvisionResource(Resource):
     def render(self, request) -> Any:
         # The token must not reach the access log, which logs the URI.
         request.uri = _TOKEN_IN_URI.sub(rb"\1-", request.uri)
+        return super().render(request)
+
+    def _handler(self, request):
+        try:
+            return super()._handler(request)
+        except HTTPError as e:
+            self.metrics.cameraRefused.labels(reason="method").inc()
+            raise HTTPError(e.code, {"method": "send the alarm with POST"},
+                            e.headers)
+
+    async def admit(self, request) -> Identity:
+        """Every caller reaches L{POST}, which checks its credentials
+        after the body's size (L{_answer})."""
+        return Identity("camera")
+
+    async def POST(self, request, identity: Identity) -> None:
         token = (request.args.get(b"token") or [None])[0]
-        d = ensureDeferred(self._answer(request, token))
-        d.addErrback(self._failed, request)
-        return NOT_DONE_YET
+        await self._answer(request, token)
 
     async def _answer(self, request, token: Optional[bytes]) -> None:
-        if request.method != b"POST":
-            request.setHeader(b"Allow", b"POST")
-            return self._refuse(request, 405, "method", {
-                "method": "send the alarm with POST"})
         problem = self._tooLarge(request)
         if problem:
             return self._refuse(request, 413, "too_large", {"body": problem})
-        peer = _peer(request)
+        peer = common.peer(request)
         try:
             refusal = await self._authenticate(request, token, peer)
         except Throttled as e:
@@ -185,7 +194,7 @@ class HikvisionResource(Resource):
                                     {e.field: e.message})
             return self._refuse(request, 400, "invalid", {e.field: e.message})
         self._take(alarm, peer)
-        self._send(request, 200, {"kind": alarm.kind})
+        answerJSON(request, 200, {"kind": alarm.kind})
 
     def _tooLarge(self, request) -> Optional[str]:
         length = request.getHeader("content-length") or ""
@@ -239,35 +248,21 @@ class HikvisionResource(Resource):
     def _refuse(self, request, code: int, reason: str,
                 errors: dict[str, str]) -> None:
         self.metrics.cameraRefused.labels(reason=reason).inc()
-        self._send(request, code, {"errors": errors})
-
-    def _send(self, request, code: int, document: dict) -> None:
-        if request.finished or request.channel is None:
-            return
-        body = json.dumps(document).encode("utf-8")
-        request.setResponseCode(code)
-        request.setHeader(b"Content-Type", b"application/json")
-        request.setHeader(b"Content-Length", b"%d" % (len(body),))
-        request.setHeader(b"Cache-Control", b"no-store")
-        request.write(body)
-        request.finish()
-
-    def _failed(self, failure, request) -> None:
-        self.log.failure("camera alarm failed", failure)
-        self._send(request, 500, {"errors": {
-            "server": "internal error; see the server log"}})
+        answerJSON(request, code, {"errors": errors})
 
 
 class CamerasService(Service):
     """
     Owns the threads that parse camera pushes and the resource the admin
-    site routes C{/api/cameras/hikvision} to (L{resource}).
+    site routes L{HikvisionResource.path} to (L{resource}; L{push} is its
+    declaration for the site).
     """
 
     name = "cameras"
 
     def __init__(self, store, passwords, sink,
-                 metrics: Optional[Metrics] = None, reactor: Any = None,
+                 metrics: Optional[Metrics] = None,
+                 reactor: Optional[IReactorTime] = None,
                  threads: int = 2,
                  runInThread: Optional[Callable[..., Deferred]] = None
                  ) -> None:
@@ -280,6 +275,8 @@ class CamerasService(Service):
         self.resource = HikvisionResource(
             store, passwords, sink, runInThread or self.threads.run,
             metrics, reactor)
+        self.push = Push(self.resource.path, self.resource,
+                         self.resource.maxBody, tokenInQuery=True)
 
     def startService(self) -> None:
         super().startService()
@@ -289,6 +286,3 @@ class CamerasService(Service):
         super().stopService()
         return self.threads.stop()
 
-
-def _peer(request) -> str:
-    return getattr(request.getClientAddress(), "host", "?")

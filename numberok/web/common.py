@@ -16,12 +16,15 @@ or, for a bug, as a logged 500: nothing raises into the reactor.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource
 from twisted.web.server import NOT_DONE_YET
+
+from numberok.endpoints import hostText
 
 if TYPE_CHECKING:
     from numberok.web.gate import Gate, Identity
@@ -69,9 +72,15 @@ def answer(request, code: int, contentType: Optional[bytes],
     request.finish()
 
 
+def jsonBytes(document: Any) -> bytes:
+    """The API's JSON encoding of C{document}."""
+    return json.dumps(document).encode("utf-8")
+
+
 def answerJSON(request, code: int, document: Any) -> None:
-    answer(request, code, b"application/json",
-           json.dumps(document).encode("utf-8"))
+    """The one way the admin site answers JSON (errors are
+    C{{"errors": {field: message}}})."""
+    answer(request, code, b"application/json", jsonBytes(document))
 
 
 def answerHTML(request, code: int, body: bytes) -> None:
@@ -132,7 +141,8 @@ def jsonObject(body: bytes, field: str, what: str) -> dict[str, Any]:
 
 
 def peer(request) -> str:
-    return getattr(request.getClientAddress(), "host", "?")
+    """The host a request came from (L{hostText})."""
+    return hostText(request.getClientAddress())
 
 
 # -- the resources --------------------------------------------------------
@@ -144,7 +154,7 @@ class Node(resource.Resource):
     page.
     """
 
-    def __init__(self, gate: "Gate") -> None:
+    def __init__(self, gate: Optional["Gate"]) -> None:
         super().__init__()
         self.gate = gate
 
@@ -160,7 +170,9 @@ class Endpoint(Node):
     A leaf of the admin tree that answers requests itself.
 
     Subclasses define C{async def GET(self, request, identity)} (and
-    C{PUT}, C{POST}, C{DELETE}) and set:
+    C{PUT}, C{POST}, C{DELETE}) and set the flags below.  A device push
+    (L{Push}), whose callers have no session, has no gate: it overrides
+    L{admit}, and its handler checks the caller's token or credentials.
 
     @cvar public: no login needed (static files, the login form, 404s).
     @cvar api: errors are JSON and a missing login is 401; otherwise a
@@ -185,7 +197,7 @@ class Endpoint(Node):
         request.setHeader(b"Cache-Control", b"no-store")
         try:
             handler = self._handler(request)
-            identity = await self.gate.admit(request, self)
+            identity = await self.admit(request)
             if identity is not None:
                 await handler(request, identity)
         except HTTPError as e:
@@ -202,6 +214,17 @@ class Endpoint(Node):
                              method=request.method, path=request.path)
             answerJSON(request, 500, {"errors": {
                 "server": "internal error; see the server log"}})
+
+    async def admit(self, request) -> Optional["Identity"]:
+        """
+        Who is asking, or L{None} when the request was answered already;
+        raises L{HTTPError} to refuse.  The gate decides (L{numberok.web.
+        gate.Gate.admit}).
+        """
+        if self.gate is None:
+            raise TypeError("%r has no gate and must override admit"
+                            % (self,))
+        return await self.gate.admit(request, self)
 
     def _handler(self, request):
         method = b"GET" if request.method == b"HEAD" else request.method
@@ -243,11 +266,35 @@ class Guarded(Endpoint):
         self.isLeaf = bool(getattr(inner, "isLeaf", False))
 
     def getChild(self, path: bytes, request) -> resource.Resource:
-        return Guarded(self.gate, self.inner.getChildWithDefault(path,
-                                                                 request))
+        child = self.inner.getChildWithDefault(path, request)
+        if isinstance(child, Endpoint):
+            return child  # it passes the gate itself
+        return Guarded(self.gate, child)
 
     async def GET(self, request, identity: "Identity") -> None:
         body = self.inner.render(request)
         if body is not NOT_DONE_YET:
             request.write(body)
             request.finish()
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """
+    An HTTP path devices push to (camera alarms), declared once by the part
+    that serves it and mounted on the admin site with
+    L{numberok.web.service.AdminService.putPush}.  It is not behind the
+    gate: a device has no session, Origin or loopback Host, and the
+    resource checks its token or Basic credentials itself.
+
+    @ivar path: the full path, e.g. C{b"/api/cameras/hikvision"}.
+    @ivar maxBody: the largest body the site lets through (with
+        credentials or a token; anonymous bodies stay small).
+    @ivar tokenInQuery: a C{token=} in the query counts as credentials
+        for that limit (many cameras cannot send Basic).
+    """
+
+    path: bytes
+    resource: resource.Resource
+    maxBody: int
+    tokenInQuery: bool = True

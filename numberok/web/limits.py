@@ -28,21 +28,19 @@ once per L{RefusalLog.interval} seconds per reason.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.http import HTTPChannel, RESPONSES
 from twisted.web.server import Request, Site
 
-from numberok.metrics import Metrics
-from numberok.sources.hikvision import MAX_ALARM_BYTES
+from numberok.endpoints import hostText
+from numberok.metrics import Metrics, metricsOrPrivate
+from numberok.web.common import Push, jsonBytes
 from numberok.web.ingest import MAX_BODY_BYTES
-
-CAMERA_PATH = b"/api/cameras/hikvision"
-"""Where cameras push their alarms (L{numberok.web.cameras})."""
 
 SMALL_BODY_BYTES = 16 * 1024
 """The body limit of every path not listed in L{AdminSite.bodyLimits} (the
@@ -64,7 +62,7 @@ def mediaType(headers) -> str:
 def errorResponse(code: int, errors: dict[str, str]) -> bytes:
     """A complete C{Connection: close} response with the API's error
     shape, for answers given before (or instead of) a Request's own."""
-    body = json.dumps({"errors": errors}).encode("utf-8")
+    body = jsonBytes({"errors": errors})
     return b"".join([
         b"HTTP/1.1 %d %s\r\n" % (code, RESPONSES.get(code, b"Error")),
         b"Content-Type: application/json\r\n",
@@ -84,7 +82,7 @@ class RefusalLog:
     log = Logger()
     interval = 10.0
 
-    def __init__(self, reactor, metrics: Metrics) -> None:
+    def __init__(self, reactor: IReactorTime, metrics: Metrics) -> None:
         self.reactor = reactor
         self.metrics = metrics
         self._last: dict[str, float] = {}
@@ -284,27 +282,35 @@ class AdminSite(Site):
     maxConnections = 64
     maxPerAddress = 16
     bodyLimits = {b"/api/reads": MAX_BODY_BYTES,
-                  b"/api/settings": SETTINGS_BODY_BYTES,
-                  CAMERA_PATH: MAX_ALARM_BYTES}
+                  b"/api/settings": SETTINGS_BODY_BYTES}
+    """The site's own paths; pushes add theirs (L{acceptPush})."""
     bodyTypes = {b"/api/reads": READS_TYPES, b"/api/settings": JSON_TYPES}
-    tokenPaths = frozenset([CAMERA_PATH])
+    tokenPaths: frozenset[bytes] = frozenset()
     """Paths whose callers (cameras) may prove who they are with a
     C{token} in the query instead of credentials in a header."""
 
     def __init__(self, resource, metrics: Optional[Metrics] = None,
                  isOpen: Callable[[], bool] = lambda: False,
-                 reactor=None) -> None:
-        if reactor is None:
-            from twisted.internet import reactor
+                 reactor: Optional[IReactorTime] = None) -> None:
+        # Twisted's HTTPFactory finds the global reactor when none is given.
         super().__init__(resource, reactor=reactor)
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self.isOpen = isOpen
-        self.refusals = RefusalLog(reactor, self.metrics)
+        self.refusals = RefusalLog(self.reactor, self.metrics)
         self.open = 0
         self.perAddress: Counter[str] = Counter()
+        self.bodyLimits = dict(self.bodyLimits)
+        self.tokenPaths = frozenset(self.tokenPaths)
+
+    def acceptPush(self, push: Push) -> None:
+        """Take bodies up to C{push.maxBody} at C{push.path} (and a query
+        token as credentials, when the push says so)."""
+        self.bodyLimits[push.path] = push.maxBody
+        if push.tokenInQuery:
+            self.tokenPaths = self.tokenPaths | {push.path}
 
     def buildProtocol(self, addr):
-        host = getattr(addr, "host", None) or "local"
+        host = hostText(addr)
         if self.open >= self.maxConnections:
             self.refusals.refused("connections", host, (
                 "%d admin connections open" % (self.open,)))

@@ -32,8 +32,8 @@ from numberok.settings.keys import (
     NETSERVER_MAX_CONNECTIONS, NETSERVER_PORT, NETSERVER_SEND_LOST_ONLY,
     PLATES_ALPHABET, PLATES_TEMPLATES, SYSTEM_SYSTEM_ID, SYSTEM_TEST_MODE,
     ZONE_IN_DIRECTION, ZONE_LOSS_INTERVAL_SEC)
+from numberok.web.cameras import HikvisionResource
 from numberok.web.common import Endpoint, answerHTML
-from numberok.web.limits import CAMERA_PATH
 from numberok.web.metrics import connectionCounters, screenshotCounters
 
 TEMPLATES = FilePath(__file__).sibling("templates")
@@ -233,8 +233,8 @@ def _cameraURL(request, token: str) -> str:
     """The push URL a camera needs, as this browser reaches the server."""
     host = (request.getHeader("host") or "127.0.0.1").strip()
     scheme = "https" if request.isSecure() else "http"
-    return "%s://%s%s?token=%s" % (scheme, host, CAMERA_PATH.decode(),
-                                   quote(token, safe=""))
+    path = HikvisionResource.path.decode()
+    return "%s://%s%s?token=%s" % (scheme, host, path, quote(token, safe=""))
 
 
 class AdminPageElement(LiveParts, Element):

@@ -28,18 +28,20 @@ from typing import Any, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.web.resource import Resource
 from zope.interface import implementer
 
 from numberok.events import BBox, PlateEvent
 from numberok.interfaces import IEventSink
 from numberok.journal.fields import JournalEntry, eventJSON
 from numberok.journal.pictures import makeThumbnail
-from numberok.journal.resource import (JournalResource, answerError,
-                                       answerJPEG, answerJSON, notFound)
-from numberok.metrics import Metrics
+from numberok.journal.resource import JournalResource
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.threads import ServiceThreads
+from numberok.web.common import (Endpoint, HTTPError, NotFound, answer,
+                                 answerJSON)
+from numberok.web.gate import Gate, Identity
 
 PICTURE_SIZE = (960, 720)
 """The frame shown on a click, scaled down to this: a row's memory stays
@@ -151,14 +153,15 @@ class RecentEvents(Service):
     size = 50
     maxPending = 8
 
-    def __init__(self, size: Optional[int] = None, reactor: Any = None,
+    def __init__(self, size: Optional[int] = None,
+                 reactor: Optional[IReactorTime] = None,
                  journal: Any = None, metrics: Optional[Metrics] = None,
                  base: str = "/api/events") -> None:
         if size is not None:
             self.size = size
         self.journal = journal
         self.base = base
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._skipped = self.metrics.recentThumbnailsSkipped
         self._rows: deque[RecentEvent] = deque(maxlen=self.size)
         self._liveIds = itertools.count(1)
@@ -255,55 +258,56 @@ class RecentEvents(Service):
         return row.picture if row is not None else None
 
 
-class _RecentList(Resource):
+class RecentListEndpoint(Endpoint):
     """C{GET /api/events/recent}."""
 
     isLeaf = True
 
-    def __init__(self, recent: RecentEvents) -> None:
-        super().__init__()
+    def __init__(self, gate: Gate, recent: RecentEvents) -> None:
+        super().__init__(gate)
         self.recent = recent
 
-    def render_GET(self, request) -> bytes:
-        return answerJSON(request, 200, self.recent.document())
+    async def GET(self, request, identity: Identity) -> None:
+        answerJSON(request, 200, self.recent.document())
 
 
-class _Live(Resource):
-    """C{/api/events/live/<live_id>/thumbnail|picture.jpg}."""
+class LivePictureEndpoint(Endpoint):
+    """C{GET /api/events/live/<live_id>/thumbnail|picture.jpg}."""
 
     isLeaf = True
 
-    def __init__(self, recent: RecentEvents) -> None:
-        super().__init__()
+    def __init__(self, gate: Gate, recent: RecentEvents) -> None:
+        super().__init__(gate)
         self.recent = recent
 
-    def render_GET(self, request) -> bytes:
+    async def GET(self, request, identity: Identity) -> None:
         path = request.postpath
         if (len(path) != 2 or not path[0].isdigit() or len(path[0]) > 18
                 or path[1] not in (b"thumbnail", b"picture.jpg")):
-            return answerError(request, 404, "path", "no such resource")
+            raise HTTPError(404, {"path": "no such resource"})
         liveId = int(path[0])
         if path[1] == b"thumbnail":
             data = self.recent.thumbnail(liveId)
         else:
             data = self.recent.picture(liveId)
         if data is None:
-            return answerError(request, 404, "live_id", (
+            raise HTTPError(404, {"live_id": (
                 "no %s for live event %d (not kept any more, or recorded in "
-                "the journal: use its id)" % (path[1].decode(), liveId)))
-        return answerJPEG(request, data)
+                "the journal: use its id)" % (path[1].decode(), liveId))})
+        answer(request, 200, b"image/jpeg", data)
 
 
 def eventsResource(journal: Any, recent: Optional[RecentEvents],
-                   base: str = "/api/events") -> JournalResource:
+                   gate: Gate, base: str = "/api/events") -> JournalResource:
     """
     The whole C{/api/events} tree: the journal's paging and pictures, the
-    admin page's C{recent} list and its C{live} pictures.
+    admin page's C{recent} list and its C{live} pictures (L{Endpoint}s,
+    which pass the C{gate} themselves).
     """
     root = JournalResource(journal, base)
     if recent is not None:
-        root.putChild(b"recent", _RecentList(recent))
-        root.putChild(b"live", _Live(recent))
+        root.putChild(b"recent", RecentListEndpoint(gate, recent))
+        root.putChild(b"live", LivePictureEndpoint(gate, recent))
     else:
-        root.putChild(b"recent", notFound("path", "no recent events here"))
+        root.putChild(b"recent", NotFound(gate))
     return root

@@ -1,8 +1,11 @@
 """
 The admin web server's resource tree: Twisted's own routing model, a tree
 of resources put together with C{putChild}, whose leaves are
-L{numberok.web.common.Endpoint}s that pass every request through one gate
-(authentication, CSRF; L{numberok.web.gate}) before answering it.
+L{numberok.web.common.Endpoint}s (one handler style: an C{async} method
+per HTTP verb, errors raised as C{HTTPError}, answers through
+C{answerJSON}) that pass every request through one gate (authentication,
+CSRF; L{numberok.web.gate}) before answering it -- except device pushes,
+which check their callers' token or credentials themselves.
 
     GET    /                          the admin page (login needed)
     GET    /live                      its live parts, for its script
@@ -17,7 +20,10 @@ L{numberok.web.common.Endpoint}s that pass every request through one gate
     /api/events/...                   the journal and the last events
                                       (L{numberok.web.recent.eventsResource})
     POST   /api/reads                 HTTP ingest; 202 or 400 {"errors"}
-    POST   /api/cameras/hikvision     camera alarms (L{numberok.web.cameras})
+    POST   <push paths>               device pushes, mounted by the parts
+                                      that serve them (L{AdminResource.
+                                      putPush}; camera alarms:
+                                      L{numberok.web.cameras})
 
 Other parts mount their own endpoints with L{AdminResource.putAPI}.
 """
@@ -28,14 +34,15 @@ from typing import Optional
 
 from twisted.web import resource
 
-from numberok.metrics import Metrics
-from numberok.web.common import Guarded, Node
+from numberok.metrics import Metrics, metricsOrPrivate
+from numberok.web.common import Guarded, Node, Push
 from numberok.web.connections_api import ConnectionsEndpoint
 from numberok.web.gate import Gate
 from numberok.web.login import LoginEndpoint, LogoutEndpoint
 from numberok.web.metrics import MetricsEndpoint
 from numberok.web.page import LiveEndpoint, PageEndpoint
 from numberok.web.reads_api import ReadsEndpoint
+from numberok.web.recent import eventsResource
 from numberok.web.settings_api import SettingsEndpoint
 from numberok.web.static import StaticNode
 
@@ -53,7 +60,7 @@ class AdminResource(Node):
     """
 
     def __init__(self, admin, metrics: Optional[Metrics] = None) -> None:
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         gate = Gate(admin.store, admin.sessions, admin.passwords)
         super().__init__(gate)
         self.gate = gate
@@ -68,18 +75,24 @@ class AdminResource(Node):
         self.putAPI(b"settings", SettingsEndpoint(gate, admin))
         self.putAPI(b"connections",
                     ConnectionsEndpoint(gate, admin, self.metrics))
-        self.putAPI(b"events", Guarded(gate, admin.eventsResource))
+        self.putAPI(b"events", Guarded(gate, eventsResource(
+            admin.journal, admin.recent, gate)))
         self.putAPI(b"reads", ReadsEndpoint(gate, admin, self.metrics))
-        self.cameras = Node(gate)
-        self.putAPI(b"cameras", self.cameras)
 
-    def putCameraPush(self, kind: bytes, push: resource.Resource) -> None:
+    def putPush(self, push: Push) -> None:
         """
-        Mount a camera push at C{/api/cameras/<kind>}.  It is not behind
-        the gate: a camera has no session, Origin or loopback Host, and
-        checks its token or Basic credentials itself.
+        Mount C{push.resource} at C{push.path}, outside the gate (see
+        L{Push}); inner nodes the path needs are made as gated L{Node}s.
         """
-        self.cameras.putChild(kind, push)
+        *inner, leaf = push.path.strip(b"/").split(b"/")
+        node: resource.Resource = self
+        for name in inner:
+            child = node.children.get(name)
+            if child is None:
+                child = Node(self.gate)
+                node.putChild(name, child)
+            node = child
+        node.putChild(leaf, push.resource)
 
     def putAPI(self, name: bytes, child: resource.Resource) -> None:
         """

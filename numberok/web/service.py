@@ -14,21 +14,23 @@ from typing import Any, Mapping, Optional
 from twisted.application.service import MultiService
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.internet.interfaces import IReactorTime
 
 from numberok.interfaces import IPlateReadSink
 from numberok.journal import Journal
 from numberok.listening import ListeningService
+from numberok.reactors import LazyReactor
 from numberok.server import NumberOkFactory
 from numberok.settings import SettingsError, SettingsStore, saveFile
 from numberok.settings.keys import ADMIN_PASSWORD_HASH
 from numberok.threads import ServiceThreads
 from numberok.web import auth
 from numberok.web.apply import EventPortApplier
+from numberok.web.common import Push
 from numberok.web.ingest import MAX_BODY_BYTES, parseBody
 from numberok.web.limits import SMALL_BODY_BYTES, AdminSite
 from numberok.web.recent import RecentEvents
-from numberok.metrics import Metrics
-from numberok.web.recent import eventsResource
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.web.resource import AdminResource
 
 DEFAULT_ENDPOINT = "tcp:8080:interface=127.0.0.1"
@@ -43,6 +45,7 @@ class AdminService(MultiService):
     @ivar sink: where C{POST /api/reads} delivers (the analytics), or
         L{None} to refuse pushed reads.
     @ivar recent: the L{RecentEvents} the page shows, or L{None}.
+    @ivar journal: the L{Journal} C{/api/events} pages, or L{None}.
     @ivar web: the listening service of the admin site (its C{boundPort}
         tells tests the port when the endpoint says port 0).
     @ivar threads: the pool for settings saves and pushed reads.
@@ -51,34 +54,35 @@ class AdminService(MultiService):
     """
 
     log = Logger()
+    reactor = LazyReactor()
     maxReadBody = MAX_BODY_BYTES
 
     def __init__(self, store: SettingsStore, factory: NumberOkFactory,
                  events: ListeningService,
                  sink: Optional[IPlateReadSink] = None,
                  recent: Optional[RecentEvents] = None,
-                 endpoint: str = DEFAULT_ENDPOINT, reactor=None,
+                 endpoint: str = DEFAULT_ENDPOINT,
+                 reactor: Optional[IReactorTime] = None,
                  loginDelay: Optional[float] = None,
                  journal: Optional[Journal] = None,
                  metrics: Optional[Metrics] = None) -> None:
         super().__init__()
-        if reactor is None:
-            from twisted.internet import reactor
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self.store = store
         self.factory = factory
         self.events = events
         self.sink = sink
         self.recent = recent
-        self.eventsResource = eventsResource(journal, recent)
-        self.reactor = reactor
+        self.journal = journal
+        self._reactor = reactor
         self.threads = ServiceThreads("numberok-admin", 2, reactor=reactor)
         self.passwordThreads = ServiceThreads("numberok-passwords", 1,
                                               reactor=reactor)
-        self.sessions = auth.Sessions(reactor)
-        self.throttle = auth.LoginThrottle(reactor, loginDelay)
+        self.sessions = auth.Sessions(self.reactor)
+        self.throttle = auth.LoginThrottle(self.reactor, loginDelay)
         self.passwords = auth.PasswordChecker(
-            store, reactor, self.passwordThreads, self.throttle, self.metrics)
+            store, self.reactor, self.passwordThreads, self.throttle,
+            self.metrics)
         self.applier = EventPortApplier(events)
         self.resource = AdminResource(self, self.metrics)
         self.site = AdminSite(
@@ -87,6 +91,12 @@ class AdminService(MultiService):
         self.web = ListeningService(endpoint, self.site, reactor=reactor)
         self.web.setName("admin-web")
         self.web.setServiceParent(self)
+
+    def putPush(self, push: Push) -> None:
+        """Serve a device push (L{Push}) at its path, with its body limit
+        and token rule."""
+        self.resource.putPush(push)
+        self.site.acceptPush(push)
 
     def startService(self) -> None:
         self.threads.start()

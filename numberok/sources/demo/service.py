@@ -73,7 +73,7 @@ class DemoSource(ThreadedSource):
 
     def startService(self) -> None:
         super().startService()
-        reactor = self._getReactor()
+        reactor = self.reactor
         if self.frames:
             self._render = self._startWorker()
         startMs = round(reactor.seconds() * 1000)
@@ -98,7 +98,7 @@ class DemoSource(ThreadedSource):
 
     def _scheduleNext(self) -> None:
         demoRead = next(self._sequence)
-        reactor = self._getReactor()
+        reactor = self.reactor
         delay = max(0.0, demoRead.read.timeMs / 1000.0 - reactor.seconds())
         self._call = reactor.callLater(delay, self._due, demoRead)
 
