@@ -63,10 +63,12 @@ def mediaType(headers) -> str:
 
 def errorResponse(code: int, errors: dict[str, str]) -> bytes:
     """A complete C{Connection: close} response with the API's error
-    shape, for answers given before (or instead of) a Request's own."""
+    shape, for answers given before (or instead of) a Request's own; a 503
+    says C{Retry-After: 1}."""
     body = json.dumps({"errors": errors}).encode("utf-8")
     return b"".join([
         b"HTTP/1.1 %d %s\r\n" % (code, RESPONSES.get(code, b"Error")),
+        b"Retry-After: 1\r\n" if code == 503 else b"",
         b"Content-Type: application/json\r\n",
         b"Content-Length: %d\r\n" % (len(body),),
         b"Cache-Control: no-store\r\n",
@@ -103,6 +105,29 @@ class RefusalLog:
                       reason=reason, more=self._unlogged.pop(reason, 0))
 
 
+class BodyBudget:
+    """
+    The body bytes all requests together may hold at once (issue 21: four
+    8 MiB alarms in parallel peaked at 834 MB).  A request takes its share
+    from the head (C{Content-Length}) or as a chunked body streams, and
+    gives it back when it is answered or its connection is lost.
+    """
+
+    def __init__(self, maxBytes: int) -> None:
+        self.maxBytes = maxBytes
+        self.inFlight = 0
+
+    def take(self, size: int) -> bool:
+        """Take C{size} bytes; C{False} (nothing taken) past the budget."""
+        if self.inFlight + size > self.maxBytes:
+            return False
+        self.inFlight += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.inFlight -= size
+
+
 class AdminRequest(Request):
     """
     A request whose body is limited by its path (L{AdminSite.bodyLimit})
@@ -117,6 +142,8 @@ class AdminRequest(Request):
     refused = False
     limit = SMALL_BODY_BYTES
     _received = 0
+    _declared: Optional[int] = None
+    _held = 0
 
     def __init__(self, channel, *args: Any, **kwargs: Any) -> None:
         kwargs["parsePOSTFormSubmission"] = False
@@ -138,9 +165,37 @@ class AdminRequest(Request):
                     "content_type")
         if length is not None and length > self.limit:
             return self.refuse(413, "body", self._tooLarge())
+        self._declared = length
+        if length is not None and not self._hold(length):
+            return
         if length is not None and length > SMALL_BODY_BYTES:
             channel.extendDeadline(length / channel.minUploadRate)
         Request.gotLength(self, length)
+
+    def _hold(self, size: int) -> bool:
+        """
+        Count a body of C{size} bytes (so far) against the site's
+        L{BodyBudget}; small bodies (a settings save, a login) are bounded
+        by the connection caps and never wait for it.  Past the budget the
+        request is answered 503 at once.
+        """
+        if size <= SETTINGS_BODY_BYTES or size <= self._held:
+            return True
+        budget = self.channel.site.bodies
+        if not budget.take(size - self._held):
+            self.refuse(503, "body", (
+                "the server is taking %d bytes of bodies at once; send "
+                "again in a second" % (budget.maxBytes,)), "bodies_in_flight")
+            return False
+        if not self._held:
+            # The channel is gone by the time a lost connection tells.
+            self.notifyFinish().addBoth(self._giveBack, budget)
+        self._held = size
+        return True
+
+    def _giveBack(self, result: object, budget: BodyBudget) -> None:
+        budget.give(self._held)
+        self._held = 0
 
     def _tooLarge(self) -> str:
         if self.limit == SMALL_BODY_BYTES:
@@ -154,6 +209,8 @@ class AdminRequest(Request):
         self._received += len(data)
         if self._received > self.limit:
             self.refuse(413, "body", self._tooLarge())
+            return
+        if self._declared is None and not self._hold(self._received):
             return
         Request.handleContentChunk(self, data)
 
@@ -283,6 +340,10 @@ class AdminSite(Site):
 
     maxConnections = 64
     maxPerAddress = 16
+    maxBodyBytesInFlight = 32 * 1024 * 1024
+    """Body bytes over L{SETTINGS_BODY_BYTES} each that all requests
+    together may hold (L{BodyBudget}): two of the largest reads and an
+    alarm; more are answered 503 with C{Retry-After}."""
     bodyLimits = {b"/api/reads": MAX_BODY_BYTES,
                   b"/api/settings": SETTINGS_BODY_BYTES,
                   CAMERA_PATH: MAX_ALARM_BYTES}
@@ -302,6 +363,15 @@ class AdminSite(Site):
         self.refusals = RefusalLog(reactor, self.metrics)
         self.open = 0
         self.perAddress: Counter[str] = Counter()
+        self._bodies: Optional[BodyBudget] = None
+
+    @property
+    def bodies(self) -> BodyBudget:
+        """The site's L{BodyBudget} (made at first use, so that
+        L{maxBodyBytesInFlight} may be set on the instance)."""
+        if self._bodies is None:
+            self._bodies = BodyBudget(self.maxBodyBytesInFlight)
+        return self._bodies
 
     def buildProtocol(self, addr):
         host = getattr(addr, "host", None) or "local"
