@@ -51,10 +51,10 @@ def test_misspelt_key_fails_at_import():
 def test_values_are_read_by_constant_and_by_name_alike():
     settings = Settings().withChanges({NETSERVER_PORT: "7800",
                                        "Analytics.SkipFirstResults": 3,
-                                       CAMERAS_TOKEN: "tok"})
+                                       CAMERAS_TOKEN: "tok-0123456789abcdef"})
     assert settings[NETSERVER_PORT] == settings["NetServer.Port"] == 7800
     assert settings[ANALYTICS_SKIP_FIRST_RESULTS] == 3
-    assert settings[CAMERAS_TOKEN] == "tok"
+    assert settings[CAMERAS_TOKEN] == "tok-0123456789abcdef"
     assert settings[MQTT_QOS] == 1
 
 

@@ -300,3 +300,25 @@ def parsePasswordHash(text: str) -> str:
         raise ValueError("not a hash made by numberok-passwd "
                          "(pbkdf2_sha256$iterations$salt$hash)")
     return text
+
+
+MIN_CAMERA_TOKEN_LENGTH = 16
+"""The shortest C{[Cameras] Token} taken: with the URL-safe alphabet that
+is 96 bits, out of reach of guessing behind the token throttle."""
+CAMERA_TOKEN = re.compile(r"[A-Za-z0-9._~-]+\Z")
+
+
+def parseCameraToken(text: str) -> str:
+    """
+    Check C{[Cameras] Token}: empty (Basic only), or at least
+    L{MIN_CAMERA_TOKEN_LENGTH} characters of the URL-safe set (letters,
+    digits, C{- . _ ~}), so that C{?token=T} is the token exactly as typed,
+    with nothing to encode.
+    """
+    if text and (len(text) < MIN_CAMERA_TOKEN_LENGTH
+                 or not CAMERA_TOKEN.match(text)):
+        raise ValueError(
+            "a token needs at least %d characters, only letters, digits "
+            "and - . _ ~ (the admin page offers a generated one)"
+            % (MIN_CAMERA_TOKEN_LENGTH,))
+    return text

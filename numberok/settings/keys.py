@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 
 from numberok import plates
-from numberok.settings.fields import Field, parsePasswordHash
+from numberok.settings.fields import (Field, parseCameraToken,
+                                     parsePasswordHash)
 
 NETSERVER_ENABLE = Field(
     "NetServer", "Enable", "bool", True,
@@ -123,9 +124,10 @@ MQTT_READS = Field(
          "empty = off.")
 
 CAMERAS_TOKEN = Field(
-    "Cameras", "Token", "str", "",
+    "Cameras", "Token", "str", "", parser=parseCameraToken,
     help="Token cameras put in the push URL (?token=) when they cannot "
-         "send Basic credentials; empty = Basic only.")
+         "send Basic credentials; empty = Basic only.  At least 16 "
+         "characters: letters, digits, - . _ ~.")
 
 ADMIN_PASSWORD_HASH = Field(
     "Admin", "PasswordHash", "str", "", parser=parsePasswordHash,

@@ -3,8 +3,15 @@ C{POST /api/cameras/hikvision}: the alarms Hikvision ANPR cameras push
 (ISAPI "HTTP listening"), parsed by L{numberok.sources.hikvision}.
 
 Who may push: HTTP Basic with the admin password, as the JSON API, or
-C{?token=} equal to C{[Cameras] Token} (many cameras cannot send Basic
-credentials); anything else is answered 401.  Errors are answered as
+C{?token=T} -- exactly that query, nothing else in it -- with C{T} equal to
+C{[Cameras] Token} (many cameras cannot send Basic credentials); another
+query is a 400 on C{token}, wrong credentials a 401.  A wrong token counts
+as a failure of the address in the admin site's L{LoginThrottle}, like a
+wrong password: the address then waits its growing back-off (429 with
+C{Retry-After}) before any credential of it is checked again.  Refusals
+are counted and logged at most once per reason every few seconds
+(L{RefusalLog}); the token is in no log line (the admin site redacts the
+access log: L{numberok.web.limits.redactedURI}).  Errors are answered as
 C{{"errors": {field: message}}}, as the rest of the API does.
 
 Bodies are bounded before they are stored: L{BodyLimitRequest} answers 413
@@ -24,7 +31,7 @@ import base64
 import binascii
 import hmac
 import json
-import re
+import math
 from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
@@ -42,9 +49,31 @@ from numberok.sources.hikvision import (ANPR, HEARTBEAT, KINDS,
                                        MAX_ALARM_BYTES, Alarm,
                                        parseAlarm)
 from numberok.threads import ServiceThreads
-from numberok.web.auth import Throttled
+from numberok.web.auth import LoginThrottle, Throttled
+from numberok.web.limits import TOKEN_QUERY, RefusalLog
 
-_TOKEN_IN_URI = re.compile(rb"([?&]token=)[^&]*")
+TOKEN_FORM = ("send the token as ?token=<[Cameras] Token> and nothing else "
+              "in the query")
+
+
+class _BadTokenForm(Exception):
+    """The query is not exactly C{token=T}."""
+
+
+def tokenOf(request) -> Optional[bytes]:
+    """
+    The token of a push: L{None} without a query, else the C{T} of a query
+    that is exactly C{token=T} (L{TOKEN_QUERY}).
+
+    @raise _BadTokenForm: any other query.
+    """
+    query = request.uri.partition(b"?")[2]
+    if not query:
+        return None
+    match = TOKEN_QUERY.match(query)
+    if match is None:
+        raise _BadTokenForm()
+    return match.group(1)
 
 
 def _errorBody(errors: dict[str, str]) -> bytes:
@@ -138,22 +167,46 @@ class HikvisionResource(Resource):
         self._reactor = reactor
         self._alarms = {kind: self.metrics.cameraAlarms.labels(kind=kind)
                         for kind in KINDS}
+        self._throttle: Optional[LoginThrottle] = getattr(
+            passwords, "throttle", None)
+        self._refusals: Optional[RefusalLog] = None
 
     reactor = LazyReactor()
 
+    @property
+    def throttle(self) -> LoginThrottle:
+        """The admin site's throttle of failed credentials (the password
+        checker's), or one of our own without it."""
+        if self._throttle is None:
+            self._throttle = LoginThrottle(self.reactor)
+        return self._throttle
+
+    @property
+    def refusals(self) -> RefusalLog:
+        if self._refusals is None:
+            self._refusals = RefusalLog(self.reactor, self.metrics,
+                                        self.metrics.cameraRefused,
+                                        "camera push")
+        return self._refusals
+
     def render(self, request) -> Any:
-        # The token must not reach the access log, which logs the URI.
-        request.uri = _TOKEN_IN_URI.sub(rb"\1-", request.uri)
-        token = (request.args.get(b"token") or [None])[0]
-        d = ensureDeferred(self._answer(request, token))
+        d = ensureDeferred(self._answer(request))
         d.addErrback(self._failed, request)
         return NOT_DONE_YET
 
-    async def _answer(self, request, token: Optional[bytes]) -> None:
+    async def _answer(self, request) -> None:
         if request.method != b"POST":
             request.setHeader(b"Allow", b"POST")
             return self._refuse(request, 405, "method", {
                 "method": "send the alarm with POST"})
+        if any(request.postpath):
+            return self._refuse(request, 404, "path", {
+                "path": "nothing below this path; " + TOKEN_FORM})
+        try:
+            token = tokenOf(request)
+        except _BadTokenForm:
+            return self._refuse(request, 400, "token_form",
+                                {"token": TOKEN_FORM})
         problem = self._tooLarge(request)
         if problem:
             return self._refuse(request, 413, "too_large", {"body": problem})
@@ -162,8 +215,8 @@ class HikvisionResource(Resource):
             refusal = await self._authenticate(request, token, peer)
         except Throttled as e:
             request.setHeader(b"Retry-After", b"%d" % (e.retryAfter,))
-            return self._refuse(request, 429, "throttled",
-                                {"Authorization": e.message})
+            return self._refuse(request, 429, "throttled", {
+                "token" if token is not None else "Authorization": e.message})
         if refusal is not None:
             request.setHeader(b"WWW-Authenticate",
                               b'Basic realm="numberok cameras", '
@@ -177,9 +230,6 @@ class HikvisionResource(Resource):
             alarm = await self.runInThread(parseAlarm, contentType, body,
                                            nowMs)
         except ReadFormatError as e:
-            self.log.warn("camera alarm from {peer} refused: {field}: "
-                          "{message}", peer=peer, field=e.field,
-                          message=e.message)
             if e.field == "Content-Type":
                 return self._refuse(request, 415, "unsupported_type",
                                     {e.field: e.message})
@@ -198,13 +248,23 @@ class HikvisionResource(Resource):
 
     async def _authenticate(self, request, token: Optional[bytes],
                             peer: str) -> Optional[dict[str, str]]:
-        """L{None} when let in, else the errors to answer 401 with."""
+        """
+        L{None} when let in, else the errors to answer 401 with.
+
+        @raise Throttled: the address is in its back-off after failures.
+        """
         if token is not None:
+            delay = self.throttle.delayFor(peer)
+            if delay:
+                raise Throttled(math.ceil(delay), (
+                    "too many wrong tokens or passwords from this address; "
+                    "try again in %d s" % (math.ceil(delay),)))
             expected = self.store.current[CAMERAS_TOKEN]
             if expected and hmac.compare_digest(
                     token, expected.encode("utf-8")):
+                self.throttle.succeeded(peer)
                 return None
-            self.log.warn("camera push from {peer}: wrong token", peer=peer)
+            self.throttle.failed(peer)
             return {"token": "wrong token" if expected else
                     "no [Cameras] Token is set on this server"}
         scheme, _, credentials = (request.getHeader("authorization")
@@ -238,7 +298,8 @@ class HikvisionResource(Resource):
 
     def _refuse(self, request, code: int, reason: str,
                 errors: dict[str, str]) -> None:
-        self.metrics.cameraRefused.labels(reason=reason).inc()
+        self.refusals.refused(reason, _peer(request), "; ".join(
+            "%s: %s" % item for item in errors.items()))
         self._send(request, code, {"errors": errors})
 
     def _send(self, request, code: int, document: dict) -> None:
