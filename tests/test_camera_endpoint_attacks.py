@@ -170,3 +170,21 @@ def test_a_url_safe_token_of_16_characters_or_none_is_taken():
     for value in ["", TOKEN, "a.b~c_d-e" + "f" * 7]:
         assert S.Settings().withChanges(
             {"Cameras.Token": value})["Cameras.Token"] == value
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_page_offers_a_fresh_generated_token_the_settings_take(
+        adminServer):
+    import re
+    stack = adminServer()
+    tokens = []
+    for _ in range(2):
+        page = (await http("GET", stack.url + "/")).body.decode()
+        [token] = re.findall(
+            r'id="camera-token-generate"[^>]*data-token="([^"]+)"|'
+            r'data-token="([^"]+)"[^>]*id="camera-token-generate"', page)
+        tokens.append(token[0] or token[1])
+    assert tokens[0] != tokens[1]
+    r = await http("PUT", stack.url + "/api/settings",
+                   {"Cameras.Token": tokens[0]})
+    assert r.code == 200, r.body
