@@ -10,7 +10,8 @@ caps, which never end an announced track without its Lost.
 The cost per read does not depend on how many zones or tracks are active:
 everything a read touches is found by dict look-ups in its own zone (the
 near search of soft comparison covers only that zone's texts, through a
-deletion index once they are many: L{TextIndex}), and each track's loss
+partition index once they are many, bounded in bytes
+across zones: L{TextIndex}, L{NearBudget}), and each track's loss
 timer is one reactor C{DelayedCall}.
 """
 
@@ -28,6 +29,7 @@ from numberok.events import EventState, PlateEvent, PlateRead
 from numberok.interfaces import IEventSink, IPlateReadSink
 from numberok.metrics import Metrics
 from numberok.plates import PlateRules, skeleton
+from numberok.plates.matching import NearBudget
 from numberok.settings import SettingsStore
 from numberok.tracks import Track, movementOf
 from numberok.zones import AnalyticsConfig, ZoneAggregator
@@ -78,6 +80,7 @@ class Analytics(Service):
         self._tracks: dict[int, Track] = {}
         self._pending: dict[int, Track] = {}
         self._rules: Optional[PlateRules] = None
+        self.nearBudget = NearBudget()  # the zones' near indexes, together
         self._rulesFrom = None
         self._config: Optional[AnalyticsConfig] = None
         self._configFrom = None
