@@ -99,7 +99,8 @@ def checkPlate(value: object, field: str = "plate") -> str:
     plate = cleanPlate(value)
     if not plate:
         raise ReadFormatError(
-            field, "empty after removing invisible characters and spaces")
+            field, "empty after removing control, format and separator "
+            "characters and spaces")
     if len(plate) > MAX_PLATE_CHARS:
         raise ReadFormatError(
             field, "%d characters, at most %d allowed"

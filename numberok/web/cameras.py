@@ -31,7 +31,6 @@ import base64
 import binascii
 import hmac
 import json
-import math
 from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
@@ -254,11 +253,7 @@ class HikvisionResource(Resource):
         @raise Throttled: the address is in its back-off after failures.
         """
         if token is not None:
-            delay = self.throttle.delayFor(peer)
-            if delay:
-                raise Throttled(math.ceil(delay), (
-                    "too many wrong tokens or passwords from this address; "
-                    "try again in %d s" % (math.ceil(delay),)))
+            self.throttle.refuseWhileWaiting(peer)
             expected = self.store.current[CAMERAS_TOKEN]
             if expected and hmac.compare_digest(
                     token, expected.encode("utf-8")):
