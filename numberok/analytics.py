@@ -11,7 +11,7 @@ The cost per read does not depend on how many zones or tracks are active:
 everything a read touches is found by dict look-ups in its own zone (the
 near search of soft comparison covers only that zone's texts, through a
 partition index once they are many, bounded in bytes
-across zones: L{TextIndex}, L{NearBudget}), and each track's loss
+across zones: L{TextIndex}), and each track's loss
 timer is one reactor C{DelayedCall}.
 """
 
@@ -29,7 +29,8 @@ from numberok.events import EventState, PlateEvent, PlateRead
 from numberok.interfaces import IEventSink, IPlateReadSink
 from numberok.metrics import Metrics
 from numberok.plates import PlateRules, skeleton
-from numberok.plates.matching import NearBudget
+from numberok.budgets import ByteBudget
+from numberok.plates.matching import NEAR_INDEX_BYTES
 from numberok.settings import SettingsStore
 from numberok.tracks import Track, movementOf
 from numberok.zones import AnalyticsConfig, ZoneAggregator
@@ -80,7 +81,7 @@ class Analytics(Service):
         self._tracks: dict[int, Track] = {}
         self._pending: dict[int, Track] = {}
         self._rules: Optional[PlateRules] = None
-        self.nearBudget = NearBudget()  # the zones' near indexes, together
+        self.nearBudget = ByteBudget(NEAR_INDEX_BYTES)  # all zones' indexes
         self._rulesFrom = None
         self._config: Optional[AnalyticsConfig] = None
         self._configFrom = None

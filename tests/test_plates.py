@@ -613,8 +613,8 @@ def test_vote_prefers_a_whole_plate_over_a_more_often_read_truncation():
 
 # --- TextIndex ---------------------------------------------------------------
 
-from numberok.plates.matching import (NearBudget, TextIndex,  # noqa: E402
-                                      _segments)
+from numberok.budgets import ByteBudget  # noqa: E402
+from numberok.plates.matching import TextIndex, _segments  # noqa: E402
 
 
 def test_a_text_is_cut_into_limit_plus_one_segments_covering_it():
@@ -629,7 +629,7 @@ def test_a_text_is_cut_into_limit_plus_one_segments_covering_it():
        st.text("AB0189", max_size=9), st.integers(1, 4))
 def test_text_index_near_search_equals_one_scan_of_every_text(
         texts, removed, query, limit):
-    small, large = TextIndex(), TextIndex(NearBudget(1 << 30))
+    small, large = TextIndex(), TextIndex(ByteBudget(1 << 30))
     large.nearFrom = 2
     for n, text in enumerate(texts):
         small.add(text, n)
@@ -660,7 +660,7 @@ def nearMisses(count: int, seed: int = 1) -> list[str]:
 
 def test_a_near_miss_flood_stays_within_the_indexes_byte_budget():
     import tracemalloc
-    budget = NearBudget(4 * 1024 * 1024)
+    budget = ByteBudget(4 * 1024 * 1024)
     indexes = [TextIndex(budget) for _ in range(4)]
     texts = nearMisses(63000)
     tracemalloc.start()
@@ -687,7 +687,7 @@ def test_a_near_miss_flood_stays_within_the_indexes_byte_budget():
 
 
 def test_an_index_over_the_budget_answers_by_scan_and_rebuilds_when_room():
-    budget = NearBudget(300 * 3 * 120)
+    budget = ByteBudget(300 * 3 * 120)
     index = TextIndex(budget)
     texts = nearMisses(400)
     for n, text in enumerate(texts):

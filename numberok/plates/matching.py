@@ -11,6 +11,7 @@ from typing import Collection, Optional
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from numberok.budgets import ByteBudget
 from numberok.plates.alphabets import DIGIT_FOR, fold
 
 def distance(a: str, b: str, limit: Optional[int] = None) -> int:
@@ -58,36 +59,13 @@ def skeleton(text: str) -> str:
 
 
 NEAR_INDEX_BYTES = 16 * 1024 * 1024
-"""What the near indexes of all zones together may hold (L{NearBudget});
-past it a zone's near search is one scan of its texts instead, with the
-same result."""
+"""What the near indexes of all zones together may hold (a shared
+L{ByteBudget}); past it a zone's near search is one scan of its texts
+instead, with the same result."""
 
 _ENTRY_BYTES = 120
 """About what one entry of a near index costs: its key string and its
 slot in the dict (the texts themselves are shared with the holders)."""
-
-
-class NearBudget:
-    """
-    Bytes the near indexes of several L{TextIndex} may hold together (the
-    analytics share one among all zones): a flood of near-miss plates in
-    every zone grows nothing past it.
-
-    @ivar used: the estimate of what the indexes hold now.
-    """
-
-    def __init__(self, maxBytes: int = NEAR_INDEX_BYTES) -> None:
-        self.maxBytes = maxBytes
-        self.used = 0
-
-    def take(self, size: int) -> bool:
-        if self.used + size > self.maxBytes:
-            return False
-        self.used += size
-        return True
-
-    def give(self, size: int) -> None:
-        self.used -= size
 
 
 def _segments(length: int, limit: int) -> list[tuple[int, int]]:
@@ -128,15 +106,17 @@ class TextIndex:
     those candidates with the real distance.  That is C{limit + 1} entries
     per text (a deletion neighbourhood needed about 27 for a plate at
     distance 2: 63,000 near-miss plates made 1.7 million keys), and they
-    count against a L{NearBudget}: past it the index is let go and the
+    count against a L{ByteBudget} (the analytics share one among all
+    zones): past it the index is let go and the
     scan answers.  The result is the same set every way.
     """
 
     nearFrom = 256
 
-    def __init__(self, budget: Optional[NearBudget] = None) -> None:
+    def __init__(self, budget: Optional[ByteBudget] = None) -> None:
         self.holders: dict[str, set] = {}
-        self.budget = budget if budget is not None else NearBudget()
+        self.budget = (budget if budget is not None
+                       else ByteBudget(NEAR_INDEX_BYTES))
         self._near: Optional[dict[str, object]] = None
         self._nearLimit = -1
         self._nearBytes = 0

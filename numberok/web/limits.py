@@ -38,6 +38,7 @@ from twisted.logger import Logger
 from twisted.web.http import HTTPChannel, RESPONSES
 from twisted.web.server import Request, Site
 
+from numberok.budgets import ByteBudget
 from numberok.metrics import Metrics
 from numberok.sources.hikvision import MAX_ALARM_BYTES
 from numberok.web.ingest import MAX_BODY_BYTES
@@ -143,29 +144,6 @@ class RefusalLog:
                       more=self._unlogged.pop(reason, 0))
 
 
-class BodyBudget:
-    """
-    The body bytes all requests together may hold at once (issue 21: four
-    8 MiB alarms in parallel peaked at 834 MB).  A request takes its share
-    from the head (C{Content-Length}) or as a chunked body streams, and
-    gives it back when it is answered or its connection is lost.
-    """
-
-    def __init__(self, maxBytes: int) -> None:
-        self.maxBytes = maxBytes
-        self.inFlight = 0
-
-    def take(self, size: int) -> bool:
-        """Take C{size} bytes; C{False} (nothing taken) past the budget."""
-        if self.inFlight + size > self.maxBytes:
-            return False
-        self.inFlight += size
-        return True
-
-    def give(self, size: int) -> None:
-        self.inFlight -= size
-
-
 class AdminRequest(Request):
     """
     A request whose body is limited by its path (L{AdminSite.bodyLimit})
@@ -213,7 +191,7 @@ class AdminRequest(Request):
     def _hold(self, size: int) -> bool:
         """
         Count a body of C{size} bytes (so far) against the site's
-        L{BodyBudget}; small bodies (a settings save, a login) are bounded
+        L{ByteBudget}; small bodies (a settings save, a login) are bounded
         by the connection caps and never wait for it.  Past the budget the
         request is answered 503 at once.
         """
@@ -231,7 +209,7 @@ class AdminRequest(Request):
         self._held = size
         return True
 
-    def _giveBack(self, result: object, budget: BodyBudget) -> None:
+    def _giveBack(self, result: object, budget: ByteBudget) -> None:
         budget.give(self._held)
         self._held = 0
 
@@ -380,7 +358,7 @@ class AdminSite(Site):
     maxPerAddress = 16
     maxBodyBytesInFlight = 32 * 1024 * 1024
     """Body bytes over L{SETTINGS_BODY_BYTES} each that all requests
-    together may hold (L{BodyBudget}): two of the largest reads and an
+    together may hold (L{ByteBudget}): two of the largest reads and an
     alarm; more are answered 503 with C{Retry-After}."""
     bodyLimits = {b"/api/reads": MAX_BODY_BYTES,
                   b"/api/settings": SETTINGS_BODY_BYTES,
@@ -401,14 +379,18 @@ class AdminSite(Site):
         self.refusals = RefusalLog(reactor, self.metrics)
         self.open = 0
         self.perAddress: Counter[str] = Counter()
-        self._bodies: Optional[BodyBudget] = None
+        self._bodies: Optional[ByteBudget] = None
 
     @property
-    def bodies(self) -> BodyBudget:
-        """The site's L{BodyBudget} (made at first use, so that
-        L{maxBodyBytesInFlight} may be set on the instance)."""
+    def bodies(self) -> ByteBudget:
+        """The body bytes all requests together may hold at once (four
+        8 MiB alarms in parallel peaked at 834 MB): a request takes its
+        share from its head (C{Content-Length}) or as a chunked body
+        streams, and gives it back when it is answered or its connection
+        is lost.  Made at first use, so that L{maxBodyBytesInFlight} may be
+        set on the instance."""
         if self._bodies is None:
-            self._bodies = BodyBudget(self.maxBodyBytesInFlight)
+            self._bodies = ByteBudget(self.maxBodyBytesInFlight)
         return self._bodies
 
     def buildProtocol(self, addr):
