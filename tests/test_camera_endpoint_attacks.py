@@ -188,3 +188,21 @@ async def test_the_page_offers_a_fresh_generated_token_the_settings_take(
     r = await http("PUT", stack.url + "/api/settings",
                    {"Cameras.Token": tokens[0]})
     assert r.code == 200, r.body
+
+
+def test_a_flood_of_wrong_tokens_writes_a_few_log_lines_not_two_each():
+    camera = CameraSite()
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        for n in range(1000):
+            camera.post(PATH + b"?token=guess-guess-guess-%04d" % (n,))
+            camera.clock.advance(0.001)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    assert camera.metrics.value("numberok_camera_refused_total",
+                                reason="throttled") == 999
+    assert camera.accessLog.getvalue().count("\n") == 1
+    warnings = [e for e in events if e.get("log_level") is not None
+                and e["log_level"].name == "warn"]
+    assert len(warnings) == 2

@@ -437,12 +437,15 @@ class AdminSite(Site):
 
     def log(self, request) -> None:
         """
-        The access log line, without the successful reads and with the
-        query and anything past the camera path redacted
-        (L{redactedURI}): a camera token must never reach a log, however
-        it was sent.
+        The access log line, without the successful reads, without the
+        answers of a throttle (429: counted, and summed up in the log by
+        the refusing part's L{RefusalLog}, so a flood of guesses writes a
+        few lines, not one each), and with the query and anything past the
+        camera path redacted (L{redactedURI}): a camera token must never
+        reach a log, however it was sent.
         """
-        if request.method == b"GET" and request.code < 400:
+        if (request.method == b"GET" and request.code < 400
+                or request.code == 429):
             return
         uri = request.uri
         request.uri = redactedURI(uri)
