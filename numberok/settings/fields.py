@@ -319,6 +319,7 @@ def parseCameraToken(text: str) -> str:
                  or not CAMERA_TOKEN.match(text)):
         raise ValueError(
             "a token needs at least %d characters, only letters, digits "
-            "and - . _ ~ (the admin page offers a generated one)"
+            "and - . _ ~ (the admin page offers a generated one, as does "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
             % (MIN_CAMERA_TOKEN_LENGTH,))
     return text
