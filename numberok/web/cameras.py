@@ -11,7 +11,7 @@ wrong password: the address then waits its growing back-off (429 with
 C{Retry-After}) before any credential of it is checked again.  Refusals
 are counted and logged at most once per reason every few seconds
 (L{RefusalLog}); the token is in no log line (the admin site redacts the
-access log: L{numberok.web.limits.redactedURI}).  Errors are answered as
+access log: L{numberok.web.tokens.redactedURI}).  Errors are answered as
 C{{"errors": {field: message}}}, as the rest of the API does.
 
 Bodies are bounded before they are stored: L{BodyLimitRequest} answers 413
@@ -49,31 +49,8 @@ from numberok.sources.hikvision import (ANPR, HEARTBEAT, KINDS,
                                        parseAlarm)
 from numberok.threads import ServiceThreads
 from numberok.web.auth import LoginThrottle, Throttled
-from numberok.web.limits import TOKEN_QUERY, RefusalLog
-
-TOKEN_FORM = ("send the token as ?token=<[Cameras] Token> and nothing else "
-              "in the query")
-
-
-class _BadTokenForm(Exception):
-    """The query is not exactly C{token=T}."""
-
-
-def tokenOf(request) -> Optional[bytes]:
-    """
-    The token of a push: L{None} without a query, else the C{T} of a query
-    that is exactly C{token=T} (L{TOKEN_QUERY}).
-
-    @raise _BadTokenForm: any other query.
-    """
-    query = request.uri.partition(b"?")[2]
-    if not query:
-        return None
-    match = TOKEN_QUERY.match(query)
-    if match is None:
-        raise _BadTokenForm()
-    return match.group(1)
-
+from numberok.web.refusals import RefusalLog
+from numberok.web.tokens import TOKEN_FORM, BadTokenForm, tokenOf
 
 def _errorBody(errors: dict[str, str]) -> bytes:
     return json.dumps({"errors": errors}).encode("utf-8")
@@ -203,7 +180,7 @@ class HikvisionResource(Resource):
                 "path": "nothing below this path; " + TOKEN_FORM})
         try:
             token = tokenOf(request)
-        except _BadTokenForm:
+        except BadTokenForm:
             return self._refuse(request, 400, "token_form",
                                 {"token": TOKEN_FORM})
         problem = self._tooLarge(request)

@@ -29,12 +29,10 @@ once per L{RefusalLog.interval} seconds per reason.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs
 
-from twisted.logger import Logger
 from twisted.web.http import HTTPChannel, RESPONSES
 from twisted.web.server import Request, Site
 
@@ -42,14 +40,11 @@ from numberok.budgets import ByteBudget
 from numberok.metrics import Metrics
 from numberok.sources.hikvision import MAX_ALARM_BYTES
 from numberok.web.ingest import MAX_BODY_BYTES
+from numberok.web.refusals import RefusalLog
+from numberok.web.tokens import CAMERA_PATH, TOKEN_QUERY, redactedURI
 
-CAMERA_PATH = b"/api/cameras/hikvision"
-"""Where cameras push their alarms (L{numberok.web.cameras})."""
-
-TOKEN_QUERY = re.compile(rb"token=([A-Za-z0-9._~-]*)\Z")
-"""The one query a camera push may carry: C{token=T}, nothing before or
-after it, nothing encoded (tokens are URL-safe: L{numberok.settings.fields.
-parseCameraToken})."""
+__all__ = ["AdminChannel", "AdminRequest", "AdminSite", "CAMERA_PATH",
+           "RefusalLog", "errorResponse", "mediaType"]
 
 SMALL_BODY_BYTES = 16 * 1024
 """The body limit of every path not listed in L{AdminSite.bodyLimits} (the
@@ -81,67 +76,6 @@ def errorResponse(code: int, errors: dict[str, str]) -> bytes:
         b"Cache-Control: no-store\r\n",
         b"X-Content-Type-Options: nosniff\r\n",
         b"Connection: close\r\n\r\n", body])
-
-
-_LOGGED_NAME = re.compile(rb"[a-z_]{1,15}\Z")
-
-
-def redactedURI(uri: bytes) -> bytes:
-    """
-    C{uri} as the access log may show it: every query value replaced by
-    C{-}, a query name kept only when it is a short lower-case word (a
-    token, at least 16 characters, never is), and the path segments past
-    L{CAMERA_PATH} (whatever slashes lead to it) replaced by C{-}.
-    """
-    path, mark, query = uri.partition(b"?")
-    at = path.find(CAMERA_PATH)
-    if at >= 0 and len(path) > at + len(CAMERA_PATH):
-        path = path[:at + len(CAMERA_PATH)] + b"/-"
-    if not mark:
-        return path
-    names = []
-    for pair in query.replace(b";", b"&").split(b"&")[:20]:
-        name, equals, _ = pair.partition(b"=")
-        name = name if _LOGGED_NAME.match(name) else b"?"
-        names.append(name + (b"=-" if equals else b""))
-    return path + b"?" + b"&".join(names)
-
-
-class RefusalLog:
-    """
-    Logs refusals without letting an attack flood the log: the first of a
-    reason at once, then at most one line per C{interval} seconds saying
-    how many were left out.  The counter counts every one.
-
-    @param counter: the labelled counter (by C{reason}) to count in;
-        C{numberok_admin_refused_total} when not given.
-    @param what: who refuses, the first word of the log line.
-    """
-
-    log = Logger()
-    interval = 10.0
-
-    def __init__(self, reactor, metrics: Metrics, counter=None,
-                 what: str = "admin") -> None:
-        self.reactor = reactor
-        self.metrics = metrics
-        self.counter = counter if counter is not None else metrics.adminRefused
-        self.what = what
-        self._last: dict[str, float] = {}
-        self._unlogged: Counter[str] = Counter()
-
-    def refused(self, reason: str, peer: str, message: str) -> None:
-        self.counter.labels(reason=reason).inc()
-        now = self.reactor.seconds()
-        last = self._last.get(reason)
-        if last is not None and now - last < self.interval:
-            self._unlogged[reason] += 1
-            return
-        self._last[reason] = now
-        self.log.warn("{what}: refused {peer}: {message} ({reason}; {more} "
-                      "more not logged)", what=self.what, peer=peer,
-                      message=message, reason=reason,
-                      more=self._unlogged.pop(reason, 0))
 
 
 class AdminRequest(Request):
