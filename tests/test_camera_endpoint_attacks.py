@@ -206,3 +206,17 @@ def test_a_flood_of_wrong_tokens_writes_a_few_log_lines_not_two_each():
     warnings = [e for e in events if e.get("log_level") is not None
                 and e["log_level"].name == "warn"]
     assert len(warnings) == 2
+
+
+@pytest.mark.parametrize("uri, logged", [
+    (b"/api/cameras/hikvision?token=" + TOKEN.encode(),
+     b"/api/cameras/hikvision?token=-"),
+    (b"/api/cameras/hikvision/" + TOKEN.encode() + b"/x",
+     b"/api/cameras/hikvision/-"),
+    (b"//api/cameras/hikvision?to%6Ben=" + TOKEN.encode() + b";x=1",
+     b"//api/cameras/hikvision??=-&x=-"),
+    (b"/api/events?" + TOKEN.lower().encode(), b"/api/events??"),
+    (b"/api/events?since_id=5&limit=2", b"/api/events?since_id=-&limit=-")])
+def test_the_access_log_sees_names_of_parameters_but_no_values(uri, logged):
+    from numberok.web.tokens import redactedURI
+    assert redactedURI(uri) == logged
