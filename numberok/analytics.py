@@ -10,7 +10,8 @@ caps, which never end an announced track without its Lost.
 The cost per read does not depend on how many zones or tracks are active:
 everything a read touches is found by dict look-ups in its own zone (the
 near search of soft comparison covers only that zone's texts, through a
-deletion index once they are many: L{TextIndex}), and each track's loss
+partition index once they are many, bounded in bytes
+across zones: L{TextIndex}), and each track's loss
 timer is one reactor C{DelayedCall}.
 """
 
@@ -30,6 +31,8 @@ from numberok.interfaces import IEventSink, IPlateReadSink, IZoneOwner
 from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.plates import PlateRules, skeleton
 from numberok.reactors import LazyReactor
+from numberok.budgets import ByteBudget
+from numberok.plates.matching import NEAR_INDEX_BYTES
 from numberok.settings import SettingsStore
 from numberok.tracks import Track, movementOf
 from numberok.zones import AnalyticsConfig, ZoneAggregator
@@ -80,6 +83,7 @@ class Analytics(Service):
         self._tracks: dict[int, Track] = {}
         self._pending: dict[int, Track] = {}
         self._rules: Optional[PlateRules] = None
+        self.nearBudget = ByteBudget(NEAR_INDEX_BYTES)  # all zones' indexes
         self._rulesFrom = None
         self._config: Optional[AnalyticsConfig] = None
         self._configFrom = None

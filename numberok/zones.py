@@ -77,7 +77,7 @@ class ZoneAggregator:
         # Every text any active track is known by -> those tracks: the
         # exact match is one dict look-up, and soft comparison a near
         # search over the texts rather than a loop over tracks.
-        self.index = TextIndex()
+        self.index = TextIndex(analytics.nearBudget)
 
     def addRead(self, read: PlateRead, processed: str, key: str,
                 now: float) -> None:

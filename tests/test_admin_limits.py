@@ -297,3 +297,80 @@ def test_systemd_unit_gives_room_for_every_port_and_the_admin_cap():
     unit = configparser.ConfigParser(strict=False, interpolation=None)
     unit.read(Path(__file__).parent.parent / "etc" / "numberok.service")
     assert int(unit["Service"]["LimitNOFILE"]) >= 4 * AdminSite.maxConnections
+
+
+# -- issue 21, attack 2: bytes in flight across requests ----------------------
+
+class Holder(Resource):
+    """Keeps every request open until the test finishes it: bodies stay in
+    flight, as while a parse thread is busy."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = []
+
+    def render(self, request):
+        from twisted.web.server import NOT_DONE_YET
+        self.held.append(request)
+        return NOT_DONE_YET
+
+
+def holdingHarness(budget: int) -> Harness:
+    h = Harness(isOpen=True)
+    h.resource = Holder()
+    h.site.resource = h.resource
+    h.site.maxBodyBytesInFlight = budget
+    return h
+
+
+def postRead(h: Harness, size: int, chunked: bool = False):
+    channel, transport = h.connect()
+    channel.dataReceived(head(b"POST", b"/api/reads",
+                              None if chunked else size, b"application/json"))
+    if chunked:
+        for _ in range(size // 100_000):
+            channel.dataReceived(b"%x\r\n" % (100_000,) + b" " * 100_000
+                                 + b"\r\n")
+        channel.dataReceived(b"0\r\n\r\n")
+    else:
+        channel.dataReceived(b" " * size)
+    return channel, transport
+
+
+def test_bodies_past_the_bytes_in_flight_budget_are_503_until_one_is_done():
+    h = holdingHarness(budget=700_000)
+    postRead(h, 300_000)
+    postRead(h, 300_000)
+    channel, transport = postRead(h, 300_000)
+    assert status(transport) == 503
+    assert "at once" in errors(transport)["body"]
+    assert b"Retry-After: 1" in transport.value()
+    assert h.refused("bodies_in_flight") == 1
+    assert len(h.resource.held) == 2
+    h.resource.held[0].finish()
+    postRead(h, 300_000)
+    assert len(h.resource.held) == 3
+
+
+def test_a_chunked_body_counts_against_the_budget_as_it_streams():
+    h = holdingHarness(budget=700_000)
+    postRead(h, 600_000)
+    channel, transport = postRead(h, 300_000, chunked=True)
+    assert status(transport) == 503
+    close(channel)
+    [held] = h.resource.held
+    close(held.channel)
+    postRead(h, 600_000, chunked=True)
+    assert len(h.resource.held) == 2
+
+
+def test_small_bodies_such_as_a_settings_save_are_never_held_by_the_budget():
+    h = holdingHarness(budget=300_000)
+    postRead(h, 300_000)
+    channel, transport = h.connect()
+    body = b'{"NetServer.Port": 7700}'
+    channel.dataReceived(head(b"PUT", b"/api/settings", len(body),
+                              b"application/json") + body)
+    assert transport.value() == b"" and len(h.resource.held) == 2

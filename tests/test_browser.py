@@ -282,7 +282,7 @@ def test_page_items_a_new_user_tripped_over(tmp_path):
     sync_playwright, chromium = requireBrowser()
     config = tmp_path / "numberok.ini"
     config.write_text("[NetServer]\nPort = 7700\n\n[Cameras]\n"
-                      "Token = s3cret/+\n")
+                      "Token = s3cret~token.0001\n")
     server = Server(config, "seeded")
     try:
         with browserPage(sync_playwright, chromium) as page:
@@ -338,7 +338,7 @@ def drivePageItems(page, server: Server, config: Path, failed: list) -> None:
 
     # The camera URL to paste, and MQTT settings like the others.
     expect(page.locator("#camera-url")).to_have_text(
-        server.url + "/api/cameras/hikvision?token=s3cret%2F%2B")
+        server.url + "/api/cameras/hikvision?token=s3cret~token.0001")
     page.locator('[name="Mqtt.TopicPrefix"]').fill("site7")
 
     # The plate templates show their whole value, also a long one.

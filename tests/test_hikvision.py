@@ -207,3 +207,60 @@ def test_arbitrary_plate_text_is_a_read_or_a_read_format_error(text):
         parseAlarm(XML, xml, NOW)
     except ReadFormatError:
         pass
+
+
+# -- issue 21, attacks 2 and 4: bounded XML, a 400 naming every bad field ----
+
+def test_xml_nested_deeper_than_the_limit_is_refused_while_parsing():
+    body = b"<EventNotificationAlert>" + b"<a>" * 100000
+    with pytest.raises(ReadFormatError) as caught:
+        parseAlarm(XML, body, NOW)
+    assert caught.value.field == "xml" and "deeper" in caught.value.message
+
+
+def test_xml_with_more_elements_than_the_limit_is_refused_while_parsing():
+    body = (b"<EventNotificationAlert>" + b"<a/>" * 200000
+            + b"</EventNotificationAlert>")
+    with pytest.raises(ReadFormatError) as caught:
+        parseAlarm(XML, body, NOW)
+    assert caught.value.field == "xml" and "elements" in caught.value.message
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "98,x,97", "98,101", "²"])
+def test_a_malformed_plate_char_believe_is_a_named_refusal(value):
+    xml = sample("hikvision_anpr.xml").replace(
+        b"<confidenceLevel>", b"<plateCharBelieve>%s</plateCharBelieve>"
+        b"<confidenceLevelX>" % (value.encode(),)).replace(
+        b"</confidenceLevel>", b"</confidenceLevelX>")
+    with pytest.raises(ReadFormatError) as caught:
+        parseAlarm(XML, xml, NOW)
+    assert caught.value.field == "ANPR.plateCharBelieve"
+
+
+def test_plate_char_believe_gives_the_weakest_characters_confidence():
+    xml = sample("hikvision_anpr.xml").replace(
+        b"<confidenceLevel>", b"<plateCharBelieve>99,87,,95</plateCharBelieve>"
+        b"<confidenceLevelX>").replace(
+        b"</confidenceLevel>", b"</confidenceLevelX>")
+    assert parseAlarm(XML, xml, NOW).read.confidence == 0.87
+
+
+xmlPieces = st.lists(st.sampled_from([
+    b"<EventNotificationAlert>", b"</EventNotificationAlert>",
+    b"<eventType>ANPR</eventType>", b"<ANPR>", b"</ANPR>",
+    b"<licensePlate>A1</licensePlate>", b"<plateCharBelieve>",
+    b"</plateCharBelieve>", b"<channelID>", b"</channelID>", b"<line>",
+    b"</line>", b"<dateTime>", b"</dateTime>", b"<confidenceLevel>",
+    b"</confidenceLevel>", b"9", b"-", b"\xc2\xb2", b",", b"&#133;", b"<",
+    b"<pictureInfoList><pictureInfo><fileName>v.jpg</fileName><type>"
+    b"vehiclePicture</type><plateRect><X>", b"</X></plateRect>"
+    b"</pictureInfo></pictureInfoList>", b"2025-11-24T15:30:12+03:00"]),
+    max_size=30)
+
+
+@given(xmlPieces)
+def test_arbitrary_alarm_xml_raises_only_read_format_error(pieces):
+    try:
+        parseAlarm(XML, b"".join(pieces), NOW)
+    except ReadFormatError as e:
+        assert e.field and e.message

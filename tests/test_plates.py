@@ -613,12 +613,14 @@ def test_vote_prefers_a_whole_plate_over_a_more_often_read_truncation():
 
 # --- TextIndex ---------------------------------------------------------------
 
-from numberok.plates.matching import TextIndex, deletions  # noqa: E402
+from numberok.budgets import ByteBudget  # noqa: E402
+from numberok.plates.matching import TextIndex, _segments  # noqa: E402
 
 
-def test_deletions_are_every_string_with_up_to_limit_characters_removed():
-    assert deletions("ABC", 1) == {"ABC", "BC", "AC", "AB"}
-    assert deletions("AB", 2) == {"AB", "A", "B", ""}
+def test_a_text_is_cut_into_limit_plus_one_segments_covering_it():
+    assert _segments(8, 2) == [(0, 2), (2, 3), (5, 3)]
+    assert _segments(2, 2) == [(0, 0), (0, 1), (1, 1)]
+    assert _segments(9, 0) == [(0, 9)]
 
 
 @settings(deadline=None)
@@ -627,7 +629,7 @@ def test_deletions_are_every_string_with_up_to_limit_characters_removed():
        st.text("AB0189", max_size=9), st.integers(1, 4))
 def test_text_index_near_search_equals_one_scan_of_every_text(
         texts, removed, query, limit):
-    small, large = TextIndex(), TextIndex()
+    small, large = TextIndex(), TextIndex(ByteBudget(1 << 30))
     large.nearFrom = 2
     for n, text in enumerate(texts):
         small.add(text, n)
@@ -641,3 +643,71 @@ def test_text_index_near_search_equals_one_scan_of_every_text(
     assert sorted(small.near(query, limit)) == expected
     assert sorted(large.near(query, limit)) == expected
     assert large.holders == small.holders
+
+
+def nearMisses(count: int, seed: int = 1) -> list[str]:
+    """Plates one to four characters off A123BC77, as the flood sent."""
+    import random
+    rng = random.Random(seed)
+    texts: set[str] = set()
+    while len(texts) < count:
+        text = list("A123BC77")
+        for _ in range(rng.randint(1, 4)):
+            text[rng.randrange(8)] = rng.choice("ABCEHKMOPTXY0123456789")
+        texts.add("".join(text))
+    return sorted(texts)
+
+
+def test_a_near_miss_flood_stays_within_the_indexes_byte_budget():
+    import tracemalloc
+    budget = ByteBudget(4 * 1024 * 1024)
+    indexes = [TextIndex(budget) for _ in range(4)]
+    texts = nearMisses(63000)
+    tracemalloc.start()
+    try:
+        for n, text in enumerate(texts):
+            index = indexes[n % 4]
+            index.add(text, n)
+            if n % 5000 == 0:
+                index.near(text, 2)
+        for index in indexes:
+            index.near("A123BC77", 2)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert budget.used <= budget.maxBytes
+    assert sum(i.nearBytes for i in indexes) == budget.used
+    # The holders' own sets and strings are most of it; the deletion
+    # index alone took 350 MB for these texts.
+    assert held < 40 * 1024 * 1024
+    for index in indexes:
+        for query in texts[:40]:
+            assert sorted(index.near(query, 2)) == sorted(
+                within(query, index.holders, 2))
+
+
+def test_an_index_over_the_budget_answers_by_scan_and_rebuilds_when_room():
+    budget = ByteBudget(300 * 3 * 120)
+    index = TextIndex(budget)
+    texts = nearMisses(400)
+    for n, text in enumerate(texts):
+        index.add(text, n)
+    assert index.near("A123BC77", 2) is not None and index.nearBytes == 0
+    assert budget.used == 0
+    for n, text in enumerate(texts[:120]):
+        index.discard(text, n)
+    found = index.near("A123BC77", 2)
+    assert index.nearBytes == budget.used > 0
+    assert sorted(found) == sorted(within("A123BC77", index.holders, 2))
+
+
+def test_a_vote_keeps_a_bounded_number_of_raw_texts_and_the_best_one():
+    vote = PlateVote()
+    vote.add("A123BC77", "a123bc77", 0.99)
+    for n, text in enumerate(nearMisses(5000)):
+        if text != "A123BC77":
+            vote.add(text, text.lower(), 0.3)
+    for _ in range(3):
+        vote.add("A123BC77", "a123bc77", 0.99)
+    assert len(vote._rawFor) <= PlateVote.maxRawTexts
+    assert vote.best()[:2] == ("A123BC77", "a123bc77")

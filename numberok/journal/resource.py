@@ -137,6 +137,10 @@ class JournalResource(Resource):
         URLs in the rows.
     """
 
+    queryParameters = frozenset({"since_id", "limit"})
+    """What C{GET /api/events} takes; any other parameter is a 400 naming
+    it (L{numberok.web.query})."""
+
     def __init__(self, journal: Optional[Journal],
                  base: str = "/api/events") -> None:
         super().__init__()

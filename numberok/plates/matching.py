@@ -11,6 +11,7 @@ from typing import Collection, Optional
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from numberok.budgets import ByteBudget
 from numberok.plates.alphabets import DIGIT_FOR, fold
 
 def distance(a: str, b: str, limit: Optional[int] = None) -> int:
@@ -57,15 +58,36 @@ def skeleton(text: str) -> str:
     return fold(text).translate(_SKELETON)
 
 
-def deletions(text: str, limit: int) -> set[str]:
-    """C{text} and every string made from it by deleting up to C{limit}
-    characters."""
-    found = {text}
-    frontier = found
-    for _ in range(limit):
-        frontier = {t[:i] + t[i + 1:] for t in frontier for i in range(len(t))}
-        found |= frontier
+NEAR_INDEX_BYTES = 16 * 1024 * 1024
+"""What the near indexes of all zones together may hold (a shared
+L{ByteBudget}); past it a zone's near search is one scan of its texts
+instead, with the same result."""
+
+_ENTRY_BYTES = 120
+"""About what one entry of a near index costs: its key string and its
+slot in the dict (the texts themselves are shared with the holders)."""
+
+
+def _segments(length: int, limit: int) -> list[tuple[int, int]]:
+    """
+    Where the C{limit + 1} segments of a text of C{length} characters
+    start and how long each is (the first ones one shorter when it does
+    not divide).  Two texts within distance C{limit} share a segment of
+    one of them unchanged, shifted by at most C{limit} in the other: the
+    C{limit} edits can touch at most C{limit} of the segments.
+    """
+    count = limit + 1
+    short, longer = divmod(length, count)
+    found, at = [], 0
+    for j in range(count):
+        size = short + (1 if j >= count - longer else 0)
+        found.append((at, size))
+        at += size
     return found
+
+
+def _key(length: int, j: int, segment: str) -> str:
+    return "%d:%d:%s" % (length, j, segment)
 
 
 class TextIndex:
@@ -76,23 +98,37 @@ class TextIndex:
     the number of texts.
 
     A small index is searched with one L{within} scan (C speed, cheapest
-    for a few hundred texts).  From L{nearFrom} texts on, a
-    deletion-neighbourhood side index is kept as well: two texts within
-    distance k share a string made by deleting at most k characters from
-    each, so the candidates are the texts filed under the query's
-    deletions, each then checked with the real distance.  The result is
-    the same set either way.
+    for a few hundred texts).  From L{nearFrom} texts on, a partition
+    index is kept as well (as in Pass-Join): each text of length L is
+    filed under its C{limit + 1} segments (L{_segments}); a query looks up,
+    for each length within C{limit} of its own and each segment, its own
+    substrings near the segment's place (Pass-Join's multi-match-aware
+    window: Li, Deng, Wang, Feng, VLDB 2012), and checks those candidates
+    with the real distance.  That is C{limit + 1} entries
+    per text (a deletion neighbourhood needed about 27 for a plate at
+    distance 2: 63,000 near-miss plates made 1.7 million keys), and they
+    count against a L{ByteBudget} (the analytics share one among all
+    zones): past it the index is let go and the
+    scan answers.  The result is the same set every way.
     """
 
     nearFrom = 256
 
-    def __init__(self) -> None:
+    def __init__(self, budget: Optional[ByteBudget] = None) -> None:
         self.holders: dict[str, set] = {}
-        self._near: Optional[dict[str, set[str]]] = None
+        self.budget = (budget if budget is not None
+                       else ByteBudget(NEAR_INDEX_BYTES))
+        self._near: Optional[dict[str, object]] = None
         self._nearLimit = -1
+        self._nearBytes = 0
 
     def __len__(self) -> int:
         return len(self.holders)
+
+    @property
+    def nearBytes(self) -> int:
+        """The estimated bytes of the near index now (0 without one)."""
+        return self._nearBytes
 
     def get(self, text: str) -> Optional[set]:
         return self.holders.get(text)
@@ -104,12 +140,11 @@ class TextIndex:
             return
         self.holders[text] = {holder}
         if self._near is not None:
-            for variant in deletions(text, self._nearLimit):
-                texts = self._near.get(variant)
-                if texts is None:
-                    self._near[variant] = {text}
-                else:
-                    texts.add(text)
+            if self.budget.take(self._cost(1)):
+                self._nearBytes += self._cost(1)
+                self._file(text)
+            else:
+                self._drop()
 
     def discard(self, text: str, holder: object) -> None:
         holders = self.holders.get(text)
@@ -122,38 +157,84 @@ class TextIndex:
         if self._near is None:
             return
         if len(self.holders) < self.nearFrom // 2:
-            self._near = None
+            self._drop()
             return
-        for variant in deletions(text, self._nearLimit):
-            texts = self._near.get(variant)
-            if texts is not None:
-                texts.discard(text)
-                if not texts:
-                    del self._near[variant]
+        self._unfile(text)
+        self.budget.give(self._cost(1))
+        self._nearBytes -= self._cost(1)
 
-    def _build(self, limit: int) -> None:
-        near: dict[str, set[str]] = {}
+    def _cost(self, texts: int) -> int:
+        return texts * (self._nearLimit + 1) * _ENTRY_BYTES
+
+    def _keys(self, text: str) -> list[str]:
+        length = len(text)
+        return [_key(length, j, text[at:at + size])
+                for j, (at, size) in enumerate(_segments(length,
+                                                          self._nearLimit))]
+
+    def _file(self, text: str) -> None:
+        near = self._near
+        for key in self._keys(text):
+            entry = near.get(key)
+            if entry is None:
+                near[key] = text          # one text: no set for it
+            elif isinstance(entry, set):
+                entry.add(text)
+            elif entry != text:
+                near[key] = {entry, text}
+
+    def _unfile(self, text: str) -> None:
+        near = self._near
+        for key in self._keys(text):
+            entry = near.get(key)
+            if entry == text:
+                del near[key]
+            elif isinstance(entry, set):
+                entry.discard(text)
+                if len(entry) == 1:
+                    near[key] = entry.pop()
+
+    def _drop(self) -> None:
+        self.budget.give(self._nearBytes)
+        self._near, self._nearLimit, self._nearBytes = None, -1, 0
+
+    def _build(self, limit: int) -> bool:
+        """Build the index for C{limit}; C{False} when over the budget."""
+        self._drop()
+        cost = len(self.holders) * (limit + 1) * _ENTRY_BYTES
+        if not self.budget.take(cost):
+            return False
+        self._near, self._nearLimit, self._nearBytes = {}, limit, cost
         for text in self.holders:
-            for variant in deletions(text, limit):
-                texts = near.get(variant)
-                if texts is None:
-                    near[variant] = {text}
-                else:
-                    texts.add(text)
-        self._near, self._nearLimit = near, limit
+            self._file(text)
+        return True
 
     def near(self, query: str, limit: int) -> list[tuple[str, int]]:
         """The texts within distance C{limit} of C{query}, with it."""
         if len(self.holders) < self.nearFrom:
             return within(query, self.holders, limit)
         if self._near is None or self._nearLimit != limit:
-            self._build(limit)
+            if not self._build(limit):
+                return within(query, self.holders, limit)
         candidates: set[str] = set()
         near = self._near
-        for variant in deletions(query, limit):
-            texts = near.get(variant)
-            if texts:
-                candidates |= texts
+        size = len(query)
+        for length in range(max(0, size - limit), size + limit + 1):
+            delta = size - length
+            for j, (at, part) in enumerate(_segments(length, limit)):
+                # Pass-Join's multi-match-aware window: where segment j
+                # can sit in the query if it is the first unchanged one.
+                low = max(0, at - j, at + delta - (limit - j))
+                high = min(size - part, at + j, at + delta + (limit - j))
+                for start in range(low, high + 1):
+                    entry = near.get(_key(length, j,
+                                          query[start:start + part]))
+                    if entry is None:
+                        continue
+                    if isinstance(entry, set):
+                        candidates |= entry
+                    else:
+                        candidates.add(entry)
         found = []
         for text in candidates:
             d = Levenshtein.distance(query, text, score_cutoff=limit)

@@ -15,16 +15,29 @@ from numberok.plates.alphabets import (ALPHABETS, DIGIT_FOR, DIGITS, FOLD,
 from numberok.plates.templates import DEFAULT_TEMPLATES, PlateTemplate
 
 _CONTROL = dict.fromkeys([*range(0x20), 0x7F])
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Unicode categories never part of a plate: controls (C0, DEL, C1 such as
+U+0085), format characters (U+200B zero-width space, U+202E right-to-left
+override, U+FEFF, soft hyphen) and the line and paragraph separators."""
 
 
 def cleanRaw(text: str) -> str:
     """
-    Make untrusted plate text safe to carry as C{RawPlateNumber}: remove the
-    C0 control characters (0x00..0x1F, among them the wire's framing bytes
-    0x00 and 0x05) and DEL, then strip outer whitespace.  Nothing else is
-    changed: the raw read must stay what the recognizer said.
+    Make untrusted plate text safe to carry as C{RawPlateNumber}: remove
+    every control (Cc: C0 with the wire's framing bytes 0x00 and 0x05, DEL,
+    C1), format (Cf: zero-width and bidirectional marks) and line or
+    paragraph separator (Zl, Zp) character, then strip outer whitespace.
+    Nothing else is changed: the raw read must stay what the recognizer
+    said, and what a person sees in it is all there is.
+
+    The one plate-text sanitiser: every source and the collected MQTT
+    events go through it (L{numberok.sources.fields.checkPlate}).
     """
-    return text.translate(_CONTROL).strip()
+    if text.isascii():
+        return text.translate(_CONTROL).strip()
+    category = unicodedata.category
+    return "".join([ch for ch in text
+                    if category(ch) not in _INVISIBLE]).strip()
 
 
 _ASCII_DROP = str.maketrans("", "", "".join(

@@ -111,8 +111,15 @@ class PlateVote:
     lowest code point; the reported raw read is the most confident one, the
     earliest of equals.
 
+    The raw read of each processed text is kept for at most
+    L{maxRawTexts} texts, the most confident ones: a flood of near-miss
+    plates into one track must not grow it without end.  A text whose raw
+    read was let go reports its length's most confident raw read.
+
     @ivar reads: how many reads were added.
     """
+
+    maxRawTexts = 64
 
     def __init__(self, fits: Optional[Callable[[str], bool]] = None) -> None:
         self.reads = 0
@@ -142,9 +149,18 @@ class PlateVote:
         if tally is None:
             tally = self._lengths[length] = _Length(length)
         tally.add(processed, raw, weight)
-        known = self._rawFor.get(processed)
-        if known is None or weight > known[0]:
-            self._rawFor[processed] = (weight, raw)
+        rawFor = self._rawFor
+        known = rawFor.get(processed)
+        if known is not None:
+            if weight > known[0]:
+                rawFor[processed] = (weight, raw)
+        elif len(rawFor) < self.maxRawTexts:
+            rawFor[processed] = (weight, raw)
+        else:
+            weakest = min(rawFor, key=lambda text: rawFor[text][0])
+            if weight > rawFor[weakest][0]:
+                del rawFor[weakest]
+                rawFor[processed] = (weight, raw)
 
     def best(self) -> tuple[str, str, float]:
         """

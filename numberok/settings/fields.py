@@ -369,3 +369,24 @@ def parseNumberList(low: int, high: int) -> Callable[[str], tuple]:
                              "%d..%d" % (", ".join(bad), low, high))
         return tuple(out)
     return parse
+MIN_CAMERA_TOKEN_LENGTH = 16
+"""The shortest C{[Cameras] Token} taken: with the URL-safe alphabet that
+is 96 bits, out of reach of guessing behind the token throttle."""
+CAMERA_TOKEN = re.compile(r"[A-Za-z0-9._~-]+\Z")
+
+
+def parseCameraToken(text: str) -> str:
+    """
+    Check C{[Cameras] Token}: empty (Basic only), or at least
+    L{MIN_CAMERA_TOKEN_LENGTH} characters of the URL-safe set (letters,
+    digits, C{- . _ ~}), so that C{?token=T} is the token exactly as typed,
+    with nothing to encode.
+    """
+    if text and (len(text) < MIN_CAMERA_TOKEN_LENGTH
+                 or not CAMERA_TOKEN.match(text)):
+        raise ValueError(
+            "a token needs at least %d characters, only letters, digits "
+            "and - . _ ~ (the admin page offers a generated one, as does "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+            % (MIN_CAMERA_TOKEN_LENGTH,))
+    return text

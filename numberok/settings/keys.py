@@ -21,8 +21,9 @@ import re
 
 from numberok import plates
 from numberok.settings.families import Family, SectionSettings
-from numberok.settings.fields import (Field, parseHttpUrl, parseNumberList,
-                                      parsePasswordHash, parseWordList)
+from numberok.settings.fields import (Field, parseCameraToken, parseHttpUrl,
+                                      parseNumberList, parsePasswordHash,
+                                      parseWordList)
 
 NETSERVER_ENABLE = Field(
     "NetServer", "Enable", "bool", True,
@@ -125,9 +126,10 @@ MQTT_READS = Field(
          "empty = off.")
 
 CAMERAS_TOKEN = Field(
-    "Cameras", "Token", "str", "",
+    "Cameras", "Token", "str", "", parser=parseCameraToken,
     help="Token cameras put in the push URL (?token=) when they cannot "
-         "send Basic credentials; empty = Basic only.")
+         "send Basic credentials; empty = Basic only.  At least 16 "
+         "characters: letters, digits, - . _ ~.")
 
 ADMIN_PASSWORD_HASH = Field(
     "Admin", "PasswordHash", "str", "", parser=parsePasswordHash,

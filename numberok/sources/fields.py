@@ -50,8 +50,8 @@ class ReadFormatError(ValueError):
 
 def cleanPlate(text: str) -> str:
     """
-    The plate text as sources hand it on: control characters removed and
-    surrounding space stripped (L{numberok.plates.cleanRaw}).
+    The plate text as sources hand it on: invisible characters (control,
+    format, separators) removed and surrounding space stripped (L{numberok.plates.cleanRaw}).
     """
     return cleanRaw(text)
 
@@ -99,7 +99,8 @@ def checkPlate(value: object, field: str = "plate") -> str:
     plate = cleanPlate(value)
     if not plate:
         raise ReadFormatError(
-            field, "empty after removing control characters and spaces")
+            field, "empty after removing control, format and separator "
+            "characters and spaces")
     if len(plate) > MAX_PLATE_CHARS:
         raise ReadFormatError(
             field, "%d characters, at most %d allowed"

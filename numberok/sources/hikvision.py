@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from typing import Optional
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 import defusedxml
 import defusedxml.ElementTree
@@ -37,6 +37,15 @@ hundred kilobytes each fit many times over (docs/sources.rst)."""
 
 MAX_PARTS = 16
 """Multipart parts taken at most; ISAPI lists up to 8 pictures."""
+
+MAX_XML_DEPTH = 32
+"""Element nesting taken at most; an ISAPI alarm nests about 5 deep."""
+
+MAX_XML_ELEMENTS = 10000
+"""Elements taken at most; an ISAPI alarm has about a hundred."""
+
+XML_CHUNK_BYTES = 64 * 1024
+"""How much XML one parser call takes: between calls other threads run."""
 
 PICTURE_PREFERENCE = ("vehiclePicture", "detectionPicture")
 """Which picture becomes the read's frame: the first of these sent."""
@@ -126,18 +135,53 @@ def _int(element: Element, name: str, low: int, high: int,
     return value
 
 
+class _BoundedBuilder(TreeBuilder):
+    """
+    A tree builder that refuses a document deeper than L{MAX_XML_DEPTH} or
+    with more than L{MAX_XML_ELEMENTS} elements as it is parsed: an 8 MiB
+    body of nested elements peaked at 509 MB as a tree.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.elements = 0
+
+    def start(self, tag, attrs):
+        self.depth += 1
+        self.elements += 1
+        if self.depth > MAX_XML_DEPTH:
+            raise ReadFormatError("xml", "elements nested deeper than %d"
+                                  % (MAX_XML_DEPTH,))
+        if self.elements > MAX_XML_ELEMENTS:
+            raise ReadFormatError("xml", "more than %d elements"
+                                  % (MAX_XML_ELEMENTS,))
+        return super().start(tag, attrs)
+
+    def end(self, tag):
+        self.depth -= 1
+        return super().end(tag)
+
+
 def parseXML(data: bytes) -> Element:
     """
-    The root of an alarm document, parsed with defusedxml.
+    The root of an alarm document, parsed with defusedxml, bounded in depth
+    and elements (L{_BoundedBuilder}), and fed in L{XML_CHUNK_BYTES} pieces
+    so that a large document lets other threads (the reactor's) run
+    between them.
 
     @raise ReadFormatError: not XML, a DTD / entity / external reference
-        (refused, never expanded), or another root than
-        C{EventNotificationAlert}.
+        (refused, never expanded), too deep or too many elements, or
+        another root than C{EventNotificationAlert}.
     """
     try:
-        root = defusedxml.ElementTree.fromstring(
-            data, forbid_dtd=True, forbid_entities=True,
+        parser = defusedxml.ElementTree.DefusedXMLParser(
+            target=_BoundedBuilder(), forbid_dtd=True, forbid_entities=True,
             forbid_external=True)
+        view = memoryview(data)
+        for at in range(0, len(data), XML_CHUNK_BYTES):
+            parser.feed(bytes(view[at:at + XML_CHUNK_BYTES]))
+        root = parser.close()
     except defusedxml.DefusedXmlException as e:
         raise ReadFormatError("xml", "refused: %s" % (
             type(e).__name__,)) from None
@@ -182,13 +226,17 @@ def confidenceOf(anpr: Element) -> float:
     if level is not None:
         return level / 100
     chars = _text(anpr, "plateCharBelieve")
-    if chars:
-        values = [int(v) for v in chars.split(",")
-                  if v.strip().isascii() and v.strip().isdigit()]
-        values = [v for v in values if 0 <= v <= 100]
-        if values:
-            return min(values) / 100
-    return 1.0
+    values = []
+    for value in (chars or "").split(","):
+        value = value.strip()
+        if not value:
+            continue
+        if not (value.isascii() and value.isdigit() and len(value) <= 3
+                and int(value) <= 100):
+            raise ReadFormatError("ANPR.plateCharBelieve", (
+                "%r is not a list of integers 0..100" % (chars[:40],)))
+        values.append(int(value))
+    return min(values) / 100 if values else 1.0
 
 
 def _pictures(anpr: Element) -> list[_Picture]:

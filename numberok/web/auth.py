@@ -201,17 +201,24 @@ class LoginThrottle:
             return 0.0
         return max(0.0, entry[1] - self.reactor.seconds())
 
+    def refuseWhileWaiting(self, host: str) -> None:
+        """
+        @raise Throttled: while C{host} waits out its back-off after wrong
+            passwords or camera tokens (both count as its failures).
+        """
+        delay = self.delayFor(host)
+        if delay:
+            raise Throttled(math.ceil(delay), (
+                "too many wrong passwords or tokens from this address; try "
+                "again in %d s" % (math.ceil(delay),)))
+
     def admit(self, host: str) -> None:
         """
         Take a check slot for C{host}; give it back with L{release}.
 
         @raise Throttled: when C{host} may not try now.
         """
-        delay = self.delayFor(host)
-        if delay:
-            raise Throttled(math.ceil(delay), (
-                "too many wrong passwords from this address; try again in "
-                "%d s" % (math.ceil(delay),)))
+        self.refuseWhileWaiting(host)
         if host in self._inFlight:
             raise Throttled(1, "a password check from this address is "
                                "already running; one at a time")

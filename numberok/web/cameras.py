@@ -3,8 +3,15 @@ C{POST /api/cameras/hikvision}: the alarms Hikvision ANPR cameras push
 (ISAPI "HTTP listening"), parsed by L{numberok.sources.hikvision}.
 
 Who may push: HTTP Basic with the admin password, as the JSON API, or
-C{?token=} equal to C{[Cameras] Token} (many cameras cannot send Basic
-credentials); anything else is answered 401.  Errors are answered as
+C{?token=T} -- exactly that query, nothing else in it -- with C{T} equal to
+C{[Cameras] Token} (many cameras cannot send Basic credentials); another
+query is a 400 on C{token}, wrong credentials a 401.  A wrong token counts
+as a failure of the address in the admin site's L{LoginThrottle}, like a
+wrong password: the address then waits its growing back-off (429 with
+C{Retry-After}) before any credential of it is checked again.  Refusals
+are counted and logged at most once per reason every few seconds
+(L{RefusalLog}); the token is in no log line (the admin site redacts the
+access log: L{numberok.web.tokens.redactedURI}).  Errors are answered as
 C{{"errors": {field: message}}}, as the rest of the API does.
 
 Bodies are bounded before they are stored: L{BodyLimitRequest} answers 413
@@ -24,8 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import re
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
@@ -42,12 +48,12 @@ from numberok.sources.hikvision import (ANPR, HEARTBEAT, KINDS,
                                        parseAlarm)
 from numberok.threads import ServiceThreads
 from numberok.web import common
-from numberok.web.auth import Throttled
+from numberok.web.auth import LoginThrottle, Throttled
 from numberok.web.common import Endpoint, HTTPError, Push, answerJSON
 from numberok.web.gate import Identity
 from numberok.web.limits import errorResponse
-
-_TOKEN_IN_URI = re.compile(rb"([?&]token=)[^&]*")
+from numberok.web.refusals import RefusalLog
+from numberok.web.tokens import TOKEN_FORM, BadTokenForm, tokenOf
 
 
 class BodyLimitRequest(Request):
@@ -137,19 +143,36 @@ class HikvisionResource(Endpoint):
         self._reactor = reactor
         self._alarms = {kind: self.metrics.cameraAlarms.labels(kind=kind)
                         for kind in KINDS}
+        self._throttle: Optional[LoginThrottle] = getattr(
+            passwords, "throttle", None)
+        self._refusals: Optional[RefusalLog] = None
 
     reactor = LazyReactor()
+    queryParameters = None
+    """The query is checked by L{tokenOf}: C{token=T} exactly, or none."""
 
-    def render(self, request) -> Any:
-        # The token must not reach the access log, which logs the URI.
-        request.uri = _TOKEN_IN_URI.sub(rb"\1-", request.uri)
-        return super().render(request)
+    @property
+    def throttle(self) -> LoginThrottle:
+        """The admin site's throttle of failed credentials (the password
+        checker's), or one of our own without it."""
+        if self._throttle is None:
+            self._throttle = LoginThrottle(self.reactor)
+        return self._throttle
+
+    @property
+    def refusals(self) -> RefusalLog:
+        if self._refusals is None:
+            self._refusals = RefusalLog(self.reactor, self.metrics,
+                                        self.metrics.cameraRefused,
+                                        "camera push")
+        return self._refusals
 
     def _handler(self, request):
         try:
             return super()._handler(request)
         except HTTPError as e:
-            self.metrics.cameraRefused.labels(reason="method").inc()
+            self.refusals.refused("method", common.peer(request),
+                                  "method %r" % (request.method,))
             raise HTTPError(e.code, {"method": "send the alarm with POST"},
                             e.headers)
 
@@ -159,7 +182,14 @@ class HikvisionResource(Endpoint):
         return Identity("camera")
 
     async def POST(self, request, identity: Identity) -> None:
-        token = (request.args.get(b"token") or [None])[0]
+        if any(request.postpath):
+            return self._refuse(request, 404, "path", {
+                "path": "nothing below this path; " + TOKEN_FORM})
+        try:
+            token = tokenOf(request)
+        except BadTokenForm:
+            return self._refuse(request, 400, "token_form",
+                                {"token": TOKEN_FORM})
         await self._answer(request, token)
 
     async def _answer(self, request, token: Optional[bytes]) -> None:
@@ -171,8 +201,8 @@ class HikvisionResource(Endpoint):
             refusal = await self._authenticate(request, token, peer)
         except Throttled as e:
             request.setHeader(b"Retry-After", b"%d" % (e.retryAfter,))
-            return self._refuse(request, 429, "throttled",
-                                {"Authorization": e.message})
+            return self._refuse(request, 429, "throttled", {
+                "token" if token is not None else "Authorization": e.message})
         if refusal is not None:
             request.setHeader(b"WWW-Authenticate",
                               b'Basic realm="numberok cameras", '
@@ -186,9 +216,6 @@ class HikvisionResource(Endpoint):
             alarm = await self.runInThread(parseAlarm, contentType, body,
                                            nowMs)
         except ReadFormatError as e:
-            self.log.warn("camera alarm from {peer} refused: {field}: "
-                          "{message}", peer=peer, field=e.field,
-                          message=e.message)
             if e.field == "Content-Type":
                 return self._refuse(request, 415, "unsupported_type",
                                     {e.field: e.message})
@@ -207,13 +234,19 @@ class HikvisionResource(Endpoint):
 
     async def _authenticate(self, request, token: Optional[bytes],
                             peer: str) -> Optional[dict[str, str]]:
-        """L{None} when let in, else the errors to answer 401 with."""
+        """
+        L{None} when let in, else the errors to answer 401 with.
+
+        @raise Throttled: the address is in its back-off after failures.
+        """
         if token is not None:
+            self.throttle.refuseWhileWaiting(peer)
             expected = self.store.current[CAMERAS_TOKEN]
             if expected and hmac.compare_digest(
                     token, expected.encode("utf-8")):
+                self.throttle.succeeded(peer)
                 return None
-            self.log.warn("camera push from {peer}: wrong token", peer=peer)
+            self.throttle.failed(peer)
             return {"token": "wrong token" if expected else
                     "no [Cameras] Token is set on this server"}
         scheme, _, credentials = (request.getHeader("authorization")
@@ -247,8 +280,10 @@ class HikvisionResource(Endpoint):
 
     def _refuse(self, request, code: int, reason: str,
                 errors: dict[str, str]) -> None:
-        self.metrics.cameraRefused.labels(reason=reason).inc()
-        answerJSON(request, code, {"errors": errors})
+        self.refusals.refused(reason, common.peer(request), "; ".join(
+            "%s: %s" % item for item in errors.items()))
+        if not request.finished and request.channel is not None:
+            answerJSON(request, code, {"errors": errors})
 
 
 class CamerasService(Service):

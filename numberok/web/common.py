@@ -25,6 +25,7 @@ from twisted.web import resource
 from twisted.web.server import NOT_DONE_YET
 
 from numberok.endpoints import hostText
+from numberok.web.query import unknownParameters
 
 if TYPE_CHECKING:
     from numberok.web.gate import Gate, Identity
@@ -182,6 +183,9 @@ class Endpoint(Node):
     log = Logger()
     public = False
     api = True
+    queryParameters: Optional[frozenset[str]] = frozenset()
+    """The query parameters this API path takes; any other is a 400
+    naming it (L{numberok.web.query}).  L{None}: not checked here."""
 
     def render(self, request):
         defer.ensureDeferred(self._handle(request))
@@ -199,6 +203,7 @@ class Endpoint(Node):
             handler = self._handler(request)
             identity = await self.admit(request)
             if identity is not None:
+                self._checkQuery(request)
                 await handler(request, identity)
         except HTTPError as e:
             for name, value in e.headers.items():
@@ -225,6 +230,12 @@ class Endpoint(Node):
             raise TypeError("%r has no gate and must override admit"
                             % (self,))
         return await self.gate.admit(request, self)
+    def _checkQuery(self, request) -> None:
+        allowed = self.queryParameters
+        if self.api and allowed is not None:
+            errors = unknownParameters(request, allowed)
+            if errors:
+                raise HTTPError(400, errors)
 
     def _handler(self, request):
         method = b"GET" if request.method == b"HEAD" else request.method
@@ -241,6 +252,7 @@ class NotFound(Endpoint):
     """Any path the tree does not have: 404 in the API's error shape."""
 
     public = True
+    queryParameters = None  # a wrong path is a 404, whatever its query
 
     def _handler(self, request):
         # Every method: a wrong path is a 404 whatever the verb.
@@ -264,6 +276,8 @@ class Guarded(Endpoint):
         # A leaf inside reads the rest of the path (request.postpath)
         # itself: stop traversing here too.
         self.isLeaf = bool(getattr(inner, "isLeaf", False))
+        # The inner resource says which parameters it takes, if it does.
+        self.queryParameters = getattr(inner, "queryParameters", None)
 
     def getChild(self, path: bytes, request) -> resource.Resource:
         child = self.inner.getChildWithDefault(path, request)

@@ -33,14 +33,19 @@ from typing import Any, Callable, Optional
 from urllib.parse import parse_qs
 
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 from twisted.web.http import HTTPChannel, RESPONSES
 from twisted.web.server import Request, Site
 
+from numberok.budgets import ByteBudget
 from numberok.endpoints import hostText
 from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.web.common import Push, jsonBytes
 from numberok.web.ingest import MAX_BODY_BYTES
+from numberok.web.refusals import RefusalLog
+from numberok.web.tokens import CAMERA_PATH, TOKEN_QUERY, redactedURI
+
+__all__ = ["AdminChannel", "AdminRequest", "AdminSite", "CAMERA_PATH",
+           "RefusalLog", "errorResponse", "mediaType"]
 
 SMALL_BODY_BYTES = 16 * 1024
 """The body limit of every path not listed in L{AdminSite.bodyLimits} (the
@@ -61,44 +66,17 @@ def mediaType(headers) -> str:
 
 def errorResponse(code: int, errors: dict[str, str]) -> bytes:
     """A complete C{Connection: close} response with the API's error
-    shape, for answers given before (or instead of) a Request's own."""
+    shape, for answers given before (or instead of) a Request's own; a 503
+    says C{Retry-After: 1}."""
     body = jsonBytes({"errors": errors})
     return b"".join([
         b"HTTP/1.1 %d %s\r\n" % (code, RESPONSES.get(code, b"Error")),
+        b"Retry-After: 1\r\n" if code == 503 else b"",
         b"Content-Type: application/json\r\n",
         b"Content-Length: %d\r\n" % (len(body),),
         b"Cache-Control: no-store\r\n",
         b"X-Content-Type-Options: nosniff\r\n",
         b"Connection: close\r\n\r\n", body])
-
-
-class RefusalLog:
-    """
-    Logs refusals without letting an attack flood the log: the first of a
-    reason at once, then at most one line per C{interval} seconds saying
-    how many were left out.  The counter counts every one.
-    """
-
-    log = Logger()
-    interval = 10.0
-
-    def __init__(self, reactor: IReactorTime, metrics: Metrics) -> None:
-        self.reactor = reactor
-        self.metrics = metrics
-        self._last: dict[str, float] = {}
-        self._unlogged: Counter[str] = Counter()
-
-    def refused(self, reason: str, peer: str, message: str) -> None:
-        self.metrics.adminRefused.labels(reason=reason).inc()
-        now = self.reactor.seconds()
-        last = self._last.get(reason)
-        if last is not None and now - last < self.interval:
-            self._unlogged[reason] += 1
-            return
-        self._last[reason] = now
-        self.log.warn("admin: refused {peer}: {message} ({reason}; {more} "
-                      "more not logged)", peer=peer, message=message,
-                      reason=reason, more=self._unlogged.pop(reason, 0))
 
 
 class AdminRequest(Request):
@@ -115,6 +93,8 @@ class AdminRequest(Request):
     refused = False
     limit = SMALL_BODY_BYTES
     _received = 0
+    _declared: Optional[int] = None
+    _held = 0
 
     def __init__(self, channel, *args: Any, **kwargs: Any) -> None:
         kwargs["parsePOSTFormSubmission"] = False
@@ -136,9 +116,37 @@ class AdminRequest(Request):
                     "content_type")
         if length is not None and length > self.limit:
             return self.refuse(413, "body", self._tooLarge())
+        self._declared = length
+        if length is not None and not self._hold(length):
+            return
         if length is not None and length > SMALL_BODY_BYTES:
             channel.extendDeadline(length / channel.minUploadRate)
         Request.gotLength(self, length)
+
+    def _hold(self, size: int) -> bool:
+        """
+        Count a body of C{size} bytes (so far) against the site's
+        L{ByteBudget}; small bodies (a settings save, a login) are bounded
+        by the connection caps and never wait for it.  Past the budget the
+        request is answered 503 at once.
+        """
+        if size <= SETTINGS_BODY_BYTES or size <= self._held:
+            return True
+        budget = self.channel.site.bodies
+        if not budget.take(size - self._held):
+            self.refuse(503, "body", (
+                "the server is taking %d bytes of bodies at once; send "
+                "again in a second" % (budget.maxBytes,)), "bodies_in_flight")
+            return False
+        if not self._held:
+            # The channel is gone by the time a lost connection tells.
+            self.notifyFinish().addBoth(self._giveBack, budget)
+        self._held = size
+        return True
+
+    def _giveBack(self, result: object, budget: ByteBudget) -> None:
+        budget.give(self._held)
+        self._held = 0
 
     def _tooLarge(self) -> str:
         if self.limit == SMALL_BODY_BYTES:
@@ -152,6 +160,8 @@ class AdminRequest(Request):
         self._received += len(data)
         if self._received > self.limit:
             self.refuse(413, "body", self._tooLarge())
+            return
+        if self._declared is None and not self._hold(self._received):
             return
         Request.handleContentChunk(self, data)
 
@@ -281,6 +291,10 @@ class AdminSite(Site):
 
     maxConnections = 64
     maxPerAddress = 16
+    maxBodyBytesInFlight = 32 * 1024 * 1024
+    """Body bytes over L{SETTINGS_BODY_BYTES} each that all requests
+    together may hold (L{ByteBudget}): two of the largest reads and an
+    alarm; more are answered 503 with C{Retry-After}."""
     bodyLimits = {b"/api/reads": MAX_BODY_BYTES,
                   b"/api/settings": SETTINGS_BODY_BYTES}
     """The site's own paths; pushes add theirs (L{acceptPush})."""
@@ -301,6 +315,7 @@ class AdminSite(Site):
         self.perAddress: Counter[str] = Counter()
         self.bodyLimits = dict(self.bodyLimits)
         self.tokenPaths = frozenset(self.tokenPaths)
+        self._bodies: Optional[ByteBudget] = None
 
     def acceptPush(self, push: Push) -> None:
         """Take bodies up to C{push.maxBody} at C{push.path} (and a query
@@ -308,6 +323,18 @@ class AdminSite(Site):
         self.bodyLimits[push.path] = push.maxBody
         if push.tokenInQuery:
             self.tokenPaths = self.tokenPaths | {push.path}
+
+    @property
+    def bodies(self) -> ByteBudget:
+        """The body bytes all requests together may hold at once (four
+        8 MiB alarms in parallel peaked at 834 MB): a request takes its
+        share from its head (C{Content-Length}) or as a chunked body
+        streams, and gives it back when it is answered or its connection
+        is lost.  Made at first use, so that L{maxBodyBytesInFlight} may be
+        set on the instance."""
+        if self._bodies is None:
+            self._bodies = ByteBudget(self.maxBodyBytesInFlight)
+        return self._bodies
 
     def buildProtocol(self, addr):
         host = hostText(addr)
@@ -343,8 +370,8 @@ class AdminSite(Site):
         L{tokenPaths} path a C{token} in the query counts as credentials.
         """
         limit = self.bodyLimits.get(path, SMALL_BODY_BYTES)
-        hasToken = path in self.tokenPaths and any(
-            part.startswith(b"token=") for part in query.split(b"&"))
+        hasToken = (path in self.tokenPaths
+                    and TOKEN_QUERY.match(query) is not None)
         if (limit > SMALL_BODY_BYTES and not self.isOpen() and not hasToken
                 and not headers.hasHeader(b"authorization")
                 and not headers.hasHeader(b"cookie")):
@@ -352,6 +379,20 @@ class AdminSite(Site):
         return limit
 
     def log(self, request) -> None:
-        if request.method == b"GET" and request.code < 400:
+        """
+        The access log line, without the successful reads, without the
+        answers of a throttle (429: counted, and summed up in the log by
+        the refusing part's L{RefusalLog}, so a flood of guesses writes a
+        few lines, not one each), and with the query and anything past the
+        camera path redacted (L{redactedURI}): a camera token must never
+        reach a log, however it was sent.
+        """
+        if (request.method == b"GET" and request.code < 400
+                or request.code == 429):
             return
-        Site.log(self, request)
+        uri = request.uri
+        request.uri = redactedURI(uri)
+        try:
+            Site.log(self, request)
+        finally:
+            request.uri = uri

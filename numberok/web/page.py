@@ -11,6 +11,7 @@ parts from C{GET /live} every second and saves through C{PUT /api/settings}.
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 from urllib.parse import quote
@@ -273,6 +274,11 @@ class AdminPageElement(LiveParts, Element):
         return tag(tags.code(url, id="camera-url",
                              **{"data-base": _cameraURL(request, "")}),
                    class_="camera-url" + ("" if token else " hidden"))
+
+    @renderer
+    def tokenSuggestion(self, request, tag: Tag):
+        """A fresh random token (the button puts it in the field)."""
+        return tag(**{"data-token": secrets.token_urlsafe(24)})
 
     @renderer
     def field(self, request, tag: Tag) -> Tag:

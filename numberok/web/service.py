@@ -48,7 +48,9 @@ class AdminService(MultiService):
     @ivar journal: the L{Journal} C{/api/events} pages, or L{None}.
     @ivar web: the listening service of the admin site (its C{boundPort}
         tells tests the port when the endpoint says port 0).
-    @ivar threads: the pool for settings saves and pushed reads.
+    @ivar threads: the pool for settings saves.
+    @ivar readThreads: the pool that parses pushed reads (C{POST
+        /api/reads}); its own, so that a sender's bodies never hold a Save.
     @ivar passwordThreads: the pool for PBKDF2 alone (one thread: the
         throttle admits at most two checks, the second waits its turn).
     """
@@ -76,6 +78,8 @@ class AdminService(MultiService):
         self.journal = journal
         self._reactor = reactor
         self.threads = ServiceThreads("numberok-admin", 2, reactor=reactor)
+        self.readThreads = ServiceThreads("numberok-reads", 2,
+                                          reactor=reactor)
         self.passwordThreads = ServiceThreads("numberok-passwords", 1,
                                               reactor=reactor)
         self.sessions = auth.Sessions(self.reactor)
@@ -100,6 +104,7 @@ class AdminService(MultiService):
 
     def startService(self) -> None:
         self.threads.start()
+        self.readThreads.start()
         self.passwordThreads.start()
         self.store.addObserver(self.applier.settingsChanged)
         try:
@@ -119,9 +124,10 @@ class AdminService(MultiService):
             lambda _: result))
 
     def _stopThreads(self) -> defer.Deferred:
-        """Both pools, joined off the reactor thread."""
+        """Every pool, joined off the reactor thread."""
         return defer.gatherResults(
-            [self.threads.stop(), self.passwordThreads.stop()],
+            [self.threads.stop(), self.readThreads.stop(),
+             self.passwordThreads.stop()],
             consumeErrors=True).addCallback(lambda _: None)
 
     def parseReads(self, contentType: str, body: bytes,
@@ -129,8 +135,8 @@ class AdminService(MultiService):
         """
         The reads of a C{POST /api/reads} body (L{parseBody}): a small JSON
         body in place (microseconds; a thread hop costs more), anything
-        else -- multipart, or up to megabytes of JSON -- in the admin pool,
-        never on the reactor thread.
+        else -- multipart, or up to megabytes of JSON -- in the reads pool,
+        never on the reactor thread nor in the pool that saves settings.
 
         @return: a Deferred firing with a list of
             L{numberok.events.PlateRead}, or failing
@@ -139,7 +145,7 @@ class AdminService(MultiService):
         kind = contentType.split(";", 1)[0].strip().lower()
         if len(body) <= SMALL_BODY_BYTES and kind == "application/json":
             return defer.maybeDeferred(parseBody, contentType, body, nowMs)
-        return self.threads.run(parseBody, contentType, body, nowMs)
+        return self.readThreads.run(parseBody, contentType, body, nowMs)
 
     # -- what the API and the page show -------------------------------------
 

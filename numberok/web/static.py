@@ -43,6 +43,7 @@ class StaticNode(Node):
 
 class StaticFile(Endpoint):
     public = True
+    queryParameters = None  # a cache-busting query is harmless here
 
     def __init__(self, gate, body: bytes, contentType: bytes) -> None:
         super().__init__(gate)

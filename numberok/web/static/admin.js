@@ -197,6 +197,13 @@
     tokenField.addEventListener("input", showCameraURL);
     showCameraURL();
   }
+  var generate = document.getElementById("camera-token-generate");
+  if (tokenField && generate) {
+    generate.addEventListener("click", function () {
+      tokenField.value = generate.getAttribute("data-token");
+      tokenField.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+  }
 
   function collect() {
     var changes = {};
