@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
+from numberok.channels import channelName
 from numberok.events import EventState, MovementType, PlateEvent, PlateRead
 from numberok.plates import distance
 from numberok.plates.matching import TextIndex
@@ -252,4 +253,6 @@ class ZoneAggregator:
             movement=track.movement, checkpoint=timed.checkpoint,
             confidence=confidence, reads=track.reads,
             frame=best.jpeg, bbox=best.bbox,
-            eventTimeMs=int(self.analytics.reactor.seconds() * 1000))
+            eventTimeMs=int(self.analytics.reactor.seconds() * 1000),
+            channelName=channelName(self.analytics.store.current,
+                                    track.channel))

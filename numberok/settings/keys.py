@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from numberok import plates
+from numberok.channels import checkChannelName
 from numberok.settings.families import Family, SectionSettings
 from numberok.settings.fields import (Field, parseHttpUrl, parseNumberList,
                                       parsePasswordHash, parseWordList)
@@ -214,7 +215,7 @@ GATE_RETRY_WITHIN_SEC = Field(
 CHANNEL_NAME = Field(
     "Channel", "Name", "str", "",
     help="A name for the camera channel, shown on the page and sent as "
-         "ChannelName.")
+         "ChannelName.", parser=checkChannelName)
 
 
 def constantName(field: Field) -> str:
