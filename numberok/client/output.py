@@ -41,6 +41,14 @@ def _printable(text: str) -> str:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+def _utc(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def _clock(when: datetime) -> str:
+    return when.strftime("%H:%M:%S.") + "%03dZ" % (when.microsecond // 1000,)
+
+
 def formatFrameTime(value: str | None) -> str:
     """
     C{FrameTimeStampMs} as UTC C{YYYY-MM-DD HH:MM:SS.mmmZ}, or the raw text
@@ -49,32 +57,58 @@ def formatFrameTime(value: str | None) -> str:
     if value is None:
         return "-"
     try:
-        when = _EPOCH + timedelta(milliseconds=int(value))
+        when = _utc(int(value))
     except (ValueError, OverflowError):
         return _printable(value)
-    return when.strftime("%Y-%m-%d %H:%M:%S.") + "%03dZ" % (
-        when.microsecond // 1000)
+    return when.strftime("%Y-%m-%d ") + _clock(when)
+
+
+def _frameTimeAfter(value: str | None, arrivedMs: int) -> str:
+    """
+    The C{frame=} column: the frame time as a clock time when it falls on
+    the arrival's UTC day, else with its date (ISO, no space).
+    """
+    text = formatFrameTime(value)
+    try:
+        when, arrived = _utc(int(value or "")), _utc(arrivedMs)
+    except (ValueError, OverflowError):
+        return "frame=" + text
+    if when.date() == arrived.date():
+        return "frame=" + _clock(when)
+    return "frame=" + text.replace(" ", "T")
 
 
 def formatEventLine(pairs: Pairs, jpegBytes: int,
-                    screenshot: str | None = None) -> str:
+                    screenshot: str | None = None,
+                    arrivedMs: int | None = None) -> str:
     """
     The readable one-line form of an event (docs/client.rst), here folded::
 
-        2026-11-26 01:02:03.456Z Lost     A123BC77   ch0/z1  In
-        id=17 conf=93 reads=12 [jpeg 34567 B]
+        2026-11-26 01:02:05.120Z Lost     A123BC77   sys=1  ch0/z1  In
+        id=17 conf=93 reads=12 frame=01:02:03.456Z cam="Gate north"
+        [jpeg 34567 B]
 
-    Columns: frame time (UTC), State, PlateNumber, channel/zone,
-    MovementType, RuntimeID, then our own Confidence and ReadCount when the
-    server sends them, then the screenshot size and where it was saved.
+    Columns: when the event arrived (UTC; C{arrivedMs}, the client's
+    clock), State, PlateNumber, SystemId, channel/zone, MovementType,
+    RuntimeID, then our own Confidence and ReadCount when the server sends
+    them, the event's frame time (C{FrameTimeStampMs}: for a Lost the
+    best read's frame, which can be older than a Detected printed before
+    it), the channel's name when the server sends one, then the screenshot
+    size and where it was saved.  Lines are printed in arrival order, so
+    the leading times only grow.  Without C{arrivedMs} (a caller with no
+    clock) the line leads with the frame time instead and has no
+    C{frame=}.
     """
     f = eventFields(pairs)
     get = lambda key: _printable(f.get(key, "?"))  # noqa: E731
     plate = f.get("PlateNumber", f.get("Plate", "?"))
+    frameTime = f.get("FrameTimeStampMs")
     parts = [
-        formatFrameTime(f.get("FrameTimeStampMs")),
+        formatFrameTime(frameTime) if arrivedMs is None
+        else formatFrameTime(str(arrivedMs)),
         "%-8s" % get("State"),
         "%-10s" % (_printable(plate) or '""'),
+        "%-6s" % ("sys=" + get("SystemId")),
         "%-7s" % ("ch%s/z%s" % (get("ChannelIndex"), get("ZoneIndex"))),
         "%-12s" % get("MovementType"),
         "id=" + get("RuntimeID"),
@@ -83,6 +117,10 @@ def formatEventLine(pairs: Pairs, jpegBytes: int,
         parts.append("conf=" + get("Confidence"))
     if "ReadCount" in f:
         parts.append("reads=" + get("ReadCount"))
+    if arrivedMs is not None:
+        parts.append(_frameTimeAfter(frameTime, arrivedMs))
+    if f.get("ChannelName"):
+        parts.append('cam="%s"' % (get("ChannelName").replace('"', '\\"'),))
     if jpegBytes:
         if screenshot is None:
             parts.append("[jpeg %d B]" % (jpegBytes,))
