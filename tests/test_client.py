@@ -735,8 +735,10 @@ def _frameWithPlate() -> bytes:
 
 
 @pytest_twisted.inlineCallbacks
-def test_plate_rect_saves_the_plate_cut_from_the_screenshot(tmp_path):
+def test_plate_rect_saves_the_plate_cut_as_the_page_and_mqtt_cut_it(
+        tmp_path):
     from PIL import Image
+    from numberok.images import PLATE_MIN_WIDTH, cropPlate
     frame = _frameWithPlate()
     shots = tmp_path / "shots"
     code, out, err = yield _withStandIn(
@@ -749,10 +751,15 @@ def test_plate_rect_saves_the_plate_cut_from_the_screenshot(tmp_path):
     assert sorted(os.listdir(shots)) == [
         "1764000000001_Lost_1-plate.jpg", "1764000000001_Lost_1.jpg",
         "1764000000002_Lost_2.jpg"]
-    with Image.open(shots / "1764000000001_Lost_1-plate.jpg") as plate:
-        assert plate.size == (60, 20)
-        # All of it is the white plate: the cut is where the rect says.
-        low, high = plate.convert("L").getextrema()
+    saved = (shots / "1764000000001_Lost_1-plate.jpg").read_bytes()
+    # One rule everywhere: the journal's, the page's and MQTT's crop.
+    assert saved == cropPlate(frame, (100, 150, 60, 20))
+    with Image.open(io.BytesIO(saved)) as plate:
+        # The plate with its margin, scaled up to a readable width.
+        assert plate.width == PLATE_MIN_WIDTH
+        middle = plate.crop((plate.width // 3, plate.height // 3,
+                             2 * plate.width // 3, 2 * plate.height // 3))
+        low, high = middle.convert("L").getextrema()
         assert low > 200
 
 

@@ -12,7 +12,6 @@ import json
 import os
 import unicodedata
 from datetime import datetime, timedelta, timezone
-from io import BytesIO
 
 from numberok.client.protocol import Pairs, eventFields
 
@@ -169,11 +168,6 @@ def _writeFile(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-MAX_PIXELS = 12_000_000
-"""The largest screenshot the client decodes to cut a plate from; a
-header claiming more is not decoded (a camera frame is a few megapixels)."""
-
-
 def plateRect(pairs: Pairs) -> tuple[int, int, int, int] | None:
     """
     The event's C{PlateRect=x,y,w,h} (integers, in the pixels of the JPEG
@@ -194,37 +188,25 @@ def plateRect(pairs: Pairs) -> tuple[int, int, int, int] | None:
 
 def cropPlate(jpeg: bytes, rect: tuple[int, int, int, int]) -> bytes:
     """
-    The plate in C{rect} cut from C{jpeg}, clipped to the picture, as a
-    JPEG.  Blocking: decodes.
+    The plate in C{rect} cut from C{jpeg} by the server's own rule
+    (L{numberok.images.cropPlate}: a margin around the box, at least 160
+    pixels wide), so the file matches the page's and MQTT's crops.
+    Blocking: decodes.
 
-    @raise ValueError: not a JPEG Pillow can read, over L{MAX_PIXELS}, or
-        C{rect} outside the picture.
+    @raise ValueError: not a JPEG Pillow can read, over 12 megapixels
+        (refused from its header), or C{rect} outside the picture.
     """
-    from PIL import Image
+    from numberok.images import InvalidImage, frameSize
+    from numberok.images import cropPlate as serverCrop
     try:
-        with Image.open(BytesIO(jpeg), formats=("JPEG",)) as image:
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise ValueError("%dx%d is more than %d pixels"
-                                 % (width, height, MAX_PIXELS))
-            x, y, w, h = rect
-            box = (max(0, x), max(0, y), min(width, x + w),
-                   min(height, y + h))
-            if box[2] - box[0] < 1 or box[3] - box[1] < 1:
-                raise ValueError("PlateRect %d,%d,%d,%d is outside the "
-                                 "%dx%d picture" % (x, y, w, h, width, height))
-            crop = image.crop(box)
-            crop.load()
-    except ValueError:
-        raise
-    except Exception as e:
-        # Pillow says "bad data" with OSError, SyntaxError, struct.error...
-        raise ValueError("%s: %s" % (type(e).__name__, e)) from None
-    if crop.mode not in ("L", "RGB"):
-        crop = crop.convert("RGB")
-    out = BytesIO()
-    crop.save(out, "JPEG", quality=90)
-    return out.getvalue()
+        crop = serverCrop(jpeg, rect)
+    except InvalidImage as e:
+        raise ValueError(str(e)) from None
+    if crop is None:
+        width, height = frameSize(jpeg)
+        raise ValueError("PlateRect %d,%d,%d,%d is outside the %dx%d picture"
+                         % (rect + (width, height)))
+    return crop
 
 
 def platePath(path: str) -> str:
