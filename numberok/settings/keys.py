@@ -62,8 +62,9 @@ ANALYTICS_USE_RAW_RESULTS = Field(
 
 PLATES_ALPHABET = Field(
     "Plates", "Alphabet", "choice", "latin", choices=("latin", "native"),
-    help="Write processed plates in Latin letters (A123BC77) or in the "
-         "script of the fitting template (А123ВС77).")
+    help="Write processed plates in Latin letters A123BC77 (latin) or in "
+         "the script of the fitting template: Cyrillic А123ВС77 for a "
+         "Russian plate (native).")
 PLATES_TEMPLATES = Field(
     "Plates", "Templates", "str", plates.DEFAULT_TEMPLATES,
     parser=plates.parseTemplates, lines=True,
