@@ -112,6 +112,9 @@ class PlateEvent:
         (for Lost: when the vehicle was declared lost), ms since the epoch;
         L{None} where unknown.  Not on the wire: C{FrameTimeStampMs} stays the
         best read's frame time.
+    @ivar channelName: the name C{[Channel:<n>] Name} gave the channel
+        when the event was made (C{ChannelName} on the wire), L{None} for
+        an unnamed channel.
     """
 
     state: EventState
@@ -130,6 +133,7 @@ class PlateEvent:
     bbox: Optional[BBox] = None
     systemId: Optional[int] = None
     eventTimeMs: Optional[int] = None
+    channelName: Optional[str] = None
 
 
 def unicodePlateNumber(text: str) -> str:
@@ -146,7 +150,8 @@ def eventPairs(event: PlateEvent, systemId: int,
     The NumberOk C{Key=Value} pairs of an LPR event, in the order the
     original server sends them.  Besides the protocol's keys we add two of
     our own, documented in docs/protocol.rst: C{Confidence} (0..100, the best
-    plate's confidence) and C{ReadCount} (reads in the track so far).
+    plate's confidence) and C{ReadCount} (reads in the track so far), and
+    C{ChannelName} at the end when the channel has a name.
     """
     if event.systemId is not None:
         systemId = event.systemId
@@ -174,4 +179,6 @@ def eventPairs(event: PlateEvent, systemId: int,
         ("Confidence", str(round(event.confidence * 100))),
         ("ReadCount", str(event.reads)),
     ]
+    if event.channelName:
+        pairs.append(("ChannelName", event.channelName))
     return pairs

@@ -59,8 +59,9 @@ def passwdMain(argv: Optional[list[str]] = None,
     parser.add_argument("--iterations", type=int, default=PBKDF2_ITERATIONS,
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    existed = os.path.exists(args.config)
     try:
-        current = (load(args.config) if os.path.exists(args.config)
+        current = (load(args.config) if existed
                    else parseText(defaultText()))
         if args.clear:
             encoded = ""
@@ -75,9 +76,15 @@ def passwdMain(argv: Optional[list[str]] = None,
     except (ValueError, EOFError, SettingsError) as e:
         stderr.write("numberok-passwd: %s\n" % (e,))
         return 1
-    stdout.write("%s %s; restart the server to use it.\n" % (
-        "Password removed from" if args.clear else "Password set in",
-        args.config))
+    done = "Password removed from" if args.clear else "Password set in"
+    if existed:
+        stdout.write("%s %s; a server already running with it uses the "
+                     "password after a restart.\n" % (done, args.config))
+    else:
+        # Before the first start: there is no server to restart.
+        stdout.write("%s %s (a new settings file with the defaults); start "
+                     "the server with this file to use it.\n"
+                     % (done, args.config))
     return 0
 
 

@@ -168,6 +168,12 @@ class NumberOkProtocol(Protocol, TimeoutMixin):
         if not self._closing:
             self._closing = True
             self.setTimeout(None)
+            # A producer still registered keeps the connection open: once
+            # a paused transport's buffer empties, Twisted resumes the
+            # producer instead of closing, and a client that read
+            # everything would wait for the abort meant for those that
+            # do not read.
+            self.transport.unregisterProducer()
             self.transport.loseConnection()
 
     def abort(self) -> None:

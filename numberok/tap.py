@@ -14,6 +14,7 @@ from twisted.python import usage
 
 from numberok import settings as settingsModule
 from numberok.build import Endpoints, Maker, buildServer
+from numberok.settings.store import Override
 from numberok.settings.keys import (
     ADMIN_PASSWORD_HASH, JOURNAL_PATH, MQTT_BROKER,
     NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS, NETSERVER_PORT)
@@ -91,6 +92,7 @@ class Options(usage.Options):
             # Not a UsageError: twistd would print its whole usage text
             # first and bury the one thing the operator must read.
             raise SystemExit("numberok: invalid settings:\n%s" % (e,))
+        fileSettings = self.settings
         if self["mqtt"] is not None:
             try:
                 self.settings = self.settings.withChanges(
@@ -102,6 +104,13 @@ class Options(usage.Options):
             # (for this run; the file is not changed).
             self.settings = self.settings.withChanges(
                 {NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS: True})
+        # What the options changed for this run, for the page to say.
+        self.overrides = {
+            key.name: Override(option, fileSettings[key])
+            for key, option in ((MQTT_BROKER, "--mqtt"),
+                                (NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS,
+                                 "--demo"))
+            if self.settings[key] != fileSettings[key]}
         if self["replay"] and not os.path.isfile(self["replay"]):
             raise usage.UsageError("--replay: no such file: %s"
                                    % (self["replay"],))
@@ -156,13 +165,15 @@ def makeService(options: Options) -> IService:
     def endpoint(name: str) -> Optional[str]:
         value = options[name]
         return None if value == "none" else value
-    return buildServer(
+    server = buildServer(
         options.settings,
         Endpoints(events=options.eventEndpoint(), ingest=endpoint("ingest"),
                   admin=endpoint("admin")),
         settingsPath=os.path.abspath(options["config"]),
         journalPath=options.journalPath(),
         sources=options.sources)
+    server.store.overrides.update(options.overrides)
+    return server
 
 
 def _sources(options: Options) -> list[Maker]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from numberok.channels import channelName
 from numberok.events import EventState, MovementType, PlateEvent, PlateRead
 from numberok.interfaces import IZoneOwner
 from numberok.plates import distance
@@ -252,4 +253,6 @@ class ZoneAggregator:
             movement=track.movement, checkpoint=timed.checkpoint,
             confidence=confidence, reads=track.reads,
             frame=best.jpeg, bbox=best.bbox,
-            eventTimeMs=int(self.analytics.reactor.seconds() * 1000))
+            eventTimeMs=int(self.analytics.reactor.seconds() * 1000),
+            channelName=channelName(self.analytics.store.current,
+                                    track.channel))

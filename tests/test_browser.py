@@ -16,10 +16,12 @@ skips with how to install them -- but when C{CI} is set it fails instead.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -84,6 +86,11 @@ SEEDED = 60
 FRAME_SIZE = (640, 480)
 LOST_AT_MS = 1764000090000
 FRAME_AT_MS = 1764000000000
+TODAY = SEEDED - 2
+"""The seeded event whose frame is from now (the others are a year old)."""
+CHANNEL_NAME = "Gate north"
+LOOK_ALIKE = "O111OO77"
+"""A plate of Latin O and digits 1: one more event, on channel 1."""
 
 
 def seed(recent, metrics) -> None:
@@ -99,20 +106,26 @@ def seed(recent, metrics) -> None:
     from numberok.events import EventState, PlateEvent
     out = io.BytesIO()
     Image.new("RGB", FRAME_SIZE, (90, 120, 150)).save(out, "JPEG")
+    now = int(time.time() * 1000)
     for i in range(SEEDED):
         last = i == SEEDED - 1
         recent.publish(PlateEvent(
             state=EventState.LOST if last else EventState.DETECTED,
             runtimeId=i // 10, channel=0, zone=0, plate="A%03dBC77" % (i,),
-            rawPlate="A%03dBC77" % (i,), frameTimeMs=FRAME_AT_MS,
+            rawPlate="A%03dBC77" % (i,),
+            frameTimeMs=now if i == TODAY else FRAME_AT_MS,
             frame=out.getvalue(), bbox=(200, 300, 160, 40),
-            eventTimeMs=LOST_AT_MS if last else FRAME_AT_MS + i))
+            eventTimeMs=LOST_AT_MS if last else FRAME_AT_MS + i,
+            channelName=CHANNEL_NAME if last else None))
+    recent.publish(PlateEvent(
+        state=EventState.DETECTED, runtimeId=99, channel=1, zone=0,
+        plate=LOOK_ALIKE, rawPlate=LOOK_ALIKE, frameTimeMs=FRAME_AT_MS))
     metrics.screenshotsEncoded.inc(7)
     metrics.screenshotCacheHits.inc(5)
     metrics.screenshotsSkipped.labels(reason="overloaded").inc(2)
 
 
-def serve(config: str, seeded: bool = False) -> None:
+def serve(config: str, seeded: bool = False, demo: bool = False) -> None:
     """
     Run the real server (L{numberok.build.buildServer}, as C{twistd
     numberok-tcp} builds it) with its event and admin ports on loopback
@@ -125,11 +138,21 @@ def serve(config: str, seeded: bool = False) -> None:
     from numberok import settings as S
     from numberok.build import Endpoints, buildServer
 
-    server = buildServer(
-        S.load(config),
-        Endpoints(events="tcp:0:interface=127.0.0.1", ingest=None,
-                  admin="tcp:0:interface=127.0.0.1"),
-        reactor=reactor, settingsPath=config)
+    if demo:
+        # Through twistd's own options, as `twistd numberok-tcp --demo`.
+        from numberok import tap
+        options = tap.Options()
+        options.parseOptions([
+            "--config", config, "--port", "tcp:0:interface=127.0.0.1",
+            "--admin", "tcp:0:interface=127.0.0.1", "--ingest", "none",
+            "--journal", "none", "--demo", "--demo-rate", "0.01"])
+        server = tap.makeService(options)
+    else:
+        server = buildServer(
+            S.load(config),
+            Endpoints(events="tcp:0:interface=127.0.0.1", ingest=None,
+                      admin="tcp:0:interface=127.0.0.1"),
+            reactor=reactor, settingsPath=config)
     server.privilegedStartService()
     server.startService()
     server.admin.throttle.baseDelay = 0.05
@@ -175,13 +198,15 @@ class Server:
 
 
 @contextmanager
-def browserPage(sync_playwright, chromium: str):
-    """A page of a headless Chromium, closed after."""
+def browserPage(sync_playwright, chromium: str, **context):
+    """A page of a headless Chromium, closed after; C{context}: Playwright's
+    page options (C{viewport}, C{timezone_id}, ...)."""
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            context.setdefault("viewport", {"width": 1280, "height": 900})
+            page = browser.new_page(**context)
             page.set_default_timeout(10000)
             yield page
         finally:
@@ -327,10 +352,10 @@ def drivePageItems(page, server: Server, config: Path, failed: list) -> None:
     page.locator("#frame-dialog").click()
     expect(frame).not_to_be_visible()
 
-    # The Lost row shows when the vehicle was lost, not the frame time.
+    # The Lost row shows the vehicle's own (camera) time: its best frame's.
     lost = page.locator("#events tbody tr", has_text="Lost")
     assert lost.locator("td[data-ms]").get_attribute("data-ms") == \
-        str(LOST_AT_MS)
+        str(FRAME_AT_MS)
 
     # Screenshot counters from the metrics registry.
     expect(page.locator("#screenshot-counters")).to_have_text(
@@ -396,5 +421,122 @@ def drivePageItems(page, server: Server, config: Path, failed: list) -> None:
     assert error.evaluate("e => e.scrollWidth <= e.clientWidth")
 
 
+def test_page_items_of_the_third_round(tmp_path):
+    """Times with date and zone, plates a person can read, channel names,
+    the Save bar off the Add-zone row, and what --demo overrides."""
+    sync_playwright, chromium = requireBrowser()
+    config = tmp_path / "numberok.ini"
+    config.write_text("[NetServer]\nPort = 7700\n"
+                      "AttachScreenshotsToEvents = 0\n\n"
+                      "[Channel:0]\nName = %s\n" % (CHANNEL_NAME,))
+    server = Server(config, "seeded", "demo")
+    try:
+        with browserPage(sync_playwright, chromium, timezone_id="Asia/Tokyo",
+                         viewport={"width": 1400, "height": 1000}) as page:
+            failed = []
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.on("console", lambda m: m.type == "error" and
+                    failed.append(m.text))
+            driveThirdRound(page, server, config)
+            assert failed == []
+    finally:
+        server.stop()
+
+
+UNCOVERED = """ids => ids.map(id => {
+    const e = document.getElementById(id), r = e.getBoundingClientRect();
+    const bar = document.querySelector('.savebar');
+    const shown = getComputedStyle(bar).display !== 'none';
+    const bottom = shown ? bar.getBoundingClientRect().top
+                         : window.innerHeight;
+    return r.top >= 0 && r.bottom <= bottom && document.elementFromPoint(
+        r.left + r.width / 2, r.top + r.height / 2) === e;
+})"""
+ADD_ZONE_ROW = ["new-channel", "new-zone", "add-zone"]
+
+
+def driveThirdRound(page, server: Server, config: Path) -> None:
+    from playwright.sync_api import expect
+    page.goto(server.url + "/")
+
+    # At 1400x1000 the Add-zone row is in view and nothing lies over it,
+    # also once there is something to save.
+    assert page.evaluate(UNCOVERED, ADD_ZONE_ROW) == [True] * 3
+    page.fill("#new-channel", "3")
+    expect(page.locator(".savebar")).to_be_visible()
+    page.wait_for_function("ids => (%s)(ids).every(Boolean)" % (UNCOVERED,),
+                           arg=ADD_ZONE_ROW)
+    box = page.locator("#add-zone").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(page.locator('[data-zone="Zone:3:0"]')).to_have_count(1)
+
+    # --demo turns screenshots on for the run; the page says so.
+    attach = page.locator('[data-field="NetServer.AttachScreenshotsToEvents"]')
+    expect(attach.locator("input")).to_be_checked()
+    expect(attach.locator(".help")).to_contain_text(
+        "On for this run by --demo; the settings file says off.")
+
+    # Times: the camera's, in the browser's zone, with the date unless today.
+    lost = page.locator("#events tbody tr", has_text="Lost")
+    cell = lost.locator("td[data-ms]")
+    expect(cell).to_have_text("2025-11-25 01:00:00 GMT+9")
+    assert cell.get_attribute("title") == (
+        "processed by the server at 2025-11-25 01:01:30 GMT+9")
+    today = page.locator("#events tbody tr", has_text="A%03dBC77" % (TODAY,))
+    expect(today.locator("td[data-ms]")).to_have_text(
+        re.compile(r"^\d\d:\d\d:\d\d GMT\+9$"))
+
+    # Plates in a face that tells O from 0 and I from 1, served by us.
+    plate = page.locator("#events td.plate", has_text=LOOK_ALIKE)
+    expect(plate).to_have_text(LOOK_ALIKE)
+    assert platformFonts(page, "#events td.plate") == [
+        ("DejaVu Sans Mono", True)]
+    help = page.locator('[data-field="Plates.Alphabet"] .help')
+    expect(help).to_contain_text("Latin letters A123BC77")
+    expect(help).to_contain_text("Cyrillic А123ВС77")
+    assert platformFonts(page, '[data-field="Plates.Alphabet"] .help .plate'
+                         ) == [("DejaVu Sans Mono", True)]
+
+    # Channel names: shown with the events, edited and added on the page.
+    expect(lost.locator("td", has_text="0 / 0")).to_contain_text(CHANNEL_NAME)
+    name = page.locator('[name="Channel:0.Name"]')
+    expect(name).to_have_value(CHANNEL_NAME)
+    name.fill("Gate south")
+    page.fill("#new-name-channel", "5")
+    page.click("#add-channel-name")
+    page.locator('[name="Channel:5.Name"]').fill("Exit")
+    page.click("#save")
+    expect(page.locator("#save-status")).to_have_text("Saved.")
+    text = config.read_text()
+    assert "[Channel:0]\nName = Gate south" in text
+    assert "[Channel:5]\nName = Exit" in text
+    assert "[Zone:3:0]" in text
+    # The run's override is not written into the file.
+    assert "AttachScreenshotsToEvents = 0" in text
+    page.reload()
+    expect(page.locator('[name="Channel:5.Name"]')).to_have_value("Exit")
+    page.locator('[data-channel="Channel:5"] .remove-channel-name').click()
+    page.click("#save")
+    expect(page.locator("#save-status")).to_have_text("Saved.")
+    assert "[Channel:5]" not in config.read_text()
+
+
+def platformFonts(page, selector: str) -> list:
+    """
+    The fonts Chromium drew the text of C{selector} with, as
+    C{(family, isCustomFont)}: a web font of ours is custom, a font of the
+    viewer's machine is not.
+    """
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root,
+                                          "selector": selector})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})
+    return [(f["familyName"], f["isCustomFont"]) for f in fonts["fonts"]]
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
-    serve(sys.argv[2], seeded=sys.argv[3:4] == ["seeded"])
+    serve(sys.argv[2], seeded="seeded" in sys.argv[3:],
+          demo="demo" in sys.argv[3:])

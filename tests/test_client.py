@@ -146,9 +146,43 @@ def test_event_fields_is_a_dict_view_where_the_last_repeat_wins():
 
 def test_event_line_has_the_documented_columns():
     line = client.formatEventLine(_pairs(5), 34567)
-    assert line == ("2026-11-26 01:02:03.456Z Lost     A123BC77   ch0/z1  "
-                    "In           id=1764000000005 conf=93 reads=12 "
-                    "[jpeg 34567 B]")
+    assert line == ("2026-11-26 01:02:03.456Z Lost     A123BC77   sys=1  "
+                    "ch0/z1  In           id=1764000000005 conf=93 "
+                    "reads=12 [jpeg 34567 B]")
+
+
+ARRIVED_MS = 1795654925000
+"""Two seconds after the frame time of L{_pairs}."""
+
+
+def test_event_line_leads_with_the_arrival_time_and_names_the_frame_time():
+    line = client.formatEventLine(_pairs(5), 0, arrivedMs=ARRIVED_MS)
+    assert line == ("2026-11-26 01:02:05.000Z Lost     A123BC77   sys=1  "
+                    "ch0/z1  In           id=1764000000005 conf=93 "
+                    "reads=12 frame=01:02:03.456Z")
+    nextDay = client.formatEventLine(_pairs(5), 0,
+                                     arrivedMs=ARRIVED_MS + 86400000)
+    assert "frame=2026-11-26T01:02:03.456Z" in nextDay
+
+
+def test_a_lost_after_a_later_detected_still_reads_in_order():
+    # The Lost's best frame is older than the next vehicle's Detected,
+    # but it arrives later: its line comes later, and so does its time.
+    detected = _pairs(2, state="Detected")
+    lost = [(k, "1795654920000" if k == "FrameTimeStampMs" else v)
+            for k, v in _pairs(1)]
+    lines = [client.formatEventLine(detected, 0, arrivedMs=ARRIVED_MS),
+             client.formatEventLine(lost, 0, arrivedMs=ARRIVED_MS + 1)]
+    assert sorted(lines) == lines
+    assert "frame=01:02:00.000Z" in lines[1]
+
+
+def test_event_line_shows_the_site_and_the_channel_name():
+    line = client.formatEventLine(
+        _pairs(1, ChannelName='Gate "north"') + [("SystemId", "12")], 0)
+    assert " sys=12 ch0/z1 " in line
+    assert line.endswith(' cam="Gate \\"north\\""')
+    assert "cam=" not in client.formatEventLine(_pairs(1), 0)
 
 
 def test_event_line_names_the_saved_screenshot():
@@ -158,7 +192,7 @@ def test_event_line_names_the_saved_screenshot():
 
 def test_event_line_leaves_out_what_the_server_did_not_send():
     line = client.formatEventLine([("State", "Detected")], 0)
-    assert line == "- Detected ?          ch?/z?  ?            id=?"
+    assert line == "- Detected ?          sys=?  ch?/z?  ?            id=?"
 
 
 def test_event_line_escapes_control_characters_from_the_server():
@@ -294,8 +328,9 @@ def test_command_subscribes_and_prints_one_line_per_event():
     assert run.transport.value() == wire.subscribePacket()
     run.send(_event(1) + _event(2)[:10])
     run.send(_event(2)[10:])
-    assert run.lines() == [client.formatEventLine(_pairs(1), 0),
-                           client.formatEventLine(_pairs(2), 0)]
+    # The memory reactor's clock stands at 0: that is when they arrived.
+    assert run.lines() == [client.formatEventLine(_pairs(1), 0, arrivedMs=0),
+                           client.formatEventLine(_pairs(2), 0, arrivedMs=0)]
     assert run.result == []
 
 
@@ -523,6 +558,19 @@ def _withStandIn(factory, use, tlsOptions=None):
     return result
 
 
+def _linesAsArrived(lines: list[str], events: list) -> list[str]:
+    """The lines expected for C{events}, each at the arrival time its
+    printed line shows (a real clock's)."""
+    from datetime import datetime, timezone
+    expected = []
+    for line, (pairs, jpegBytes) in zip(lines, events):
+        arrived = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f"
+                                    ).replace(tzinfo=timezone.utc)
+        expected.append(client.formatEventLine(
+            pairs, jpegBytes, arrivedMs=round(arrived.timestamp() * 1000)))
+    return expected
+
+
 def _runAgainst(reactor, port: int, *argv: str):
     out, err = io.StringIO(), io.StringIO()
     d = client.run(reactor, _options(*argv, "127.0.0.1", str(port)), out, err)
@@ -537,10 +585,8 @@ def test_run_prints_events_from_a_real_server_and_exits_0_with_count():
         _standIn([_event(1), _event(2, jpeg=JPEG), _event(3)]),
         lambda r, port: _runAgainst(r, port, "--count", "3"))
     assert (code, err) == (0, "")
-    assert out.splitlines() == [
-        client.formatEventLine(_pairs(1), 0),
-        client.formatEventLine(_pairs(2), len(JPEG)),
-        client.formatEventLine(_pairs(3), 0)]
+    assert out.splitlines() == _linesAsArrived(out.splitlines(), [
+        (_pairs(1), 0), (_pairs(2), len(JPEG)), (_pairs(3), 0)])
 
 
 @pytest_twisted.inlineCallbacks
@@ -619,9 +665,8 @@ def test_console_script_prints_events_and_exits_0():
         _standIn([_event(1), _event(2)]),
         lambda r, port: _script(r, "--count", "2", "127.0.0.1", str(port)))
     assert (code, err) == (0, b"")
-    assert out.decode("utf-8").splitlines() == [
-        client.formatEventLine(_pairs(1), 0),
-        client.formatEventLine(_pairs(2), 0)]
+    lines = out.decode("utf-8").splitlines()
+    assert lines == _linesAsArrived(lines, [(_pairs(1), 0), (_pairs(2), 0)])
 
 
 @pytest_twisted.inlineCallbacks
@@ -690,8 +735,10 @@ def _frameWithPlate() -> bytes:
 
 
 @pytest_twisted.inlineCallbacks
-def test_plate_rect_saves_the_plate_cut_from_the_screenshot(tmp_path):
+def test_plate_rect_saves_the_plate_cut_as_the_page_and_mqtt_cut_it(
+        tmp_path):
     from PIL import Image
+    from numberok.images import PLATE_MIN_WIDTH, cropPlate
     frame = _frameWithPlate()
     shots = tmp_path / "shots"
     code, out, err = yield _withStandIn(
@@ -704,10 +751,15 @@ def test_plate_rect_saves_the_plate_cut_from_the_screenshot(tmp_path):
     assert sorted(os.listdir(shots)) == [
         "1764000000001_Lost_1-plate.jpg", "1764000000001_Lost_1.jpg",
         "1764000000002_Lost_2.jpg"]
-    with Image.open(shots / "1764000000001_Lost_1-plate.jpg") as plate:
-        assert plate.size == (60, 20)
-        # All of it is the white plate: the cut is where the rect says.
-        low, high = plate.convert("L").getextrema()
+    saved = (shots / "1764000000001_Lost_1-plate.jpg").read_bytes()
+    # One rule everywhere: the journal's, the page's and MQTT's crop.
+    assert saved == cropPlate(frame, (100, 150, 60, 20))
+    with Image.open(io.BytesIO(saved)) as plate:
+        # The plate with its margin, scaled up to a readable width.
+        assert plate.width == PLATE_MIN_WIDTH
+        middle = plate.crop((plate.width // 3, plate.height // 3,
+                             2 * plate.width // 3, 2 * plate.height // 3))
+        low, high = middle.convert("L").getextrema()
         assert low > 200
 
 

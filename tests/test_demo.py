@@ -281,3 +281,20 @@ def test_recorder_refuses_bad_arguments(tmp_path):
         recordMain([str(tmp_path / "x"), "--rate", "0"])
     assert info.value.code == 2
     assert demo.MAX_RATE == 50.0
+
+
+def test_plate_text_stays_inside_its_box_with_a_margin():
+    # The smallest box of each of many vehicles (far from the camera),
+    # and the widest texts the simulation makes at the smallest size.
+    scenes = [min((r.scene for r in v.reads), key=lambda s: s.bbox[2])
+              for v in take(vehicles(seed=3), 40)]
+    scenes += [replace(scenes[0], plate_text=text, bbox=(100, 100, 50, 11))
+               for text in ("A000MM199", "HHWW9999", "8888WWW7")]
+    for scene in scenes:
+        image = Image.open(io.BytesIO(renderFrame(scene))).convert("L")
+        x, y, w, h = scene.bbox
+        # Just inside the plate's black border: white, no character there.
+        inner = [image.getpixel((c, r)) for c in (x + 1, x + 2, x + w - 3,
+                                                  x + w - 2)
+                 for r in range(y + 2, y + h - 2)]
+        assert min(inner) > 160, (scene.plate_text, scene.bbox)

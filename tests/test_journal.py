@@ -356,3 +356,28 @@ def test_api_pages_events_with_screenshot_urls_and_serves_the_file(tmp_path):
     finally:
         yield port.stopListening()
         yield timeout(journal.stopService())
+
+
+@pytest_twisted.inlineCallbacks
+def test_channel_name_is_recorded_and_an_older_journal_gains_the_column(
+        tmp_path):
+    import sqlite3
+    path = tmp_path / "j"
+    journal = started(path)
+    journal.publish(lost(1))
+    yield timeout(journal.whenIdle())
+    yield timeout(journal.stopService())
+    # The journal as the release before channel names wrote it.
+    db = sqlite3.connect(str(path / "events.sqlite"))
+    db.execute("ALTER TABLE events DROP COLUMN channel_name")
+    db.commit()
+    db.close()
+    journal = started(path)
+    journal.publish(lost(2, channelName="Gate north"))
+    yield timeout(journal.whenIdle())
+    page = yield timeout(journal.since(0, 10))
+    assert [(e.runtimeId, e.channelName) for e in page.entries] == [
+        (1, None), (2, "Gate north")]
+    assert page.entries[1].toJSON()["channel_name"] == "Gate north"
+    assert page.entries[1].toEvent().channelName == "Gate north"
+    yield timeout(journal.stopService())

@@ -49,7 +49,8 @@ def test_passwd_stores_only_a_hash_and_keeps_the_file(tmp_path):
     assert text.startswith(SETTINGS_TEXT)
     encoded = S.load(str(path))["Admin.PasswordHash"]
     assert auth.checkPassword("my new password", encoded)
-    assert "restart" in out
+    assert out == ("Password set in %s; a server already running with it "
+                   "uses the password after a restart.\n" % (path,))
 
 
 def test_passwd_refuses_a_short_password_and_writes_nothing(tmp_path):
@@ -91,11 +92,15 @@ def test_passwd_before_the_first_start_writes_the_commented_defaults(
     path = tmp_path / "numberok.ini"
     old = os.umask(0o022)
     try:
-        status, _, err = runPasswd([str(path), "--iterations", "1000"],
-                                   "long enough pw\n")
+        status, out, err = runPasswd([str(path), "--iterations", "1000"],
+                                     "long enough pw\n")
     finally:
         os.umask(old)
     assert status == 0, err
+    # No server has used this file yet: nothing to restart.
+    assert out == ("Password set in %s (a new settings file with the "
+                   "defaults); start the server with this file to use it."
+                   "\n" % (path,))
     assert modeOf(path) == 0o600
     text = path.read_text()
     # Every line of the defaults is there, the hash added after them.

@@ -75,11 +75,12 @@ def test_shutdown_of_a_client_that_never_reads_ends_within_the_grace(server):
     stalled = Silent(subscribe=True, stall=True)
     yield connect(s.port, stalled)
     yield waitFor(lambda: s.publisher.subscriptions())
-    # Fill its socket and the server's buffer.
+    # Fill its socket, the kernel's buffers and the server's: tens of MB
+    # (long texts), more than the kernel takes on its behalf.
     from numberok.events import EventState
     for i in range(3000):
         s.publisher.publish(makeEvent(EventState.LOST, runtimeId=i,
-                                      plate="A%07d" % i))
+                                      plate="A%07d" % i + "B" * 4000))
     s.publisher.flushAll()
     yield s.stop()
     assert s.factory.connections() == []

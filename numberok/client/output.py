@@ -12,7 +12,6 @@ import json
 import os
 import unicodedata
 from datetime import datetime, timedelta, timezone
-from io import BytesIO
 
 from numberok.client.protocol import Pairs, eventFields
 
@@ -41,6 +40,14 @@ def _printable(text: str) -> str:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+def _utc(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def _clock(when: datetime) -> str:
+    return when.strftime("%H:%M:%S.") + "%03dZ" % (when.microsecond // 1000,)
+
+
 def formatFrameTime(value: str | None) -> str:
     """
     C{FrameTimeStampMs} as UTC C{YYYY-MM-DD HH:MM:SS.mmmZ}, or the raw text
@@ -49,32 +56,58 @@ def formatFrameTime(value: str | None) -> str:
     if value is None:
         return "-"
     try:
-        when = _EPOCH + timedelta(milliseconds=int(value))
+        when = _utc(int(value))
     except (ValueError, OverflowError):
         return _printable(value)
-    return when.strftime("%Y-%m-%d %H:%M:%S.") + "%03dZ" % (
-        when.microsecond // 1000)
+    return when.strftime("%Y-%m-%d ") + _clock(when)
+
+
+def _frameTimeAfter(value: str | None, arrivedMs: int) -> str:
+    """
+    The C{frame=} column: the frame time as a clock time when it falls on
+    the arrival's UTC day, else with its date (ISO, no space).
+    """
+    text = formatFrameTime(value)
+    try:
+        when, arrived = _utc(int(value or "")), _utc(arrivedMs)
+    except (ValueError, OverflowError):
+        return "frame=" + text
+    if when.date() == arrived.date():
+        return "frame=" + _clock(when)
+    return "frame=" + text.replace(" ", "T")
 
 
 def formatEventLine(pairs: Pairs, jpegBytes: int,
-                    screenshot: str | None = None) -> str:
+                    screenshot: str | None = None,
+                    arrivedMs: int | None = None) -> str:
     """
     The readable one-line form of an event (docs/client.rst), here folded::
 
-        2026-11-26 01:02:03.456Z Lost     A123BC77   ch0/z1  In
-        id=17 conf=93 reads=12 [jpeg 34567 B]
+        2026-11-26 01:02:05.120Z Lost     A123BC77   sys=1  ch0/z1  In
+        id=17 conf=93 reads=12 frame=01:02:03.456Z cam="Gate north"
+        [jpeg 34567 B]
 
-    Columns: frame time (UTC), State, PlateNumber, channel/zone,
-    MovementType, RuntimeID, then our own Confidence and ReadCount when the
-    server sends them, then the screenshot size and where it was saved.
+    Columns: when the event arrived (UTC; C{arrivedMs}, the client's
+    clock), State, PlateNumber, SystemId, channel/zone, MovementType,
+    RuntimeID, then our own Confidence and ReadCount when the server sends
+    them, the event's frame time (C{FrameTimeStampMs}: for a Lost the
+    best read's frame, which can be older than a Detected printed before
+    it), the channel's name when the server sends one, then the screenshot
+    size and where it was saved.  Lines are printed in arrival order, so
+    the leading times only grow.  Without C{arrivedMs} (a caller with no
+    clock) the line leads with the frame time instead and has no
+    C{frame=}.
     """
     f = eventFields(pairs)
     get = lambda key: _printable(f.get(key, "?"))  # noqa: E731
     plate = f.get("PlateNumber", f.get("Plate", "?"))
+    frameTime = f.get("FrameTimeStampMs")
     parts = [
-        formatFrameTime(f.get("FrameTimeStampMs")),
+        formatFrameTime(frameTime) if arrivedMs is None
+        else formatFrameTime(str(arrivedMs)),
         "%-8s" % get("State"),
         "%-10s" % (_printable(plate) or '""'),
+        "%-6s" % ("sys=" + get("SystemId")),
         "%-7s" % ("ch%s/z%s" % (get("ChannelIndex"), get("ZoneIndex"))),
         "%-12s" % get("MovementType"),
         "id=" + get("RuntimeID"),
@@ -83,6 +116,10 @@ def formatEventLine(pairs: Pairs, jpegBytes: int,
         parts.append("conf=" + get("Confidence"))
     if "ReadCount" in f:
         parts.append("reads=" + get("ReadCount"))
+    if arrivedMs is not None:
+        parts.append(_frameTimeAfter(frameTime, arrivedMs))
+    if f.get("ChannelName"):
+        parts.append('cam="%s"' % (get("ChannelName").replace('"', '\\"'),))
     if jpegBytes:
         if screenshot is None:
             parts.append("[jpeg %d B]" % (jpegBytes,))
@@ -131,11 +168,6 @@ def _writeFile(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-MAX_PIXELS = 12_000_000
-"""The largest screenshot the client decodes to cut a plate from; a
-header claiming more is not decoded (a camera frame is a few megapixels)."""
-
-
 def plateRect(pairs: Pairs) -> tuple[int, int, int, int] | None:
     """
     The event's C{PlateRect=x,y,w,h} (integers, in the pixels of the JPEG
@@ -156,37 +188,25 @@ def plateRect(pairs: Pairs) -> tuple[int, int, int, int] | None:
 
 def cropPlate(jpeg: bytes, rect: tuple[int, int, int, int]) -> bytes:
     """
-    The plate in C{rect} cut from C{jpeg}, clipped to the picture, as a
-    JPEG.  Blocking: decodes.
+    The plate in C{rect} cut from C{jpeg} by the server's own rule
+    (L{numberok.images.cropPlate}: a margin around the box, at least 160
+    pixels wide), so the file matches the page's and MQTT's crops.
+    Blocking: decodes.
 
-    @raise ValueError: not a JPEG Pillow can read, over L{MAX_PIXELS}, or
-        C{rect} outside the picture.
+    @raise ValueError: not a JPEG Pillow can read, over 12 megapixels
+        (refused from its header), or C{rect} outside the picture.
     """
-    from PIL import Image
+    from numberok.images import InvalidImage, frameSize
+    from numberok.images import cropPlate as serverCrop
     try:
-        with Image.open(BytesIO(jpeg), formats=("JPEG",)) as image:
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise ValueError("%dx%d is more than %d pixels"
-                                 % (width, height, MAX_PIXELS))
-            x, y, w, h = rect
-            box = (max(0, x), max(0, y), min(width, x + w),
-                   min(height, y + h))
-            if box[2] - box[0] < 1 or box[3] - box[1] < 1:
-                raise ValueError("PlateRect %d,%d,%d,%d is outside the "
-                                 "%dx%d picture" % (x, y, w, h, width, height))
-            crop = image.crop(box)
-            crop.load()
-    except ValueError:
-        raise
-    except Exception as e:
-        # Pillow says "bad data" with OSError, SyntaxError, struct.error...
-        raise ValueError("%s: %s" % (type(e).__name__, e)) from None
-    if crop.mode not in ("L", "RGB"):
-        crop = crop.convert("RGB")
-    out = BytesIO()
-    crop.save(out, "JPEG", quality=90)
-    return out.getvalue()
+        crop = serverCrop(jpeg, rect)
+    except InvalidImage as e:
+        raise ValueError(str(e)) from None
+    if crop is None:
+        width, height = frameSize(jpeg)
+        raise ValueError("PlateRect %d,%d,%d,%d is outside the %dx%d picture"
+                         % (rect + (width, height)))
+    return crop
 
 
 def platePath(path: str) -> str:

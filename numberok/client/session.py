@@ -187,7 +187,9 @@ class _Session:
         if self._backlog > self.maxBacklog and not self._paused:
             self._paused = True
             self.protocol.transport.pauseProducing()
-        self._enqueue(lambda: self._emit(n, pairs, jpeg))
+        # The readable line leads with when the event arrived (docs/client.rst).
+        arrivedMs = int(self.reactor.seconds() * 1000)
+        self._enqueue(lambda: self._emit(n, pairs, jpeg, arrivedMs))
 
     def _enqueue(self, step: Callable[[], object]) -> None:
         """Run C{step} after every step queued before it has finished."""
@@ -199,10 +201,11 @@ class _Session:
         log.failure("numberok-client output failed", f)
         self.warn("internal error: %s" % (f.getErrorMessage(),))
 
-    def _emit(self, n: int, pairs: Pairs, jpeg: bytes) -> Deferred | None:
+    def _emit(self, n: int, pairs: Pairs, jpeg: bytes,
+              arrivedMs: int) -> Deferred | None:
         directory = self.options["save-screenshots"]
         if not jpeg or directory is None:
-            self._print(n, pairs, len(jpeg), None)
+            self._print(n, pairs, len(jpeg), None, arrivedMs)
             return None
         path = os.path.join(directory, screenshotName(pairs, n))
 
@@ -218,19 +221,23 @@ class _Session:
 
         d = self.inThread(saveScreenshot, path, jpeg, plateRect(pairs))
         d.addCallbacks(saved, failed)
-        d.addCallback(lambda saved: self._print(n, pairs, len(jpeg), saved))
+        d.addCallback(lambda saved: self._print(n, pairs, len(jpeg), saved,
+                                                arrivedMs))
         return d
 
     def _print(self, n: int, pairs: Pairs, jpegBytes: int,
-               screenshot: str | None) -> None:
+               screenshot: str | None, arrivedMs: int) -> None:
         self._backlog -= 1
         if (self._paused and self._backlog <= self.resumeBacklog
                 and not self._lost and self._exitCode is None):
             self._paused = False
             self.protocol.transport.resumeProducing()
-        fmt = formatEventJSON if self.options["json"] else formatEventLine
+        if self.options["json"]:
+            line = formatEventJSON(pairs, jpegBytes, screenshot)
+        else:
+            line = formatEventLine(pairs, jpegBytes, screenshot, arrivedMs)
         try:
-            self.out.write(fmt(pairs, jpegBytes, screenshot) + "\n")
+            self.out.write(line + "\n")
             self.out.flush()
         except BrokenPipeError:
             # Whoever read our output (| head) is done: so are we.

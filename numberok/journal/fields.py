@@ -88,6 +88,7 @@ EVENT_FIELDS: tuple[Field, ...] = (
     Field("systemId", "system_id", "INTEGER", Optional[int]),
     Field("bbox", "plate_box", "TEXT", Optional[str], boxText, boxOf,
           lambda text: list(boxOf(text)) if text else None),
+    Field("channelName", "channel_name", "TEXT", Optional[str]),
 )
 """Every L{PlateEvent} field but C{frame} (stored as a file)."""
 

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from numberok.channels import checkChannelName
 from numberok.events import (BBox, EventState, MovementType, PlateEvent,
                              eventPairs)
 from numberok.sources.formats import ReadFormatError, checkPlate, decodeJpeg
@@ -106,6 +107,19 @@ def _bbox(value: object) -> BBox:
     return (value[0], value[1], value[2], value[3])
 
 
+def _channelName(obj: dict) -> Optional[str]:
+    """The site's C{ChannelName}, checked like the setting it came from."""
+    value = obj.get("ChannelName")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ReadFormatError("ChannelName", "must be a string")
+    try:
+        return checkChannelName(value)
+    except ValueError as e:
+        raise ReadFormatError("ChannelName", str(e)) from None
+
+
 def decodeEvent(topic: str, payload: bytes) -> CollectedEvent:
     """
     Validate a message of C{<prefix>/<SystemId>/events/...}.
@@ -152,7 +166,8 @@ def decodeEvent(topic: str, payload: bytes) -> CollectedEvent:
         movement=movement,
         checkpoint=_int(obj, "Checkpoint", default=0),
         confidence=_int(obj, "Confidence", 0, 100, default=100) / 100.0,
-        reads=reads, frame=frame, bbox=bbox, systemId=systemId)
+        reads=reads, frame=frame, bbox=bbox, systemId=systemId,
+        channelName=_channelName(obj))
     if state is EventState.LOST and obj.get("id") is not None:
         key = "L%d:%d" % (_int(obj, "id"), frameTimeMs)
     else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from numberok import plates
+from numberok.channels import checkChannelName
 from numberok.settings.families import Family, SectionSettings
 from numberok.settings.fields import (Field, parseCameraToken, parseHttpUrl,
                                       parseNumberList, parsePasswordHash,
@@ -62,8 +63,9 @@ ANALYTICS_USE_RAW_RESULTS = Field(
 
 PLATES_ALPHABET = Field(
     "Plates", "Alphabet", "choice", "latin", choices=("latin", "native"),
-    help="Write processed plates in Latin letters (A123BC77) or in the "
-         "script of the fitting template (А123ВС77).")
+    help="Write processed plates in Latin letters A123BC77 (latin) or in "
+         "the script of the fitting template: Cyrillic А123ВС77 for a "
+         "Russian plate (native).")
 PLATES_TEMPLATES = Field(
     "Plates", "Templates", "str", plates.DEFAULT_TEMPLATES,
     parser=plates.parseTemplates, lines=True,
@@ -216,7 +218,7 @@ GATE_RETRY_WITHIN_SEC = Field(
 CHANNEL_NAME = Field(
     "Channel", "Name", "str", "",
     help="A name for the camera channel, shown on the page and sent as "
-         "ChannelName.")
+         "ChannelName.", parser=checkChannelName)
 
 
 def constantName(field: Field) -> str:

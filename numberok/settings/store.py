@@ -5,6 +5,7 @@ hear of changes, and how a change reaches the settings file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
 from twisted.logger import Logger
@@ -13,6 +14,19 @@ from numberok.settings.files import saveFile
 from numberok.settings.values import Key, Settings
 
 Observer = Callable[[Settings, Settings], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """
+    A setting a command-line option changed for this run only.
+
+    @ivar option: the option, as typed (C{"--demo"}).
+    @ivar fileValue: the value the settings file holds.
+    """
+
+    option: str
+    fileValue: Any
 
 
 class SettingsStore:
@@ -37,6 +51,9 @@ class SettingsStore:
     L{apply} does all three, for callers that may block.
 
     @ivar path: the settings file, or L{None} for settings kept in memory.
+    @ivar overrides: C{"Section.Key"} to L{Override}, for the values a
+        command-line option set for this run over the file's (the page
+        says so); a key leaves once a save writes it into the file.
     """
 
     log = Logger()
@@ -45,6 +62,7 @@ class SettingsStore:
                  path: Optional[str] = None) -> None:
         self.current = settings or Settings()
         self.path = path
+        self.overrides: dict[str, Override] = {}
         self._observers: list[Observer] = []
 
     def addObserver(self, observer: Observer) -> None:
@@ -92,6 +110,9 @@ class SettingsStore:
         """
         if self.path is not None:
             saveFile(self.path, self.current, new)
+            for name in [n for n in self.overrides
+                         if self.current[n] != new[n]]:
+                del self.overrides[name]
 
     def apply(self, changes: Mapping[Key, Any]) -> Settings:
         """

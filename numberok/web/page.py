@@ -34,7 +34,9 @@ from numberok.settings.keys import (
     PLATES_ALPHABET, PLATES_TEMPLATES, SYSTEM_SYSTEM_ID, SYSTEM_TEST_MODE,
     ZONE_IN_DIRECTION, ZONE_LOSS_INTERVAL_SEC)
 from numberok.web.cameras import HikvisionResource
+from numberok.web.channelnames import ChannelNameParts, channelLabel
 from numberok.web.common import Endpoint, answerHTML
+from numberok.web.hints import overrideHint, platesMarked
 from numberok.web.metrics import connectionCounters, screenshotCounters
 
 TEMPLATES = FilePath(__file__).sibling("templates")
@@ -202,14 +204,16 @@ class LiveParts:
                 tags.td(row["plate"], class_="plate"),
                 tags.td(tags.span(row["state"], class_="badge %s"
                                   % (row["state"].lower(),))),
-                tags.td("%d / %d" % (row["channel"], row["zone"])),
+                tags.td("%d / %d" % (row["channel"], row["zone"]),
+                        channelLabel(row)),
                 tags.td(row["movement"]),
-                # When it happened (a Lost: when the vehicle was lost), so
-                # the newest-first table reads in order; the best read's
-                # frame time (FrameTimeStampMs on the wire) is the tooltip.
-                _timeCell(row["time_ms"], title=(
-                    "frame time %s"
-                    % (_timeText(row["frame_time_ms"] / 1000.0),))),
+                # The vehicle's own time: its frame's, by the camera's
+                # clock (a Lost: its best read's); when the server made
+                # the event is the tooltip (docs/admin.rst).
+                _timeCell(row["frame_time_ms"], title=(
+                    "processed by the server at %s"
+                    % (_timeText(row["time_ms"] / 1000.0),)),
+                    **{"data-title-ms": str(row["time_ms"])}),
                 **{"data-id": str(entry.liveId)}))
         if not rows:
             rows.append(tags.tr(tags.td("No events yet.", colspan="6",
@@ -238,7 +242,7 @@ def _cameraURL(request, token: str) -> str:
     return "%s://%s%s?token=%s" % (scheme, host, path, quote(token, safe=""))
 
 
-class AdminPageElement(LiveParts, Element):
+class AdminPageElement(LiveParts, ChannelNameParts, Element):
     loader = XMLFile(TEMPLATES.child("admin.xml"))
 
     def __init__(self, admin, metrics: Metrics, csrf: str,
@@ -290,12 +294,16 @@ class AdminPageElement(LiveParts, Element):
         control = _input(f, name, value)
         help = ("%s Allowed: %s." % (f.help, f.describe())
                 if f.kind in ("int", "float", "choice") else f.help)
+        override = self.admin.store.overrides.get(name)
+        if override is not None:
+            help += " " + overrideHint(f, value, override)
         if name == NETSERVER_PORT.name:
             live = self.admin.listeningState()["port"]
             if live is not None and live != value:
                 # Started with --port: say so, or the field looks wrong.
                 help += (" Listening now on %d, set by --port at start; "
                          "saving a port here moves it." % (live,))
+        help = platesMarked(help)
         tag.attributes["class"] = "field field-%s%s" % (
             f.kind, " wide" if name in LONG_TEXT else "")
         tag.attributes["data-field"] = name

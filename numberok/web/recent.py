@@ -85,8 +85,9 @@ class RecentEvent:
         data.update({
             "id": self.entry.id if self.entry is not None else None,
             "live_id": self.liveId,
-            # What the table shows: when it happened (for Lost: when the
-            # vehicle was lost), not the best read's frame time.
+            # When the server made the event (for Lost: when the vehicle
+            # was lost); the table shows frame_time_ms, the camera's time,
+            # and this as its tooltip.
             "time_ms": (e.eventTimeMs if e.eventTimeMs is not None
                         else e.frameTimeMs),
             "confidence": round(e.confidence, 3),

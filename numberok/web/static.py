@@ -1,7 +1,8 @@
 """
-C{/static/<name>.css|js}: the page's CSS and script.  Public (the login
-form needs the CSS), read once from the package (a few KiB), names checked
-(no paths).  No CDN anywhere: the server may sit on a network without
+C{/static/<name>.css|js|ttf}: the page's CSS, script and the plate font
+(DejaVu Sans Mono Bold, so plates read the same on every viewer's
+machine).  Public (the login form needs the CSS), read once from the
+package, names checked (no paths).  No CDN anywhere: the server may sit on a network without
 internet.
 """
 
@@ -15,15 +16,16 @@ from twisted.web import resource
 from numberok.web.common import Endpoint, Node, NotFound, answer
 
 STATIC = FilePath(__file__).sibling("static")
-STATIC_NAME = re.compile(rb"^[A-Za-z0-9_-]+\.(css|js)$")
+STATIC_NAME = re.compile(rb"^[A-Za-z0-9_-]+\.(css|js|ttf)$")
 STATIC_TYPES = {b"css": b"text/css; charset=utf-8",
-                b"js": b"text/javascript; charset=utf-8"}
+                b"js": b"text/javascript; charset=utf-8",
+                b"ttf": b"font/ttf"}
 
 
 class StaticNode(Node):
     """
-    C{/static/<name>.css|js}: the page's CSS and script, public, read once
-    from the package (a few KiB); names are checked (no paths).
+    C{/static/<name>.css|js|ttf}: the page's CSS, script and plate font,
+    public, read once from the package; names are checked (no paths).
     """
 
     def __init__(self, gate) -> None:

@@ -14,13 +14,29 @@ from numberok.sources.demo.simulation import (FRAME_HEIGHT, FRAME_WIDTH,
                                               JPEG_QUALITY, ZONES, Scene)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=32)
 def _font(size: int):
     from PIL import ImageFont
     try:
         return ImageFont.load_default(size=size)
     except TypeError:      # Pillow < 10.1: one bitmap size only
         return ImageFont.load_default()
+
+
+def plateFont(text: str, width: int, height: int):
+    """
+    The largest font (up to 80 % of the plate's height) in which C{text}
+    fits the plate's C{width} with a margin on each side, so that no
+    character is drawn over the plate's edge -- and none is cut from a
+    crop of the plate's box.
+    """
+    room = width - 2 * max(2, round(width * 0.06))
+    size = max(8, round(height * 0.8))
+    font = _font(size)
+    while size > 6 and font.getlength(text) > room:
+        size -= 1
+        font = _font(size)
+    return font
 
 
 _BACKGROUNDS = (((120, 150, 175), (70, 72, 76)),
@@ -58,7 +74,7 @@ def renderFrame(scene: Scene) -> bytes:
                       y + h * 0.5), fill=(245, 240, 200))
     draw.rectangle((x, y, x + w - 1, y + h - 1), fill=(250, 250, 250),
                    outline=(0, 0, 0))
-    font = _font(max(8, round(h * 0.8)))
+    font = plateFont(scene.plate_text, w, h)
     draw.text((cx, y + h / 2), scene.plate_text, fill=(0, 0, 0), font=font,
               anchor="mm")
     stamp = datetime.datetime.fromtimestamp(

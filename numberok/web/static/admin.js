@@ -32,10 +32,25 @@
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
 
+  /* The browser's time zone as it names it (GMT+3, UTC, CET...). */
+  function zoneText(d) {
+    try {
+      var parts = new Intl.DateTimeFormat(undefined, {timeZoneName: "short"}).formatToParts(d);
+      for (var i = 0; i < parts.length; i++) {
+        if (parts[i].type === "timeZoneName") { return parts[i].value; }
+      }
+    } catch (e) { /* no Intl: the offset below */ }
+    var offset = -d.getTimezoneOffset();
+    return "UTC" + (offset < 0 ? "-" : "+") + pad(Math.floor(Math.abs(offset) / 60)) +
+      ":" + pad(Math.abs(offset) % 60);
+  }
+
+  /* Local time with its zone, and the date unless it is today. */
   function timeText(seconds) {
     var d = new Date(seconds * 1000);
     var now = new Date();
-    var clock = pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    var clock = pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) +
+      " " + zoneText(d);
     if (d.toDateString() === now.toDateString()) { return clock; }
     return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + clock;
   }
@@ -52,6 +67,10 @@
   function localTimes(root) {
     Array.prototype.forEach.call(root.querySelectorAll("[data-ms]"), function (cell) {
       cell.textContent = timeText(Number(cell.getAttribute("data-ms")) / 1000);
+      var processed = cell.getAttribute("data-title-ms");
+      if (processed) {
+        cell.title = "processed by the server at " + timeText(Number(processed) / 1000);
+      }
     });
   }
 
@@ -140,11 +159,75 @@
     markDirty();
   });
 
+  /* -- channel names ---------------------------------------------------- */
+
+  var channelBody = document.querySelector("#channel-names tbody");
+
+  document.getElementById("add-channel-name").addEventListener("click", function () {
+    var error = document.getElementById("new-name-error");
+    var channel = document.getElementById("new-name-channel").value.trim();
+    error.textContent = "";
+    if (!/^\d{1,4}$/.test(channel) || Number(channel) > 1023) {
+      error.textContent = "Channel must be 0..1023.";
+      return;
+    }
+    var key = "Channel:" + String(Number(channel));
+    if (channelBody.querySelector('tr[data-channel="' + key + '"]')) {
+      error.textContent = "Channel " + Number(channel) + " is already listed.";
+      return;
+    }
+    var row = document.getElementById("channel-name-template").content.querySelector("tr").cloneNode(true);
+    Array.prototype.forEach.call(row.querySelectorAll("*"), function (node) {
+      ["name", "id", "data-field", "aria-label"].forEach(function (attr) {
+        var value = node.getAttribute(attr);
+        if (value) { node.setAttribute(attr, value.replace("Channel:C", key).replace(/ C$/, " " + Number(channel))); }
+      });
+    });
+    row.setAttribute("data-channel", key);
+    row.cells[0].textContent = String(Number(channel));
+    channelBody.appendChild(row);
+    delete removedZones[key];
+    markDirty();
+    row.querySelector("input").focus();
+  });
+
+  channelBody.addEventListener("click", function (e) {
+    var button = e.target.closest(".remove-channel-name");
+    if (!button) { return; }
+    var row = button.closest("tr");
+    removedZones[row.getAttribute("data-channel")] = true;  /* sent as null */
+    row.parentNode.removeChild(row);
+    markDirty();
+  });
+
   /* -- save ------------------------------------------------------------- */
+
+  /* The Save bar shows while there is something to save (and a while
+   * after a save), so at rest it covers nothing; a focused control it
+   * would cover is scrolled clear of it. */
+  var saveBar = document.querySelector(".savebar");
+  var hideBarTimer = null;
+  document.documentElement.classList.add("js");
+
+  function keepClear(control) {
+    if (!control || !form.contains(control) || saveBar.contains(control) ||
+        !saveBar.classList.contains("shown")) { return; }
+    var over = control.getBoundingClientRect().bottom - saveBar.getBoundingClientRect().top;
+    if (over > -8) { window.scrollBy(0, over + 12); }
+  }
+
+  function showSaveBar() {
+    window.clearTimeout(hideBarTimer);
+    saveBar.classList.add("shown");
+    keepClear(document.activeElement);
+  }
+
+  form.addEventListener("focusin", function (e) { keepClear(e.target); });
 
   function markDirty() {
     dirty = true;
     setStatus("Unsaved changes.", "pending");
+    showSaveBar();
   }
 
   form.addEventListener("input", markDirty);
@@ -231,6 +314,9 @@
           dirty = false;
           refreshLive();
           setStatus("Saved.", "ok");
+          hideBarTimer = window.setTimeout(function () {
+            if (!dirty) { saveBar.classList.remove("shown"); }
+          }, 4000);
           return;
         }
         var errors = doc.errors || {};
