@@ -569,3 +569,42 @@ def mosquittoBroker(tmp_path):
     yield start
     for broker in brokers:
         broker.stop()
+
+
+@pytest.fixture
+def journalSite(tmp_path):
+    """A running journal behind C{/api/events} on a loopback port;
+    yields C{(journal, get)}, C{get(path)} firing with C{(code, headers,
+    body)}."""
+    from twisted.internet import reactor
+    from twisted.web.client import Agent, readBody
+    from twisted.web.resource import Resource
+    from twisted.web.server import Site
+
+    from twisted.internet.task import Clock
+
+    from numberok.journal import Journal
+    from numberok.journal.resource import JournalResource
+    from numberok.metrics import Metrics
+
+    journal = Journal(str(tmp_path / "j"), clock=Clock(), metrics=Metrics())
+    journal.pruneInterval = 1e9
+    journal.startService()
+    root, api = Resource(), Resource()
+    root.putChild(b"api", api)
+    api.putChild(b"events", JournalResource(journal, "/api/events"))
+    port = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
+    base = "http://127.0.0.1:%d" % (port.getHost().port,)
+    agent = Agent(reactor)
+
+    def get(path: str):
+        d = agent.request(b"GET", (base + path).encode())
+        d.addCallback(lambda r: readBody(r).addCallback(
+            lambda body: (r.code, r.headers, body)))
+        return d.addTimeout(20, reactor)
+    import pytest_twisted
+    try:
+        yield journal, get
+    finally:
+        pytest_twisted.blockon(port.stopListening())
+        pytest_twisted.blockon(journal.stopService())

@@ -142,6 +142,10 @@ class JournalResource(Resource):
         super().__init__()
         self.journal = journal
         self.base = base.rstrip("/")
+        self.search = None
+        if journal is not None:
+            from numberok.journal.search_api import mountSearch
+            self.search = mountSearch(self, journal)
 
     def urlOf(self, entryId: int, picture: str) -> str:
         """The URL of a row's C{picture} (C{screenshot.jpg}, C{plate.jpg},

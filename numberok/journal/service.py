@@ -314,6 +314,17 @@ class Journal(Service):
     # -- reading ------------------------------------------------------------
 
     def _read(self, method: str, *args: Any) -> Deferred:
+        return self.readWith(
+            lambda store, *a: getattr(store, method)(*a), *args)
+
+    def readWith(self, f: Callable, *args: Any) -> Deferred:
+        """
+        Run C{f(store, *args)} in the journal's thread, on the open
+        L{JournalStore} (its epoch checked first): how the search, visits
+        and export queries (L{numberok.journal.search}) read without
+        touching the store from the reactor.
+        @return: a Deferred firing with what C{f} returns.
+        """
         if not self._threads.running:
             return fail(JournalUnavailable("journal is not running"))
 
@@ -321,7 +332,8 @@ class Journal(Service):
             store = self._threadStore
             if store is None:
                 raise JournalUnavailable("journal is not open")
-            return getattr(store, method)(*args)
+            store.checkEpoch()
+            return f(store, *args)
         return self._inThread(call)
 
     def since(self, sinceId: int = 0, limit: int = 100) -> Deferred:
