@@ -571,11 +571,21 @@ def mosquittoBroker(tmp_path):
         broker.stop()
 
 
+class JournalSite:
+    """What L{journalSite} gives: unpacks as C{(journal, get)}."""
+
+    def __init__(self, journal, get, settings) -> None:
+        self.journal, self.get, self.settings = journal, get, settings
+
+    def __iter__(self):
+        return iter((self.journal, self.get))
+
+
 @pytest.fixture
 def journalSite(tmp_path):
-    """A running journal behind C{/api/events} on a loopback port;
-    yields C{(journal, get)}, C{get(path)} firing with C{(code, headers,
-    body)}."""
+    """A running journal behind C{/api/events} and C{/api/visits} on a
+    loopback port, with its own settings (for the zones' roles); C{get(
+    path)} fires with C{(code, headers, body)}."""
     from twisted.internet import reactor
     from twisted.web.client import Agent, readBody
     from twisted.web.resource import Resource
@@ -585,7 +595,9 @@ def journalSite(tmp_path):
 
     from numberok.journal import Journal
     from numberok.journal.resource import JournalResource
+    from numberok.journal.visits_api import Visits, VisitsResource
     from numberok.metrics import Metrics
+    from numberok.settings import SettingsStore
 
     journal = Journal(str(tmp_path / "j"), clock=Clock(), metrics=Metrics())
     journal.pruneInterval = 1e9
@@ -593,6 +605,8 @@ def journalSite(tmp_path):
     root, api = Resource(), Resource()
     root.putChild(b"api", api)
     api.putChild(b"events", JournalResource(journal, "/api/events"))
+    settings = SettingsStore()
+    api.putChild(b"visits", VisitsResource(Visits(journal, settings)))
     port = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
     base = "http://127.0.0.1:%d" % (port.getHost().port,)
     agent = Agent(reactor)
@@ -604,7 +618,7 @@ def journalSite(tmp_path):
         return d.addTimeout(20, reactor)
     import pytest_twisted
     try:
-        yield journal, get
+        yield JournalSite(journal, get, settings)
     finally:
         pytest_twisted.blockon(port.stopListening())
         pytest_twisted.blockon(journal.stopService())

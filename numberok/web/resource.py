@@ -18,6 +18,8 @@ L{numberok.web.common.Endpoint}s that pass every request through one gate
                                       (L{numberok.web.recent.eventsResource})
     POST   /api/reads                 HTTP ingest; 202 or 400 {"errors"}
     POST   /api/cameras/hikvision     camera alarms (L{numberok.web.cameras})
+    GET    /api/visits[/inside]       visits and occupancy
+                                      (L{numberok.journal.visits_api})
 
 Other parts mount their own endpoints with L{AdminResource.putAPI}.
 """
@@ -72,6 +74,7 @@ class AdminResource(Node):
         self.putAPI(b"reads", ReadsEndpoint(gate, admin, self.metrics))
         self.cameras = Node(gate)
         self.putAPI(b"cameras", self.cameras)
+        self.putAPI(b"visits", Guarded(gate, admin.visitsResource))
 
     def putCameraPush(self, kind: bytes, push: resource.Resource) -> None:
         """

@@ -17,6 +17,7 @@ from twisted.logger import Logger
 
 from numberok.interfaces import IPlateReadSink
 from numberok.journal import Journal
+from numberok.journal.visits_api import Visits, VisitsResource
 from numberok.listening import ListeningService
 from numberok.server import NumberOkFactory
 from numberok.settings import SettingsError, SettingsStore, saveFile
@@ -71,6 +72,9 @@ class AdminService(MultiService):
         self.sink = sink
         self.recent = recent
         self.eventsResource = eventsResource(journal, recent)
+        self.visits = (Visits(journal, store) if journal is not None
+                       else None)
+        self.visitsResource = VisitsResource(self.visits)
         self.reactor = reactor
         self.threads = ServiceThreads("numberok-admin", 2, reactor=reactor)
         self.passwordThreads = ServiceThreads("numberok-passwords", 1,
