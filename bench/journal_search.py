@@ -127,6 +127,8 @@ from numberok.journal import JournalStore
 from numberok.journal.fields import eventRow
 from numberok.events import PlateEvent, EventState, MovementType
 n = int(sys.argv[2])
+frame = (b"\xff\xd8" + b"x" * (int(sys.argv[3]) * 1024) + b"\xff\xd9"
+         if int(sys.argv[3]) else None)
 with tempfile.TemporaryDirectory() as d:
     s = JournalStore(d)
     rows = [eventRow(PlateEvent(state=EventState.LOST, runtimeId=i, channel=0,
@@ -135,14 +137,15 @@ with tempfile.TemporaryDirectory() as d:
             for i in range(n)]
     start = time.perf_counter()
     for i, row in enumerate(rows):
-        s.record(row, 1760000000000 + i, None, None)
+        s.record(row, 1760000000000 + i, frame, None)
     print((time.perf_counter() - start) / n * 1e6)
     s.close()
 """
 
 
-def recordCost(code: str, n: int) -> float:
-    out = subprocess.run([sys.executable, "-c", RECORD_SNIPPET, code, str(n)],
+def recordCost(code: str, n: int, frameKB: int) -> float:
+    out = subprocess.run([sys.executable, "-c", RECORD_SNIPPET, code, str(n),
+                          str(frameKB)],
                          check=True, capture_output=True, text=True).stdout
     return float(out)
 
@@ -233,14 +236,16 @@ def main() -> None:
           % (written, written / seconds, peak - rss0))
     store.close()
     here = os.path.join(os.path.dirname(__file__), "..")
-    new, old = [], []
-    for _ in range(args.rounds):
-        old.append(recordCost(args.old_code, args.record_events))
-        new.append(recordCost(here, args.record_events))
-    print("record one event (no picture): this code %.1f us, release "
-          "before %.1f us (median of %d rounds): %+.1f %%"
-          % (statistics.median(new), statistics.median(old), args.rounds,
-             (statistics.median(new) / statistics.median(old) - 1) * 100))
+    for frameKB in (0, 100):
+        new, old = [], []
+        for _ in range(args.rounds):
+            old.append(recordCost(args.old_code, args.record_events, frameKB))
+            new.append(recordCost(here, args.record_events, frameKB))
+        print("record one event (%s): this code %.1f us, release before "
+              "%.1f us (median of %d rounds): %+.1f %%"
+              % ("%d KB frame" % frameKB if frameKB else "no picture",
+                 statistics.median(new), statistics.median(old), args.rounds,
+                 (statistics.median(new) / statistics.median(old) - 1) * 100))
 
 
 def _rowJSON(entry) -> dict:

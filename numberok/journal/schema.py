@@ -43,8 +43,10 @@ def _searchColumns(db: sqlite3.Connection) -> None:
     and visits use (skeleton; camera time)."""
     db.execute("UPDATE events SET plate_skeleton = nk_skeleton(plate) "
                "WHERE plate_skeleton IS NULL")
+    # With the camera time: a vehicle's passage before or after a time
+    # (visits) is one seek, and a plate's rows come in time order.
     db.execute("CREATE INDEX IF NOT EXISTS events_skeleton "
-               "ON events (plate_skeleton)")
+               "ON events (plate_skeleton, frame_time_ms)")
     db.execute("CREATE INDEX IF NOT EXISTS events_frame_time "
                "ON events (frame_time_ms)")
 
