@@ -25,6 +25,7 @@ journal's thread; reads only the rows of the range.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
@@ -41,10 +42,15 @@ _COLUMNS = ("id, plate, plate_skeleton, channel, zone, movement, "
             "screenshot_file, plate_file")
 
 
-def _inZones(keys: dict[int, str]) -> str:
-    """The SQL condition "in a zone with a role" (the keys are ints)."""
-    return "(channel * 4 + zone) IN (%s)" % (
-        ", ".join(str(int(k)) for k in keys),)
+def _isPassage(keys: dict[int, str], prefix: str = "") -> str:
+    """The SQL condition "an entry or exit" by the roles (C{keys} are
+    ints, C{prefix} a table alias)."""
+    def zoneIn(roles: tuple[str, ...]) -> str:
+        return "(%schannel * 4 + %szone) IN (%s)" % (
+            prefix, prefix, ", ".join(str(int(k)) for k, r in keys.items()
+                                      if r in roles))
+    return "(%s OR (%s AND %smovement IN ('In', 'Out')))" % (
+        zoneIn(("entry", "exit")), zoneIn(("both",)), prefix)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,20 +150,32 @@ def pair(passages: Iterable[Passage],
     return visits
 
 
-def _neighbour(db: sqlite3.Connection, keys: dict[int, str], skel: str,
-               later: bool, timeMs: int) -> Optional[Passage]:
-    """The vehicle's first passage after C{timeMs} (C{later}) or its last
-    before it (at most L{LOOKBACK_MS} back)."""
-    window = ("frame_time_ms > ?" if later else
-              "frame_time_ms < ? AND frame_time_ms >= %d"
-              % (timeMs - LOOKBACK_MS,))
-    rows = db.execute(
-        "SELECT %s FROM events INDEXED BY events_skeleton WHERE "
-        "plate_skeleton = ? AND %s AND %s ORDER BY frame_time_ms %s, id %s "
-        "LIMIT 8" % (_COLUMNS, window, _inZones(keys),
-                     *(("", "") if later else ("DESC", "DESC"))),
-        (skel, timeMs))
-    return next(iter(_passages(rows, keys)), None)
+def _neighbours(db: sqlite3.Connection, keys: dict[int, str],
+                skeletons: list[str], later: bool,
+                timeMs: int) -> dict[str, Passage]:
+    """
+    Per vehicle, its first passage after C{timeMs} (C{later}) or its last
+    before it (at most L{LOOKBACK_MS} back): one index seek each, all in
+    one statement.
+    """
+    if not skeletons:
+        return {}
+    window = ("e.frame_time_ms > ?1" if later else
+              "e.frame_time_ms < ?1 AND e.frame_time_ms >= ?1 - %d"
+              % (LOOKBACK_MS,))
+    order = "" if later else "DESC"
+    found = db.execute(
+        "SELECT (SELECT e.id FROM events e INDEXED BY events_skeleton "
+        "WHERE e.plate_skeleton = k.value AND %s AND %s "
+        "ORDER BY e.frame_time_ms %s, e.id %s LIMIT 1) "
+        "FROM json_each(?2) k" % (window, _isPassage(keys, "e."), order,
+                                  order),
+        (timeMs, json.dumps(skeletons))).fetchall()
+    ids = [i for (i,) in found if i is not None]
+    rows = db.execute("SELECT %s FROM events WHERE id IN "
+                      "(SELECT value FROM json_each(?))" % (_COLUMNS,),
+                      (json.dumps(ids),))
+    return {p.skeleton: p for p in _passages(rows, keys)}
 
 
 def visitReport(db: sqlite3.Connection,
@@ -177,7 +195,8 @@ def visitReport(db: sqlite3.Connection,
     report = VisitReport()
     if not keys:
         return report
-    where = "frame_time_ms >= ? AND frame_time_ms <= ? AND " + _inZones(keys)
+    where = "frame_time_ms >= ? AND frame_time_ms <= ? AND " + _isPassage(
+        keys)
     args: list[Any] = [fromMs, toMs]
     if skeleton is not None:
         where += " AND plate_skeleton = ?"
@@ -189,19 +208,18 @@ def visitReport(db: sqlite3.Connection,
     firstSeen: dict[str, Passage] = {}
     for p in passages:
         firstSeen.setdefault(p.skeleton, p)
-    before = {}
-    for skel, p in firstSeen.items():
-        if not p.entry:
-            entry = _neighbour(db, keys, skel, False, fromMs)
-            if entry is not None and entry.entry:
-                before[skel] = entry
+    before = {skel: p for skel, p in _neighbours(
+        db, keys, [s for s, p in firstSeen.items() if not p.entry], False,
+        fromMs).items() if p.entry}
     visits = pair(passages, before)
     if lookAhead:
-        for v in visits:
-            if v.status == "inside":
-                after = _neighbour(db, keys, v.entry.skeleton, True, toMs)
-                if after is not None and not after.entry:
-                    v.exit, v.status = after, "left"
+        inside = [v for v in visits if v.status == "inside"]
+        after = _neighbours(db, keys, [v.entry.skeleton for v in inside],
+                            True, toMs)
+        for v in inside:
+            p = after.get(v.entry.skeleton)
+            if p is not None and not p.entry:
+                v.exit, v.status = p, "left"
     visits.sort(key=lambda v: ((v.entry or v.exit).timeMs,
                                (v.entry or v.exit).id), reverse=True)
     report.visits = visits
