@@ -203,6 +203,11 @@ def _failed(request, f: Failure) -> None:
     finish(request, body)
 
 
+answerFailure = _failed
+"""Answer a failed journal read: 503 when the journal is not open, else a
+logged 500 (for the search's and visits' resources)."""
+
+
 class _EventResource(Resource):
     """C{/api/events/<id>/...}: the row's pictures."""
 

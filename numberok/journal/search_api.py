@@ -24,8 +24,8 @@ from twisted.web.resource import Resource
 
 from numberok.journal.export import CSVFormat, ExportStream, JSONLinesFormat
 from numberok.journal.query import SearchError, parseQuery
-from numberok.journal.resource import _failed as journalFailed
-from numberok.journal.resource import answerError, answerJSON, finish
+from numberok.journal.resource import (answerError, answerFailure,
+                                       answerJSON, finish)
 from numberok.journal.search import JournalSearch
 
 MAX_EXPORT_ROWS = 10 ** 9
@@ -68,7 +68,7 @@ class _SearchBase(Resource):
         if f.check(SearchError):
             finish(request, self.refuse(request, f.value))
             return
-        journalFailed(request, f)
+        answerFailure(request, f)
 
 
 class SearchResource(_SearchBase):

@@ -22,9 +22,8 @@ from twisted.web import server
 from twisted.web.resource import Resource
 
 from numberok.journal.query import SearchError, parseTime
-from numberok.journal.resource import (DISABLED, answerError, answerJSON,
-                                       finish)
-from numberok.journal.resource import _failed as journalFailed
+from numberok.journal.resource import (DISABLED, answerError,
+                                       answerFailure, answerJSON, finish)
 from numberok.journal.search_api import textArgs
 from numberok.journal.visits import (DAY_MS, LOOKBACK_MS, Passage, Visit,
                                      VisitReport, visitReport)
@@ -183,6 +182,6 @@ class VisitsResource(Resource):
                     for h, n in result.entriesPerHour]
             doc["visits"] = [self.visits.visitJSON(v, now) for v in visits]
             finish(request, answerJSON(request, 200, doc))
-        d.addCallbacks(found, lambda f: journalFailed(request, f))
+        d.addCallbacks(found, lambda f: answerFailure(request, f))
         d.addErrback(lambda f: log.failure("answering failed", f))
         return server.NOT_DONE_YET
