@@ -27,7 +27,8 @@ def lost(i: int, plate: str = "A123BC77", raw: str | None = None,
 
 
 @pytest_twisted.inlineCallbacks
-def test_search_answers_events_total_and_a_cursor_to_the_next_page(journalSite):
+def test_search_answers_events_total_and_a_cursor_to_the_next_page(
+        journalSite):
     journal, get = journalSite
     for i in range(5):
         journal.publish(lost(i, "A123BC77" if i != 2 else "E777KX199"))
@@ -48,7 +49,8 @@ def test_search_answers_events_total_and_a_cursor_to_the_next_page(journalSite):
 
 
 @pytest_twisted.inlineCallbacks
-def test_bad_search_answers_400_naming_the_parameter_and_is_counted(journalSite):
+def test_bad_search_answers_400_naming_the_parameter_and_is_counted(
+        journalSite):
     journal, get = journalSite
     code, _, body = yield get("/api/events/search?distance=5")
     assert code == 400
@@ -68,7 +70,8 @@ NASTY = ['semi;colon', 'quo"te', 'line\nbreak', 'comma,here',
 
 
 @pytest_twisted.inlineCallbacks
-def test_csv_export_keeps_separators_quotes_and_line_breaks_in_fields(journalSite):
+def test_csv_export_keeps_separators_quotes_and_line_breaks_in_fields(
+        journalSite):
     journal, get = journalSite
     for i, raw in enumerate(NASTY):
         journal.publish(lost(i, raw=raw))

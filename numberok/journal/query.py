@@ -77,6 +77,12 @@ COLUMN_FILTERS: tuple[ColumnFilter, ...] = (
 )
 """Every one-column filter of the search, in the order they are checked."""
 
+SEARCH_PARAMETERS = frozenset(
+    {"plate", "match", "distance", "from", "to", "limit", "cursor"}
+    | {f.param for f in COLUMN_FILTERS})
+"""The query parameters of a search; any other is refused (the admin
+site's C{queryParameters} check, where it has one)."""
+
 
 @dataclass(frozen=True, slots=True)
 class SearchQuery:

@@ -23,7 +23,7 @@ from twisted.web import server
 from twisted.web.resource import Resource
 
 from numberok.journal.export import CSVFormat, ExportStream, JSONLinesFormat
-from numberok.journal.query import SearchError, parseQuery
+from numberok.journal.query import SEARCH_PARAMETERS, SearchError, parseQuery
 from numberok.journal.resource import (answerError, answerFailure,
                                        answerJSON, finish)
 from numberok.journal.search import JournalSearch
@@ -74,6 +74,8 @@ class _SearchBase(Resource):
 class SearchResource(_SearchBase):
     """C{GET /api/events/search}."""
 
+    queryParameters = SEARCH_PARAMETERS
+
     def render_GET(self, request) -> Any:
         try:
             query = parseQuery(textArgs(request))
@@ -96,6 +98,8 @@ class SearchResource(_SearchBase):
 class ExportResource(_SearchBase):
     """C{GET /api/events/export.csv} and C{.jsonl}: C{limit} caps the
     rows (default: every match)."""
+
+    queryParameters = SEARCH_PARAMETERS | {"sep"}
 
     def render_GET(self, request) -> Any:
         try:

@@ -113,7 +113,8 @@ def _passage(row: tuple, role: str) -> Optional[Passage]:
     else:
         entry = role == "entry"
     return Passage(rowId, plate, skel, timeMs, entry,
-                   bool(shotFile and shotBytes), bool(plateFile and plateBytes))
+                   bool(shotFile and shotBytes),
+                   bool(plateFile and plateBytes))
 
 
 def _passages(rows: Iterable[tuple], keys: dict[int, str]

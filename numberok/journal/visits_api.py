@@ -131,6 +131,8 @@ class VisitsResource(Resource):
     """C{/api/visits} and C{/api/visits/inside}."""
 
     isLeaf = True
+    queryParameters = frozenset({"from", "to", "plate", "open",
+                                 "longer_than", "limit"})
 
     def __init__(self, visits: Optional[Visits]) -> None:
         super().__init__()

@@ -134,7 +134,8 @@ def visitsPane(admin, request):
     if not any(z.role != "none"
                for z in admin.store.current.zones.values()):
         note = tags.p("No zone has a Role yet: set a zone's Role to entry, "
-                      "exit or both in Settings → Zones.", class_="pad error")
+                      "exit or both in Settings → Zones.",
+                      class_="pad error")
     else:
         note = ""
     d = defer.gatherResults([visits.inside(),
