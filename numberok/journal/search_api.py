@@ -133,9 +133,9 @@ class ExportResource(_SearchBase):
 
 def mountSearch(events: Resource, journal: Any) -> JournalSearch:
     """Put the search and the exports below C{events} (the
-    L{numberok.journal.resource.JournalResource}).  @return: the
-    L{JournalSearch}, for the page's tabs."""
-    search = JournalSearch(journal)
+    L{numberok.journal.resource.JournalResource}) of C{journal}.
+    @return: the journal's L{JournalSearch}."""
+    search = journal.search
     events.putChild(b"search", SearchResource(search, events, "search"))
     events.putChild(b"export.csv", ExportResource(search, events, "csv"))
     events.putChild(b"export.jsonl", ExportResource(search, events,

@@ -26,6 +26,7 @@ from numberok.images import isJpeg
 from numberok.interfaces import IEventSink
 from numberok.journal.fields import JournalEntry, eventRow
 from numberok.journal.pictures import describe, failureReason
+from numberok.journal.search import JournalSearch
 from numberok.journal.store import SCREENSHOT_DIRECTORY, JournalStore
 from numberok.metrics import Metrics
 from numberok.threads import ServiceThreads
@@ -91,6 +92,9 @@ class Journal(Service):
         self._lastFailureLog: Optional[float] = None
         self._observers: list[RecordedObserver] = []
         self.lastError: Optional[str] = None
+        # Searches run in this journal's thread and keep its distinct
+        # plate skeletons (numberok.journal.search): one per journal.
+        self.search = JournalSearch(self)
 
     @property
     def reactor(self) -> Any:

@@ -20,6 +20,7 @@ from twisted.web.template import Tag, tags
 
 from numberok.events import MovementType
 from numberok.journal.query import MATCHES, SearchError, parseQuery
+from numberok.journal.resource import entryJSON
 
 FORM_FIELDS = ("plate", "match", "distance", "from", "to", "channel", "zone",
                "movement")
@@ -148,9 +149,8 @@ def resultRows(rows: list[dict[str, Any]]) -> list[Tag]:
     return out
 
 
-def _results(events, args: dict[str, str], api: dict[str, str],
-             page) -> Tag:
-    rows = [events.entryJSON(e) for e in page.entries]
+def _results(args: dict[str, str], api: dict[str, str], page) -> Tag:
+    rows = [entryJSON(e) for e in page.entries]
     exports = {k: v for k, v in api.items() if k != "cursor"}
     links = [tags.a("Export CSV", href="/api/events/export.csv?"
                     + urlencode(exports), class_="btn small ghost"),
@@ -182,7 +182,7 @@ def journalPane(admin, request):
     """The Journal tab's pane; a Deferred while the search runs."""
     args = pageArgs(request)
     api = apiArgs(args)
-    search = admin.eventsResource.search
+    search = admin.journal.search if admin.journal is not None else None
     head = tags.div(
         tags.h2("Journal"),
         tags.p("Every recorded vehicle. Search by plate as read or as "
@@ -200,8 +200,7 @@ def journalPane(admin, request):
         return card(tags.p("%s: %s" % e.args, class_="pad error",
                            id="journal-error", role="alert"))
     d = search.search(query)
-    d.addCallback(lambda page: card(_results(admin.eventsResource, args,
-                                             api, page)))
+    d.addCallback(lambda page: card(_results(args, api, page)))
 
     def failed(f):
         message = (f.value.args[1] if f.check(SearchError)

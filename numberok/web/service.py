@@ -72,6 +72,7 @@ class AdminService(MultiService):
         self.sink = sink
         self.recent = recent
         self.eventsResource = eventsResource(journal, recent)
+        self.journal = journal
         self.visits = (Visits(journal, store) if journal is not None
                        else None)
         self.visitsResource = VisitsResource(self.visits)
