@@ -241,6 +241,19 @@ class Metrics:
             "Passes through the replay file started (more than one when "
             "looping).", registry=r)
 
+        # -- journal search, export, visits (journal/search*.py) ----------
+        self.searchRequests = Counter(
+            "numberok_search_requests",
+            "Journal searches, exports and visit queries answered, by kind "
+            "(search, csv, jsonl, visits, inside).", ["kind"], registry=r)
+        self.searchRefused = Counter(
+            "numberok_search_refused",
+            "Journal searches refused with a 400, by the parameter at "
+            "fault.", ["param"], registry=r)
+        self.exportRows = Counter(
+            "numberok_export_rows",
+            "Rows written by the CSV and JSON lines exports.", registry=r)
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)

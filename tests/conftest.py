@@ -569,3 +569,56 @@ def mosquittoBroker(tmp_path):
     yield start
     for broker in brokers:
         broker.stop()
+
+
+class JournalSite:
+    """What L{journalSite} gives: unpacks as C{(journal, get)}."""
+
+    def __init__(self, journal, get, settings) -> None:
+        self.journal, self.get, self.settings = journal, get, settings
+
+    def __iter__(self):
+        return iter((self.journal, self.get))
+
+
+@pytest.fixture
+def journalSite(tmp_path):
+    """A running journal behind C{/api/events} and C{/api/visits} on a
+    loopback port, with its own settings (for the zones' roles); C{get(
+    path)} fires with C{(code, headers, body)}."""
+    from twisted.internet import reactor
+    from twisted.web.client import Agent, readBody
+    from twisted.web.resource import Resource
+    from twisted.web.server import Site
+
+    from twisted.internet.task import Clock
+
+    from numberok.journal import Journal
+    from numberok.journal.resource import JournalResource
+    from numberok.journal.visits_api import Visits, VisitsResource
+    from numberok.metrics import Metrics
+    from numberok.settings import SettingsStore
+
+    journal = Journal(str(tmp_path / "j"), clock=Clock(), metrics=Metrics())
+    journal.pruneInterval = 1e9
+    journal.startService()
+    root, api = Resource(), Resource()
+    root.putChild(b"api", api)
+    api.putChild(b"events", JournalResource(journal, "/api/events"))
+    settings = SettingsStore()
+    api.putChild(b"visits", VisitsResource(Visits(journal, settings)))
+    port = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
+    base = "http://127.0.0.1:%d" % (port.getHost().port,)
+    agent = Agent(reactor)
+
+    def get(path: str):
+        d = agent.request(b"GET", (base + path).encode())
+        d.addCallback(lambda r: readBody(r).addCallback(
+            lambda body: (r.code, r.headers, body)))
+        return d.addTimeout(20, reactor)
+    import pytest_twisted
+    try:
+        yield JournalSite(journal, get, settings)
+    finally:
+        pytest_twisted.blockon(port.stopListening())
+        pytest_twisted.blockon(journal.stopService())

@@ -24,6 +24,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -125,11 +126,13 @@ def seed(recent, metrics) -> None:
     metrics.screenshotsSkipped.labels(reason="overloaded").inc(2)
 
 
-def serve(config: str, seeded: bool = False, demo: bool = False) -> None:
+def serve(config: str, seeded: bool = False, demo: bool = False,
+          journal: Optional[str] = None) -> None:
     """
     Run the real server (L{numberok.build.buildServer}, as C{twistd
     numberok-tcp} builds it) with its event and admin ports on loopback
-    port 0, no ingest port and no journal; print the ports.
+    port 0, no ingest port, a journal only when given one (seeded with
+    L{seedJournal}); print the ports.
     """
     sys.path.insert(0, str(ROOT))
     from twisted.internet import reactor, stdio
@@ -152,12 +155,14 @@ def serve(config: str, seeded: bool = False, demo: bool = False) -> None:
             S.load(config),
             Endpoints(events="tcp:0:interface=127.0.0.1", ingest=None,
                       admin="tcp:0:interface=127.0.0.1"),
-            reactor=reactor, settingsPath=config)
+            reactor=reactor, settingsPath=config, journalPath=journal)
     server.privilegedStartService()
     server.startService()
     server.admin.throttle.baseDelay = 0.05
     if seeded:
         seed(server.recent, server.metrics)
+    if journal is not None:
+        seedJournal(server.journal, reactor.seconds())
 
     class StopOnEOF(Protocol):
         def connectionLost(self, reason):
@@ -253,7 +258,8 @@ def drive(page, server: Server, tmp_path: Path, config: Path) -> None:
     page.wait_for_url(server.url + "/")
     expect(page.locator("h2", has_text="TCP server")).to_be_visible()
 
-    # A live client appears in the table without a reload.
+    # A live client appears in the Live tab's table without a reload.
+    page.click("nav.tabs a[data-tab=live]")
     client = subscribedClient(server.eventPort)
     try:
         localPort = str(client.getsockname()[1])
@@ -272,6 +278,7 @@ def drive(page, server: Server, tmp_path: Path, config: Path) -> None:
     finally:
         client.close()
     expect(page.locator("#connections td.empty")).to_be_visible()
+    page.click("nav.tabs a[data-tab=settings]")
 
     # Change the quality and add a zone, Save, reload: kept.
     quality = page.locator('[name="NetServer.AttachedScreenshotsQuality"]')
@@ -324,7 +331,7 @@ def test_page_items_a_new_user_tripped_over(tmp_path):
 
 def drivePageItems(page, server: Server, config: Path, failed: list) -> None:
     from playwright.sync_api import expect
-    page.goto(server.url + "/")
+    page.goto(server.url + "/?tab=live")
     rows = page.locator("#events tbody tr")
     expect(rows).to_have_count(50)
 
@@ -362,6 +369,7 @@ def drivePageItems(page, server: Server, config: Path, failed: list) -> None:
         "Screenshots encoded 7 · cache hits 5 · skipped 2 (overloaded 2)")
 
     # The camera URL to paste, and MQTT settings like the others.
+    page.goto(server.url + "/")
     expect(page.locator("#camera-url")).to_have_text(
         server.url + "/api/cameras/hikvision?token=s3cret~token.0001")
     page.locator('[name="Mqtt.TopicPrefix"]').fill("site7")
@@ -375,22 +383,9 @@ def drivePageItems(page, server: Server, config: Path, failed: list) -> None:
         "t => t.scrollHeight <= t.clientHeight + 2 && "
         "t.scrollWidth <= t.clientWidth")
 
-    # Save while the sticky header of "Last events" scrolls under the
-    # Save bar: the click at Save's place reaches Save.
-    save = page.locator("#save")
-    page.evaluate("""() => {
-        const head = document.querySelector('#events thead');
-        const bar = document.querySelector('.savebar');
-        window.scrollBy(0, head.getBoundingClientRect().top
-                        - bar.getBoundingClientRect().top);
-    }""")
-    box = save.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    assert page.evaluate(
-        "([x, y]) => document.elementFromPoint(x, y).closest('.savebar') "
-        "&& document.querySelector('#events thead').getBoundingClientRect()"
-        ".bottom > y", [x, y])
-    page.mouse.click(x, y)
+    # (The last events are in the Live tab: no sticky table header can
+    # lie under the Save bar of the Settings tab.)
+    page.click("#save")
     expect(page.locator("#save-status")).to_have_text("Saved.")
     text = config.read_text()
     assert "TopicPrefix = site7" in text
@@ -443,6 +438,51 @@ def test_page_items_of_the_third_round(tmp_path):
         server.stop()
 
 
+# -- the Journal and Visits tabs ----------------------------------------------
+
+JOURNAL_SETTINGS = ("[NetServer]\nPort = 7700\n\n[Zone:0:0]\nRole = entry\n\n"
+                    "[Zone:0:1]\nRole = exit\n")
+
+
+def seedJournal(journal, now: float) -> None:
+    """
+    Lost events with frames and plate boxes, camera times within the last
+    hour: A001BC77 entered (inside), E777KX199 entered and left, and
+    twelve other vehicles through a zone with no role.
+    """
+    import io
+    from PIL import Image
+    from numberok.events import EventState, MovementType, PlateEvent
+    out = io.BytesIO()
+    Image.new("RGB", FRAME_SIZE, (90, 120, 150)).save(out, "JPEG")
+    base = int(now * 1000) - 3_000_000
+    passages = [("A001BC77", 0, 0), ("E777KX199", 0, 60),
+                ("E777KX199", 1, 1200)] + [
+        ("K%03dOO50" % i, 2, 100 + i) for i in range(12)]
+    for i, (plate, zone, second) in enumerate(passages):
+        journal.publish(PlateEvent(
+            state=EventState.LOST, runtimeId=i + 1, channel=0, zone=zone,
+            plate=plate, rawPlate=plate, frameTimeMs=base + second * 1000,
+            movement=MovementType.IN, frame=out.getvalue(),
+            bbox=(200, 300, 160, 40)))
+
+
+def test_journal_and_visits_tabs_in_a_real_browser(tmp_path):
+    sync_playwright, chromium = requireBrowser()
+    config = tmp_path / "numberok.ini"
+    config.write_text(JOURNAL_SETTINGS)
+    server = Server(config, "journal", str(tmp_path / "journal"))
+    try:
+        with browserPage(sync_playwright, chromium) as page:
+            failed = []
+            page.on("response", lambda r: r.status >= 400 and
+                    failed.append("%d %s" % (r.status, r.url)))
+            page.on("pageerror", lambda e: failed.append(str(e)))
+            driveJournalAndVisits(page, server, failed)
+    finally:
+        server.stop()
+
+
 UNCOVERED = """ids => ids.map(id => {
     const e = document.getElementById(id), r = e.getBoundingClientRect();
     const bar = document.querySelector('.savebar');
@@ -457,6 +497,25 @@ ADD_ZONE_ROW = ["new-channel", "new-zone", "add-zone"]
 
 def driveThirdRound(page, server: Server, config: Path) -> None:
     from playwright.sync_api import expect
+    # Times: the camera's, in the browser's zone, with the date unless today.
+    page.goto(server.url + "/?tab=live")
+    lost = page.locator("#events tbody tr", has_text="Lost")
+    cell = lost.locator("td[data-ms]")
+    expect(cell).to_have_text("2025-11-25 01:00:00 GMT+9")
+    assert cell.get_attribute("title") == (
+        "processed by the server at 2025-11-25 01:01:30 GMT+9")
+    today = page.locator("#events tbody tr", has_text="A%03dBC77" % (TODAY,))
+    expect(today.locator("td[data-ms]")).to_have_text(
+        re.compile(r"^\d\d:\d\d:\d\d GMT\+9$"))
+
+    # Plates in a face that tells O from 0 and I from 1, served by us.
+    plate = page.locator("#events td.plate", has_text=LOOK_ALIKE)
+    expect(plate).to_have_text(LOOK_ALIKE)
+    assert platformFonts(page, "#events td.plate") == [
+        ("DejaVu Sans Mono", True)]
+    expect(lost.locator("td", has_text="0 / 0")).to_contain_text(CHANNEL_NAME)
+
+    # The settings: a tab is a page of its own, so before any edit.
     page.goto(server.url + "/")
 
     # At 1400x1000 the Add-zone row is in view and nothing lies over it,
@@ -476,29 +535,14 @@ def driveThirdRound(page, server: Server, config: Path) -> None:
     expect(attach.locator(".help")).to_contain_text(
         "On for this run by --demo; the settings file says off.")
 
-    # Times: the camera's, in the browser's zone, with the date unless today.
-    lost = page.locator("#events tbody tr", has_text="Lost")
-    cell = lost.locator("td[data-ms]")
-    expect(cell).to_have_text("2025-11-25 01:00:00 GMT+9")
-    assert cell.get_attribute("title") == (
-        "processed by the server at 2025-11-25 01:01:30 GMT+9")
-    today = page.locator("#events tbody tr", has_text="A%03dBC77" % (TODAY,))
-    expect(today.locator("td[data-ms]")).to_have_text(
-        re.compile(r"^\d\d:\d\d:\d\d GMT\+9$"))
-
-    # Plates in a face that tells O from 0 and I from 1, served by us.
-    plate = page.locator("#events td.plate", has_text=LOOK_ALIKE)
-    expect(plate).to_have_text(LOOK_ALIKE)
-    assert platformFonts(page, "#events td.plate") == [
-        ("DejaVu Sans Mono", True)]
     help = page.locator('[data-field="Plates.Alphabet"] .help')
     expect(help).to_contain_text("Latin letters A123BC77")
     expect(help).to_contain_text("Cyrillic А123ВС77")
     assert platformFonts(page, '[data-field="Plates.Alphabet"] .help .plate'
                          ) == [("DejaVu Sans Mono", True)]
 
-    # Channel names: shown with the events, edited and added on the page.
-    expect(lost.locator("td", has_text="0 / 0")).to_contain_text(CHANNEL_NAME)
+    # Channel names: shown with the events (above), edited and added on
+    # the page.
     name = page.locator('[name="Channel:0.Name"]')
     expect(name).to_have_value(CHANNEL_NAME)
     name.fill("Gate south")
@@ -537,6 +581,74 @@ def platformFonts(page, selector: str) -> list:
     return [(f["familyName"], f["isCustomFont"]) for f in fonts["fonts"]]
 
 
+def driveJournalAndVisits(page, server: Server, failed: list) -> None:
+    from playwright.sync_api import expect
+    page.goto(server.url + "/")
+    expect(page.locator("nav.tabs a")).to_have_text(
+        ["Settings", "Live", "Journal", "Visits"])
+    page.click("nav.tabs a[data-tab=journal]")
+    page.wait_for_url(server.url + "/?tab=journal")
+    expect(page.locator("nav.tabs a[aria-current=page]")).to_have_text(
+        "Journal")
+    expect(page.locator("#tab-settings")).to_be_hidden()
+
+    # A guard types what he reads off a dirty plate: O for 0, spaces.
+    page.fill("#j-plate", "a0o1 bc 77")
+    page.click("#journal-search")
+    expect(page.locator("#journal-count")).to_have_text("1")
+    row = page.locator("#journal-rows tr")
+    expect(row).to_have_count(1)
+    expect(row.locator("td.plate")).to_have_text("A001BC77")
+    bookmark = page.url
+    assert "tab=journal" in bookmark and "plate=a0o1" in bookmark
+
+    # The plate crop loads; a click shows the whole frame.
+    crop = row.locator("img.thumb")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#journal-rows img.thumb')]"
+        ".every(i => i.complete && i.naturalWidth > 0)")
+    crop.click()
+    frame = page.locator("#frame-dialog img")
+    expect(frame).to_be_visible()
+    page.wait_for_function(
+        "() => document.querySelector('#frame-dialog img').naturalWidth > 0")
+    page.locator("#frame-dialog").click()
+
+    # A fragment finds the twelve others; the bookmark opens the search.
+    page.fill("#j-plate", "OO50")
+    page.select_option("#j-match", "fragment")
+    page.click("#journal-search")
+    expect(page.locator("#journal-count")).to_have_text("12")
+    page.goto(bookmark)
+    expect(page.locator("#journal-count")).to_have_text("1")
+
+    # A mask of only * answers in the page, in words.
+    page.fill("#j-plate", "*")
+    page.select_option("#j-match", "mask")
+    page.click("#journal-search")
+    expect(page.locator("#journal-error")).to_contain_text("every plate")
+    assert failed == []
+
+    # Visits: one vehicle inside now, one that left, the chart of today.
+    page.click("nav.tabs a[data-tab=visits]")
+    page.wait_for_url(server.url + "/?tab=visits")
+    expect(page.locator("#inside-count")).to_have_text("1")
+    expect(page.locator("#inside tbody tr td.plate")).to_have_text(
+        "A001BC77")
+    day = page.locator("#day-visits tbody tr")
+    expect(day.filter(has_text="E777KX199")).to_contain_text("left")
+    expect(page.locator("#entries-chart rect.bar")).to_have_count(24)
+    assert page.locator("#entries-chart text.count").all_text_contents() \
+        in (["2"], ["1", "1"])
+    assert failed == []
+    shots = os.environ.get("NUMBEROK_SCREENSHOTS")
+    if shots:
+        page.screenshot(path=os.path.join(shots, "admin-visits.png"),
+                        full_page=True)
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
-    serve(sys.argv[2], seeded="seeded" in sys.argv[3:],
-          demo="demo" in sys.argv[3:])
+    extra = sys.argv[3:]
+    serve(sys.argv[2], seeded="seeded" in extra, demo="demo" in extra,
+          journal=(extra[extra.index("journal") + 1] if "journal" in extra
+                   else None))

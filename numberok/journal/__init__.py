@@ -9,6 +9,10 @@ page's "last events" survive a restart (docs/operations.rst, "Journal").
   epochs), run only in the journal's thread;
 - L{numberok.journal.service}: L{Journal}, the reactor side;
 - L{numberok.journal.resource}: the HTTP resource for C{/api/events}.
+- L{numberok.journal.schema}: schema versions and migrations;
+- L{numberok.journal.query}, L{numberok.journal.search},
+  L{numberok.journal.export}, L{numberok.journal.visits} and their
+  C{*_api} resources: search, export and visits (docs/search.rst).
 """
 
 from numberok.journal.fields import JournalEntry, JournalPage

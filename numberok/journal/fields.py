@@ -16,6 +16,7 @@ from dataclasses import dataclass, make_dataclass
 from typing import Any, Callable, Optional
 
 from numberok.events import BBox, EventState, MovementType, PlateEvent
+from numberok.plates.matching import skeleton
 
 
 def _same(value: Any) -> Any:
@@ -105,7 +106,18 @@ JOURNAL_FIELDS: tuple[Field, ...] = (
 )
 """The journal's own fields, after the event's."""
 
-ALL_FIELDS = EVENT_FIELDS + JOURNAL_FIELDS
+SEARCH_FIELDS: tuple[Field, ...] = (
+    # Added in the third release (schema version 2, numberok.journal.
+    # schema): derived from the event's plate when the row is written, so
+    # searches find it through an index; old rows are backfilled.
+    Field("plate_skeleton", "plate_skeleton", "TEXT", Optional[str],
+          public=False),
+)
+"""Columns the journal derives from the event for search
+(L{searchValues}), after the journal's own.  A new derived column goes at
+the end here; a new event field at the end of L{EVENT_FIELDS}."""
+
+ALL_FIELDS = EVENT_FIELDS + JOURNAL_FIELDS + SEARCH_FIELDS
 COLUMNS = ("id",) + tuple(f.column for f in ALL_FIELDS)
 """Every column, in L{JournalEntry}'s order (C{id} first)."""
 
@@ -114,6 +126,14 @@ def eventRow(event: PlateEvent) -> tuple:
     """The event fields of C{event} as row values, in L{EVENT_FIELDS}
     order."""
     return tuple(f.toRow(getattr(event, f.attr)) for f in EVENT_FIELDS)
+
+
+_PLATE_INDEX = [f.column for f in EVENT_FIELDS].index("plate")
+
+
+def searchValues(row: tuple) -> tuple:
+    """The L{SEARCH_FIELDS} values of an event row (L{eventRow})."""
+    return (skeleton(row[_PLATE_INDEX]),)
 
 
 def eventJSON(event: PlateEvent) -> dict[str, Any]:

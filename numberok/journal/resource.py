@@ -126,6 +126,18 @@ def renderAt(root: Resource, request, segments: Sequence[bytes]) -> None:
         finish(request, body)
 
 
+def urlOf(base: str, entryId: int, picture: str) -> str:
+    """The URL of a row's C{picture} below C{base} (C{/api/events})."""
+    return "%s/%d/%s" % (base, entryId, picture)
+
+
+def entryJSON(entry: JournalEntry, base: str = "/api/events"
+              ) -> dict[str, Any]:
+    """A row as the API shows it, its pictures' URLs below C{base}."""
+    return entry.toJSON(urlOf(base, entry.id, "screenshot.jpg"),
+                        urlOf(base, entry.id, "plate.jpg"))
+
+
 class JournalResource(Resource):
     """
     C{/api/events}: paging through the journal, and the rows' pictures.
@@ -146,15 +158,18 @@ class JournalResource(Resource):
         super().__init__()
         self.journal = journal
         self.base = base.rstrip("/")
+        self.search = None
+        if journal is not None:
+            from numberok.journal.search_api import mountSearch
+            self.search = mountSearch(self, journal)
 
     def urlOf(self, entryId: int, picture: str) -> str:
         """The URL of a row's C{picture} (C{screenshot.jpg}, C{plate.jpg},
         C{thumbnail})."""
-        return "%s/%d/%s" % (self.base, entryId, picture)
+        return urlOf(self.base, entryId, picture)
 
     def entryJSON(self, entry: JournalEntry) -> dict[str, Any]:
-        return entry.toJSON(self.urlOf(entry.id, "screenshot.jpg"),
-                            self.urlOf(entry.id, "plate.jpg"))
+        return entryJSON(entry, self.base)
 
     def getChild(self, path: bytes, request) -> Resource:
         if path == b"":
@@ -201,6 +216,11 @@ def _failed(request, f: Failure) -> None:
         body = answerError(request, 500, "server",
                            "internal error; see the server log")
     finish(request, body)
+
+
+answerFailure = _failed
+"""Answer a failed journal read: 503 when the journal is not open, else a
+logged 500 (for the search's and visits' resources)."""
 
 
 class _EventResource(Resource):

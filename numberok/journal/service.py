@@ -27,6 +27,7 @@ from numberok.images import isJpeg
 from numberok.interfaces import IEventSink
 from numberok.journal.fields import JournalEntry, eventRow
 from numberok.journal.pictures import describe, failureReason
+from numberok.journal.search import JournalSearch
 from numberok.journal.store import SCREENSHOT_DIRECTORY, JournalStore
 from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.threads import ServiceThreads
@@ -94,6 +95,9 @@ class Journal(Service):
         self._lastFailureLog: Optional[float] = None
         self._observers: list[RecordedObserver] = []
         self.lastError: Optional[str] = None
+        # Searches run in this journal's thread and keep its distinct
+        # plate skeletons (numberok.journal.search): one per journal.
+        self.search = JournalSearch(self)
 
     @property
     def reactor(self) -> IReactorFromThreads:
@@ -317,6 +321,17 @@ class Journal(Service):
     # -- reading ------------------------------------------------------------
 
     def _read(self, method: str, *args: Any) -> Deferred:
+        return self.readWith(
+            lambda store, *a: getattr(store, method)(*a), *args)
+
+    def readWith(self, f: Callable, *args: Any) -> Deferred:
+        """
+        Run C{f(store, *args)} in the journal's thread, on the open
+        L{JournalStore} (its epoch checked first): how the search, visits
+        and export queries (L{numberok.journal.search}) read without
+        touching the store from the reactor.
+        @return: a Deferred firing with what C{f} returns.
+        """
         if not self._threads.running:
             return fail(JournalUnavailable("journal is not running"))
 
@@ -324,7 +339,8 @@ class Journal(Service):
             store = self._threadStore
             if store is None:
                 raise JournalUnavailable("journal is not open")
-            return getattr(store, method)(*args)
+            store.checkEpoch()
+            return f(store, *args)
         return self._inThread(call)
 
     def since(self, sinceId: int = 0, limit: int = 100) -> Deferred:

@@ -27,9 +27,10 @@ from typing import Callable, Optional
 from numberok.events import BBox
 from numberok.images import InvalidImage, cropPlate
 from numberok.journal.fields import (ALL_FIELDS, COLUMNS, JournalEntry,
-                                     JournalPage)
+                                     JournalPage, searchValues)
 from numberok.journal.pictures import (makeThumbnail, newPictureName,
                                        readOrNone, removeQuietly, writeNew)
+from numberok.journal.schema import upgrade
 
 DATABASE_NAME = "events.sqlite"
 HIGH_WATER_NAME = "events.lastid"
@@ -96,6 +97,7 @@ class JournalStore:
             ).fetchone() is not None
             db.executescript(_SCHEMA)
             _migrate(db, self.shots)
+            upgrade(db)
             highWater = max(knownLastId, self._readHighWater())
             epoch, firstId, created = _epochOf(db, existed, highWater)
         except BaseException:
@@ -186,7 +188,7 @@ class JournalStore:
             if shotName is not None and box is not None:
                 plateName, plateBytes = self._writePlate(base, frame, box)
         values = row + (recordedMs, shotBytes, shotName, plateName,
-                        plateBytes)
+                        plateBytes) + searchValues(row)
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")

@@ -172,3 +172,8 @@ class PlateRules:
             is not None
             for template in self.templates for shape in template.shapes
             if len(shape) == len(text))
+
+
+canonical = _canonical
+"""Plate text as every comparison sees it: upper case, Cyrillic look-alikes
+in Latin, letters and digits only (what a search query is reduced to)."""

@@ -145,6 +145,10 @@ ZONE_IN_DIRECTION = Field(
     "Zone", "InDirection", "choice", "down",
     choices=("down", "up", "left", "right"),
     help="Direction of travel in the frame that counts as In.")
+ZONE_ROLE = Field(
+    "Zone", "Role", "choice", "none", choices=("entry", "exit", "both", "none"),
+    help="For visits: every passage here is an entry, an exit, In an "
+         "entry and Out an exit (both), or neither (none).")
 
 
 # -- section families (numberok.settings.families) --------------------------

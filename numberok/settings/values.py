@@ -14,7 +14,7 @@ from numberok.settings.fields import Field, SettingsError
 from numberok.settings.keys import (FAMILIES, FIELDS, MAX_CHANNEL, SCHEMA,
                                     ZONE_FIELDS,
                                     ZONE_IN_DIRECTION, ZONE_LOSS_INTERVAL_SEC,
-                                    ZONE_SECTION, zoneSection)
+                                    ZONE_ROLE, ZONE_SECTION, zoneSection)
 
 Key = Union[Field, str]
 """A key: its constant from L{numberok.settings.keys}, or its name."""
@@ -29,6 +29,7 @@ class ZoneSettings:
 
     lossInterval: float = ZONE_LOSS_INTERVAL_SEC.default
     inDirection: str = ZONE_IN_DIRECTION.default
+    role: str = ZONE_ROLE.default
 
     def __getitem__(self, key: Key) -> Any:
         return getattr(self, _ZONE_ATTRIBUTES[_zoneKey(key)])
@@ -41,7 +42,8 @@ class ZoneSettings:
 
 
 _ZONE_ATTRIBUTES = {ZONE_LOSS_INTERVAL_SEC.key: "lossInterval",
-                    ZONE_IN_DIRECTION.key: "inDirection"}
+                    ZONE_IN_DIRECTION.key: "inDirection",
+                    ZONE_ROLE.key: "role"}
 assert set(_ZONE_ATTRIBUTES) == set(ZONE_FIELDS), "a zone key has no field"
 
 

@@ -32,12 +32,13 @@ from numberok.settings.keys import (
     NETSERVER_ATTACH_SCREENSHOTS_TO_EVENTS, NETSERVER_ENABLE,
     NETSERVER_MAX_CONNECTIONS, NETSERVER_PORT, NETSERVER_SEND_LOST_ONLY,
     PLATES_ALPHABET, PLATES_TEMPLATES, SYSTEM_SYSTEM_ID, SYSTEM_TEST_MODE,
-    ZONE_IN_DIRECTION, ZONE_LOSS_INTERVAL_SEC)
+    ZONE_IN_DIRECTION, ZONE_LOSS_INTERVAL_SEC, ZONE_ROLE)
 from numberok.web.cameras import HikvisionResource
 from numberok.web.channelnames import ChannelNameParts, channelLabel
 from numberok.web.common import Endpoint, answerHTML
 from numberok.web.hints import overrideHint, platesMarked
 from numberok.web.metrics import connectionCounters, screenshotCounters
+from numberok.web.tabs import chosenTab, navigation, renderPane
 
 TEMPLATES = FilePath(__file__).sibling("templates")
 
@@ -319,7 +320,7 @@ class AdminPageElement(LiveParts, ChannelNameParts, Element):
     @renderer
     def zoneRows(self, request, tag: Tag):
         rows = [_zoneRow(str(channel), str(zone), z.lossInterval,
-                         z.inDirection)
+                         z.inDirection, z.role)
                 for (channel, zone), z in sorted(self.settings.zones.items())]
         return tag(rows)
 
@@ -327,13 +328,34 @@ class AdminPageElement(LiveParts, ChannelNameParts, Element):
     def zoneTemplate(self, request, tag: Tag):
         """The row the script copies for "Add zone" (C and Z replaced)."""
         return tag(_zoneRow("C", "Z", ZONE_LOSS_INTERVAL_SEC.default,
-                            ZONE_IN_DIRECTION.default))
+                            ZONE_IN_DIRECTION.default, ZONE_ROLE.default))
+
+    @renderer
+    def tabs(self, request, tag: Tag) -> Tag:
+        return navigation(request)
+
+    @renderer
+    def pane(self, request, tag: Tag) -> Tag:
+        """A pane of admin.xml: shown only when its tab is chosen."""
+        name = tag.attributes.pop("data-tab")
+        tag.attributes["id"] = "tab-" + name
+        tag.attributes["class"] = "pane"
+        if chosenTab(request).name != name:
+            tag.attributes["hidden"] = "hidden"
+        return tag
+
+    @renderer
+    def tabPane(self, request, tag: Tag):
+        """The chosen tab's pane when it is not one of admin.xml's."""
+        return renderPane(self.admin, request)
 
 
-def _zoneRow(channel: str, zone: str, loss: float, direction: str) -> Tag:
+def _zoneRow(channel: str, zone: str, loss: float, direction: str,
+             role: str) -> Tag:
     key = "Zone:%s:%s" % (channel, zone)
     lossName = "%s.%s" % (key, ZONE_LOSS_INTERVAL_SEC.key)
     directionName = "%s.%s" % (key, ZONE_IN_DIRECTION.key)
+    roleName = "%s.%s" % (key, ZONE_ROLE.key)
     return tags.tr(
         tags.td(channel), tags.td(zone),
         tags.td(_input(ZONE_LOSS_INTERVAL_SEC, lossName, loss),
@@ -342,6 +364,9 @@ def _zoneRow(channel: str, zone: str, loss: float, direction: str) -> Tag:
         tags.td(_input(ZONE_IN_DIRECTION, directionName, direction),
                 tags.p(class_="error", role="alert"),
                 **{"data-field": directionName}),
+        tags.td(_input(ZONE_ROLE, roleName, role),
+                tags.p(class_="error", role="alert"),
+                **{"data-field": roleName}),
         tags.td(tags.button("Remove", type="button",
                             class_="btn small ghost remove-zone")),
         **{"data-zone": key})

@@ -24,6 +24,8 @@ which check their callers' token or credentials themselves.
                                       that serve them (L{AdminResource.
                                       putPush}; camera alarms:
                                       L{numberok.web.cameras})
+    GET    /api/visits[/inside]       visits and occupancy
+                                      (L{numberok.journal.visits_api})
 
 Other parts mount their own endpoints with L{AdminResource.putAPI}.
 """
@@ -78,6 +80,7 @@ class AdminResource(Node):
         self.putAPI(b"events", Guarded(gate, eventsResource(
             admin.journal, admin.recent, gate)))
         self.putAPI(b"reads", ReadsEndpoint(gate, admin, self.metrics))
+        self.putAPI(b"visits", Guarded(gate, admin.visitsResource))
 
     def putPush(self, push: Push) -> None:
         """

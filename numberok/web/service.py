@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from numberok.interfaces import IPlateReadSink
 from numberok.journal import Journal
+from numberok.journal.visits_api import Visits, VisitsResource
 from numberok.listening import ListeningService
 from numberok.reactors import LazyReactor
 from numberok.server import NumberOkFactory
@@ -77,6 +78,9 @@ class AdminService(MultiService):
         self.recent = recent
         self.journal = journal
         self._reactor = reactor
+        self.visits = (Visits(journal, store) if journal is not None
+                       else None)
+        self.visitsResource = VisitsResource(self.visits)
         self.threads = ServiceThreads("numberok-admin", 2, reactor=reactor)
         self.readThreads = ServiceThreads("numberok-reads", 2,
                                           reactor=reactor)

@@ -99,7 +99,7 @@
 
   /* The whole frame over the page when a plate picture is clicked. */
   var frameDialog = document.getElementById("frame-dialog");
-  document.getElementById("events").addEventListener("click", function (e) {
+  document.addEventListener("click", function (e) {
     var link = e.target.closest("a.frame-link");
     if (!link) { return; }
     e.preventDefault();
@@ -337,6 +337,11 @@
 
   window.addEventListener("beforeunload", function (e) {
     if (dirty) { e.preventDefault(); e.returnValue = ""; }
+  });
+
+  /* The Journal and Visits forms read times in this browser's zone. */
+  Array.prototype.forEach.call(document.querySelectorAll("input.tz"), function (input) {
+    input.value = String(-new Date().getTimezoneOffset());
   });
 
   localTimes(document);
