@@ -127,7 +127,12 @@ class Instance:
             "--port", "tcp:%d:interface=127.0.0.1" % (self.eventPort,),
             "--ingest", "tcp:%d:interface=127.0.0.1" % (self.ingestPort,),
             "--admin", "none"]
-        self.process = subprocess.Popen(command, cwd=str(folder))
+        # This checkout first on the path, not whatever numberok is
+        # installed: the benchmark measures the code beside it.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(ROOT)] + [p for p in os.environ.get(
+                "PYTHONPATH", "").split(os.pathsep) if p]))
+        self.process = subprocess.Popen(command, cwd=str(folder), env=env)
         waitForPort(self.eventPort, self.process)
         waitForPort(self.ingestPort, self.process)
         self.ingest = socket.create_connection(("127.0.0.1", self.ingestPort))

@@ -251,6 +251,7 @@ def buildServer(settings: Settings, endpoints: Endpoints,
         # topic: a source, started last and stopped first.
         server.sources.append(server.add(MqttCollector(
             store, sink=fanout, readSink=server.analytics,
-            statePath=journalPath, metrics=metrics, reactor=reactor),
+            statePath=journalPath, metrics=metrics, reactor=reactor,
+            clients=lambda: len(server.publisher.subscriptions())),
             "mqtt-collector"))
     return server

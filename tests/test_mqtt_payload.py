@@ -49,7 +49,7 @@ def test_message_without_picture_has_no_bbox_and_keeps_unicode():
 
 def test_live_events_are_keyed_by_runtime_state_reads_and_time():
     payload = encodeEvent(event(state=EventState.UPDATED), 3, None)
-    assert decodeEvent("p/3/events/2/1", payload).key == \
+    assert decodeEvent("p/3/events/2/1", payload, "p").key == \
         "U31:6:1700000000123"
 
 
