@@ -57,6 +57,10 @@ class MqttCollector(MqttService):
         Packet Size in the CONNECT, so the broker does not send them; and
         checked again on arrival).  Room for the largest picture an
         event may carry (8 MiB as base64) and its plate crop.
+    @ivar window: messages the broker may send before we acknowledge
+        (MQTT 5's Receive Maximum): acknowledgements wait for the
+        duplicate keys' write, so a window wider than Mosquitto's default
+        20 keeps the broker sending meanwhile.
     @ivar holdSec: after a start, collection waits at most this long for
         the NumberOk clients subscribed at the last stop to come back.
     @ivar gapCheckInterval: seconds between two looks for holes whose
@@ -66,6 +70,7 @@ class MqttCollector(MqttService):
     name = "mqtt-collector"
     log = Logger()
     maxMessageBytes = 12 * 1024 * 1024
+    window = 200
     holdSec = 5.0
     holdPoll = 0.1
     gapCheckInterval = 5.0
@@ -124,7 +129,7 @@ class MqttCollector(MqttService):
         self.readsFilter = self._setting(MQTT_READS) or None
         self.connection = self._makeConnection(
             "collect", "-collect", False, self._configure, self._connected,
-            self._disconnected, self.maxMessageBytes + 1024)
+            self._disconnected, self.maxMessageBytes + 1024, self.window)
         self._threads.start()
         path = (os.path.join(self.statePath, SEEN_NAME)
                 if self.statePath else None)

@@ -136,7 +136,10 @@ class MqttConnection:
 
     With C{maxPacketSize} the session is MQTT 5, whose CONNECT tells the
     broker the largest packet we take (it then never sends a larger one:
-    the earliest a client can refuse one); without it, MQTT 3.1.1.
+    the earliest a client can refuse one) and, with C{receiveMaximum}, how
+    many QoS 1 messages it may send before we acknowledge (MQTT 3.1.1
+    leaves that to the broker's configuration, 20 with Mosquitto); without
+    it, MQTT 3.1.1.
 
     @ivar minDelay: seconds before the first retry; doubled per failure...
     @ivar maxDelay: ... up to this; each delay is between half and all of
@@ -162,7 +165,8 @@ class MqttConnection:
                  disconnected: Callable[[], None],
                  username: str = "", password: str = "",
                  metrics: Any = None, reactor: Any = None,
-                 maxPacketSize: Optional[int] = None) -> None:
+                 maxPacketSize: Optional[int] = None,
+                 receiveMaximum: Optional[int] = None) -> None:
         self.name = name
         self.broker = broker
         self.clientId = clientId
@@ -175,6 +179,7 @@ class MqttConnection:
         self.metrics = metrics
         self._reactor = reactor
         self.maxPacketSize = maxPacketSize
+        self.receiveMaximum = receiveMaximum
         self._running = False
         self._attempt: Optional[paho.Client] = None
         self._connecting: Optional[Deferred] = None
@@ -283,6 +288,8 @@ class MqttConnection:
         if v5:
             properties = Properties(PacketTypes.CONNECT)
             properties.MaximumPacketSize = self.maxPacketSize
+            if self.receiveMaximum is not None:
+                properties.ReceiveMaximum = self.receiveMaximum
             if not self.cleanSession:
                 properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
             client.connect_async(self.broker.host, self.broker.port,

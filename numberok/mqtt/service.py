@@ -68,7 +68,8 @@ class MqttService(Service):
                         cleanSession: bool,
                         configure: Callable, connected: Callable,
                         disconnected: Callable,
-                        maxPacketSize: Optional[int] = None
+                        maxPacketSize: Optional[int] = None,
+                        receiveMaximum: Optional[int] = None
                         ) -> MqttConnection:
         """The connection for C{role}, with the client id, credentials and
         broker of the settings (MQTT 5 when C{maxPacketSize} is given:
@@ -79,4 +80,4 @@ class MqttService(Service):
             role, parseBroker(self.broker), clientId, cleanSession,
             configure, connected, disconnected,
             self._setting(MQTT_USERNAME), self._setting(MQTT_PASSWORD),
-            self.metrics, self._reactor, maxPacketSize)
+            self.metrics, self._reactor, maxPacketSize, receiveMaximum)
