@@ -769,3 +769,84 @@ def test_retry_delays_double_and_half_of_each_is_random():
     high = [connection.retryDelay(n) for n in range(1, 10)]
     assert high == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
     assert low == [d / 2 for d in high]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_hole_left_by_a_wiped_broker_store_is_asked_for_and_filled(
+        tmp_path, mosquitto):
+    central = Central(tmp_path, mosquitto.endpoint).start()
+    await central.connected()
+    site = Site(tmp_path, 7, mosquitto.endpoint).start()
+    for rid in (1, 2, 3):
+        site.emit(lost(rid))
+    await waitUntil(lambda: len(central.sink.events) == 3, "3 events")
+    await stopped(central.collector)
+    for rid in range(4, 9):             # queued by the broker for central
+        site.emit(lost(rid))
+    await waitUntil(lambda: site.publisher.outboxState()["acknowledged"] == 8,
+                    "the broker to take ids 4..8")
+    mosquitto.stop()
+    os.remove(os.path.join(mosquitto.folder, "mosquitto.db"))
+    mosquitto.start()                   # ... and forgot them
+    central2 = Central(tmp_path, mosquitto.endpoint).start()
+    await central2.connected()
+    await waitUntil(lambda: site.publisher.connection.isConnected, "site")
+    for rid in (9, 10):
+        site.emit(lost(rid))
+    await waitUntil(lambda: len(central2.sink.events) >= 7, "ids 4..10",
+                    timeout=15)
+    assert sorted(central2.keys()) == [(7, rid) for rid in range(4, 11)]
+    assert central2.metrics.value("numberok_mqtt_gap_events_total",
+                                  outcome="asked") == 5
+    await site.stop()
+    await stopped(central2.collector)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_hole_nobody_fills_is_counted_as_unfilled(
+        tmp_path, mosquitto, listener, monkeypatch):
+    from numberok.mqtt.gaps import Gaps
+    monkeypatch.setattr(Gaps, "patience", 0.2)
+    monkeypatch.setattr(MqttCollector, "gapCheckInterval", 0.1)
+    central = Central(tmp_path, mosquitto.endpoint).start()
+    await central.connected()
+    requests = listener("numberok/5/republish")
+    await waitUntil(requests.ready.is_set, "the listener's subscription")
+    for journalId in (1, 5):
+        requests.client.publish("numberok/5/events/1/2", message(
+            "5", journalId, id=journalId), qos=1)
+    await waitUntil(lambda: central.metrics.value(
+        "numberok_mqtt_gap_events_total", outcome="unfilled") == 3,
+        "ids 2..4 given up")
+    assert [json.loads(m.payload) for m in requests.messages] == [
+        {"from": 2}]
+    assert central.metrics.value("numberok_mqtt_gap_open") == 0
+    await stopped(central.collector)
+
+
+@pytest_twisted.inlineCallbacks
+def test_after_a_central_restart_a_client_back_within_the_grace_misses_nothing(
+        server, mosquitto, tmp_path):
+    from twisted.internet import reactor, task
+    settings = {"System.SystemId": "1", "Mqtt.Broker": mosquitto.endpoint,
+                "Mqtt.Collect": "1", "Mqtt.Publish": "none"}
+    central = server(journalPath=tmp_path / "central", **settings)
+    client = FieldsClient()
+    yield connectTo(central.port, client)
+    yield waitFor(lambda: central.publisher.subscriptions(), 5)
+    site = Site(tmp_path, 7, mosquitto.endpoint).start()
+    site.emit(lost(1))
+    yield waitFor(lambda: client.events, 10)
+    yield central.stop()
+    for rid in range(2, 32):           # the broker keeps them for central
+        site.emit(lost(rid))
+    yield waitFor(lambda: site.publisher.outboxState()["acknowledged"] == 31,
+                  10)
+    central2 = server(journalPath=tmp_path / "central", **settings)
+    yield task.deferLater(reactor, 1.0, lambda: None)
+    client2 = FieldsClient()            # reconnects a second later
+    yield connectTo(central2.port, client2)
+    yield waitFor(lambda: len(client2.events) >= 30, 15)
+    assert sorted(int(e["RuntimeID"]) for e in client2.events) == list(
+        range(2, 32))
+    yield site.stop()
