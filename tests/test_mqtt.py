@@ -850,3 +850,24 @@ def test_after_a_central_restart_a_client_back_within_the_grace_misses_nothing(
     assert sorted(int(e["RuntimeID"]) for e in client2.events) == list(
         range(2, 32))
     yield site.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_admin_page_shows_events_dropped_as_our_own(
+        tmp_path, mosquitto, adminServer):
+    from conftest import http
+    central = adminServer(**{
+        "System.SystemId": "1", "Mqtt.Broker": mosquitto.endpoint,
+        "Mqtt.Collect": "1", "Mqtt.Publish": "none"})
+    await waitUntil(lambda: central.metrics.value(
+        "numberok_mqtt_connected", role="collect") == 1, "collector")
+    site = Site(tmp_path, 1, mosquitto.endpoint).start()    # the same id
+    site.emit(lost(1))
+    site.emit(lost(2))
+    await waitUntil(lambda: central.metrics.value(
+        "numberok_mqtt_own_dropped_total") == 2, "2 own drops")
+    live = await http("GET", central.url + "/live")
+    assert b"dropped as our own SystemId 2" in live.body
+    page = await http("GET", central.url + "/")
+    assert b"dropped as our own SystemId 2" in page.body
+    await site.stop()
