@@ -7,6 +7,7 @@ refused with our own error.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -112,3 +113,35 @@ def test_broker_endpoints_parse(text, expected):
 def test_bad_broker_endpoints_say_why(text, message):
     with pytest.raises(BrokerError, match=message):
         parseBroker(text)
+
+
+@pytest.mark.parametrize("key,value,reason", [
+    ("Mqtt.Reads", "cams/#/reads", "# must be the whole last level"),
+    ("Mqtt.Reads", "cams/x+/reads", "+ must be a whole level"),
+    ("Mqtt.TopicPrefix", "site+2", "must not contain + or #"),
+    ("Mqtt.TopicPrefix", "site/#", "must not contain + or #"),
+    ("Mqtt.TopicPrefix", "a//b", "empty level"),
+    ("Mqtt.TopicPrefix", "", "must not be empty"),
+    ("Mqtt.TopicPrefix", "$SYS", "must not start with $")])
+def test_topic_prefix_and_reads_filter_are_validated(key, value, reason):
+    from numberok.settings import Settings, SettingsError
+    with pytest.raises(SettingsError, match=re.escape(reason)):
+        Settings().withChanges({key: value})
+
+
+@pytest.mark.parametrize("key,value", [
+    ("Mqtt.Reads", "cams/+/reads"), ("Mqtt.Reads", "cams/#"),
+    ("Mqtt.Reads", ""), ("Mqtt.TopicPrefix", "region/north")])
+def test_valid_topic_prefixes_and_filters_are_kept(key, value):
+    from numberok.settings import Settings
+    assert Settings().withChanges({key: value})[key] == value
+
+
+@pytest.mark.parametrize("text", ["--1", "\u00b2", "9" * 5000, "\u0661",
+                                  "1_000", " ", "0x10"])
+def test_integers_are_ascii_digits_only(text):
+    body = json.loads(encodeEvent(event(), 3, 1))
+    body["RuntimeID"] = text
+    with pytest.raises(ReadFormatError) as caught:
+        decodeEvent("numberok/3/events/2/1", json.dumps(body).encode())
+    assert caught.value.field == "RuntimeID"
