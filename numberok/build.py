@@ -203,6 +203,10 @@ def buildServer(settings: Settings, endpoints: Endpoints,
             journalPath, keepDays=settings[JOURNAL_KEEP_DAYS],
             maxMegabytes=settings[JOURNAL_MAX_MEGABYTES], reactor=reactor,
             metrics=metrics), "journal")
+        # Lost events reach the clients with their JournalId (a few ms
+        # later at most): docs/protocol.rst.
+        from numberok.journalids import JournalIds
+        sinks[0] = JournalIds(server.publisher, server.journal, reactor)
         sinks.append(server.journal)
     server.recent = server.add(
         RecentEvents(reactor=reactor, journal=server.journal,

@@ -112,6 +112,8 @@ class PlateEvent:
         (for Lost: when the vehicle was declared lost), ms since the epoch;
         L{None} where unknown.  Not on the wire: C{FrameTimeStampMs} stays the
         best read's frame time.
+    @ivar journalId: this server's journal id of a Lost, once known
+        (L{numberok.journalids}); on the wire as C{JournalId}.
     """
 
     state: EventState
@@ -130,6 +132,7 @@ class PlateEvent:
     bbox: Optional[BBox] = None
     systemId: Optional[int] = None
     eventTimeMs: Optional[int] = None
+    journalId: Optional[int] = None
 
 
 def unicodePlateNumber(text: str) -> str:
@@ -174,4 +177,6 @@ def eventPairs(event: PlateEvent, systemId: int,
         ("Confidence", str(round(event.confidence * 100))),
         ("ReadCount", str(event.reads)),
     ]
+    if event.journalId is not None:
+        pairs.append(("JournalId", str(event.journalId)))
     return pairs
