@@ -145,3 +145,37 @@ def test_integers_are_ascii_digits_only(text):
     with pytest.raises(ReadFormatError) as caught:
         decodeEvent("numberok/3/events/2/1", json.dumps(body).encode())
     assert caught.value.field == "RuntimeID"
+
+
+def test_quiet_log_says_how_many_warnings_it_held_back():
+    from twisted.internet.task import Clock
+    from twisted.logger import Logger
+    from numberok.mqtt.quiet import QuietLog
+    lines = []
+    log = Logger(observer=lines.append)
+    clock = Clock()
+    quiet = QuietLog(log, clock)
+    for n in range(QuietLog.burst + 5):
+        quiet.warn("event", "bad {n}", n=n)
+    quiet.warn("read", "other kind")          # its own budget
+    assert len(lines) == QuietLog.burst + 1
+    clock.advance(QuietLog.interval)
+    quiet.warn("event", "bad again")
+    assert [e.get("held") for e in lines[-2:]] == [5, None]
+    assert lines[-1]["log_format"] == "bad again"
+
+
+def test_gaps_open_fill_split_and_expire():
+    from numberok.mqtt.gaps import Gaps
+    gaps = Gaps()
+    assert gaps.observe(7, 10, 0.0) == (None, 0)     # first contact
+    hole, given = gaps.observe(7, 20, 1.0)
+    assert (hole.first, hole.last, given) == (11, 19, 0)
+    assert gaps.observe(7, 15, 2.0) == (None, 0)     # splits 11..14, 16..19
+    assert gaps.observe(7, 11, 2.0) == (None, 0)
+    assert gaps.open() == 7
+    assert gaps.observe(7, 21, 2.0) == (None, 0)     # next in line
+    expired = gaps.expire(1.0 + Gaps.patience)
+    assert sorted((h.first, h.last) for _, h in expired) == [(12, 14),
+                                                             (16, 19)]
+    assert gaps.open() == 0

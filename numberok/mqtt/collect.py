@@ -108,7 +108,7 @@ class MqttCollector(MqttService):
         self._writing: Optional[Deferred] = None
         self.clients = clients
         self.gaps = Gaps()
-        self._quiet = QuietLog(self.log, self.reactor)
+        self._quiet: Optional[QuietLog] = None
         self._holding: Any = None
         self._gapCheck: Any = None
 
@@ -124,6 +124,7 @@ class MqttCollector(MqttService):
         if not self.enabled:
             return
         self._readStartSettings()
+        self._quiet = QuietLog(self.log, self.reactor)
         self.eventsFilter = (collectFilter(self.prefix)
                              if self._setting(MQTT_COLLECT) else None)
         self.readsFilter = self._setting(MQTT_READS) or None
