@@ -32,7 +32,6 @@ broker's session) instead.
 from __future__ import annotations
 
 import random
-import socket
 import threading
 from typing import Any, Callable, Optional
 
@@ -44,82 +43,14 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python import threadable
 from twisted.python.failure import Failure
-from zope.interface import implementer
-from twisted.internet.interfaces import IReadWriteDescriptor
 
 from numberok.mqtt.broker import BrokerAddress
+from numberok.mqtt.descriptor import PahoSocket, closeClient
 from numberok.reactors import LazyReactor
 
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
 """MQTT 5's C{SessionExpiryInterval} for a persistent session: what MQTT
 3.1.1's C{clean_session=False} meant."""
-
-
-def _close(client: paho.Client) -> None:
-    """Close the socket of a client we give up (an attempt superseded or
-    stopped): paho's public C{disconnect()} would first send a DISCONNECT
-    to a broker that may never have answered."""
-    sock = client.socket()
-    if sock is not None:
-        try:
-            sock.close()
-        except OSError:
-            pass
-
-
-@implementer(IReadWriteDescriptor)
-class _Socket:
-    """The reactor's view of a paho socket: readiness calls paho's loop."""
-
-    def __init__(self, connection: "MqttConnection", client: paho.Client,
-                 sock: Any) -> None:
-        self.connection = connection
-        self.client = client
-        self.sock = sock
-        self._fileno = sock.fileno()
-
-    def fileno(self) -> int:
-        return self._fileno
-
-    def logPrefix(self) -> str:
-        return "mqtt"
-
-    def doRead(self) -> None:
-        self.connection._step(self.client, self._read)
-
-    def _read(self) -> None:
-        # paho reads one packet per loop_read: go on while bytes wait
-        # (a burst of messages in one reactor turn, not one per select).
-        for _ in range(self.connection.packetsPerRead):
-            self.client.loop_read()
-            if self.client.socket() is not self.sock or not self._waiting():
-                return
-
-    def _waiting(self) -> bool:
-        """Bytes wait: TLS holds decrypted ones the kernel no longer
-        reports, a plain socket answers a non-blocking peek."""
-        pending = getattr(self.sock, "pending", None)
-        if pending is not None:
-            return pending() > 0
-        try:
-            return bool(self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-        except (BlockingIOError, InterruptedError):
-            return False
-        except OSError:
-            return True     # loop_read meets the error and closes
-
-    def doWrite(self) -> None:
-        self.connection._step(self.client, self._write)
-
-    def _write(self) -> None:
-        self.client.loop_write()
-        # paho's unregister callback is skipped when its flag and our
-        # (thread-safe, so deferred) registration crossed: check here.
-        if not self.client.want_write():
-            self.connection._wantWrite(self.client, False)
-
-    def connectionLost(self, reason: Failure) -> None:
-        self.connection._socketGone(self.client)
 
 
 class MqttConnection:
@@ -183,7 +114,7 @@ class MqttConnection:
         self._running = False
         self._attempt: Optional[paho.Client] = None
         self._connecting: Optional[Deferred] = None
-        self._socket: Optional[_Socket] = None
+        self._socket: Optional[PahoSocket] = None
         self._retry: Any = None
         self._misc: Optional[LoopingCall] = None
         self._failures = 0
@@ -242,7 +173,7 @@ class MqttConnection:
         attempt, self._attempt = self._attempt, None
         self._detach(None)
         if attempt is not None:
-            _close(attempt)
+            closeClient(attempt)
         if self.client is not None:
             self.client = None
             self._gauge(0)
@@ -328,20 +259,20 @@ class MqttConnection:
 
     def _attached(self, _: object, client: paho.Client) -> None:
         if client is not self._attempt or not self._running:
-            _close(client)      # stopped (or superseded) meanwhile
+            closeClient(client)      # stopped (or superseded) meanwhile
             return
         self._connecting = None
         sock = client.socket()
         if sock is None:
             self._connectFailed(Failure(ConnectionError("no socket")), client)
             return
-        self._socket = _Socket(self, client, sock)
+        self._socket = PahoSocket(self, client, sock)
         self.reactor.addReader(self._socket)
         if client.want_write():
             self.reactor.addWriter(self._socket)
 
     def _connectFailed(self, failure: Failure, client: paho.Client) -> None:
-        _close(client)
+        closeClient(client)
         if client is not self._attempt:
             return
         self._connecting = None
@@ -433,7 +364,7 @@ class MqttConnection:
         except Exception:
             self.log.failure("mqtt {name}: network loop", name=self.name)
             self._detach(client)
-            _close(client)
+            closeClient(client)
             self._lost(client, "error in the network loop")
 
     def _loopMisc(self) -> None:
