@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest_twisted
 from twisted.internet.task import Clock
 from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 from conftest import connectTo, waitFor
 from helpers import makeEvent
@@ -26,6 +27,11 @@ class EventList:
 
     def publish(self, event) -> None:
         self.events.append(event)
+
+
+def test_journal_ids_is_an_event_sink(tmp_path):
+    assert verifyObject(IEventSink, JournalIds(EventList(), Journal(
+        str(tmp_path)), Clock()))
 
 
 def test_journal_id_is_the_last_pair_and_only_when_known():
