@@ -58,6 +58,7 @@ from twisted.logger import Logger
 from numberok.analytics import Analytics
 from numberok.interfaces import IEventSink
 from numberok.journal import Journal
+from numberok.journalids import JournalIds
 from numberok.listening import ListeningService
 from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.parts import (BuildContext, Endpoints, Maker, Part, Phase,
@@ -197,6 +198,19 @@ def makeJournal(context: BuildContext) -> Optional[Journal]:
         reactor=context.reactor, metrics=context.metrics)
 
 
+def makeJournalIds(context: BuildContext) -> Optional[JournalIds]:
+    """Lost events reach the NumberOk clients with their C{JournalId} (a
+    few ms later at most; docs/protocol.rst): the publisher's turn in the
+    fan-out goes to L{JournalIds}, which hands each event on to it."""
+    journal = context.part("journal")
+    if journal is None:
+        return None
+    publisher = context.part("publisher")
+    journalIds = JournalIds(publisher, journal, context.reactor)
+    context.events.replaceSink(publisher, journalIds)
+    return journalIds
+
+
 def makeRecent(context: BuildContext) -> RecentEvents:
     return RecentEvents(reactor=context.reactor,
                         journal=context.part("journal"),
@@ -259,7 +273,8 @@ def makeMqttCollector(context: BuildContext) -> Optional[IService]:
     return MqttCollector(
         context.store, sink=context.events.fanout, readSink=context.reads,
         statePath=context.journalPath, metrics=context.metrics,
-        reactor=context.reactor)
+        reactor=context.reactor,
+        clients=lambda: len(context.part("publisher").subscriptions()))
 
 
 PARTS: tuple[Part, ...] = (
@@ -270,6 +285,7 @@ PARTS: tuple[Part, ...] = (
          stop=lambda factory, grace: factory.closeAll(grace)),
     Part("eventPort", Role.PORT, Phase.EVENT_PORT, makeEventPort),
     Part("journal", Role.STORE, Phase.JOURNAL, makeJournal),
+    Part("journalIds", Role.CORE, Phase.REST, makeJournalIds),
     Part("recent", Role.STORE, Phase.REST, makeRecent),
     Part("mqttPublisher", Role.OUTPUT, Phase.OUTPUTS, makeMqttPublisher),
     Part("analytics", Role.CORE, Phase.ANALYTICS, makeAnalytics),
@@ -321,7 +337,8 @@ def buildServer(settings: Settings, endpoints: Endpoints,
     for registration in [*parts, *map(commandLineSource, sources)]:
         part = registration.make(context)
         server.register(registration, part)
-        if IEventSink.providedBy(part):
+        if IEventSink.providedBy(part) and \
+                part not in context.events.fanout.sinks:
             context.events.fanout.sinks.append(part)
     for registration, part in sorted(
             server.registered,

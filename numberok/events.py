@@ -115,6 +115,8 @@ class PlateEvent:
     @ivar channelName: the name C{[Channel:<n>] Name} gave the channel
         when the event was made (C{ChannelName} on the wire), L{None} for
         an unnamed channel.
+    @ivar journalId: this server's journal id of a Lost, once known
+        (L{numberok.journalids}); on the wire as C{JournalId}.
     """
 
     state: EventState
@@ -134,6 +136,7 @@ class PlateEvent:
     systemId: Optional[int] = None
     eventTimeMs: Optional[int] = None
     channelName: Optional[str] = None
+    journalId: Optional[int] = None
 
 
 def unicodePlateNumber(text: str) -> str:
@@ -181,4 +184,6 @@ def eventPairs(event: PlateEvent, systemId: int,
     ]
     if event.channelName:
         pairs.append(("ChannelName", event.channelName))
+    if event.journalId is not None:
+        pairs.append(("JournalId", str(event.journalId)))
     return pairs

@@ -209,6 +209,20 @@ class Metrics:
             "Messages on the events topics that could not be used (bad "
             "reads count in numberok_read_errors_total{source=\"mqtt\"}).",
             registry=r)
+        self.mqttOwnDropped = Counter(
+            "numberok_mqtt_own_dropped",
+            "Collected messages dropped because they carry our own "
+            "SystemId (another instance configured with the same one?).",
+            registry=r)
+        self.mqttGapEvents = Counter(
+            "numberok_mqtt_gap_events",
+            "Lost events missing from a site's consecutive journal ids, by "
+            "outcome: asked (a republish was requested), unfilled (they did "
+            "not come).", ["outcome"], registry=r)
+        self.mqttGapOpen = Gauge(
+            "numberok_mqtt_gap_open",
+            "Lost events of sites still missing and asked for again.",
+            registry=r)
 
         # -- cameras (sources/hikvision.py, web/cameras.py) ---------------
         self.cameraAlarms = Counter(

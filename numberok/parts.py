@@ -104,6 +104,16 @@ class EventPath:
         """
         self._head = stage(self._head)
 
+    def replaceSink(self, old: IEventSink, new: IEventSink) -> None:
+        """
+        Put C{new} where C{old} is in the fan-out, so that it receives the
+        events in C{old}'s turn (before the sinks registered after it) and
+        hands them on to C{old} itself: a wrapper such as
+        L{numberok.journalids.JournalIds} in front of the publisher.
+        """
+        sinks = self.fanout.sinks
+        sinks[sinks.index(old)] = new
+
     def publish(self, event: Any) -> None:
         self._head.publish(event)
 

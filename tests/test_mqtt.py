@@ -549,3 +549,325 @@ def test_a_sites_lost_reaches_the_central_servers_client_with_its_system_id(
     assert lost["RuntimeID"] == str(sitePage.entries[0].runtimeId)
     page = yield central.journal.since(0, 10)
     assert [(e.systemId, e.plate) for e in page.entries] == [(7, "A123BC77")]
+
+
+# -- round three: what other clients of the broker can send ----------------
+
+class LogWatch:
+    """Every log event of the test, from the global publisher."""
+
+    def __init__(self) -> None:
+        from twisted.logger import globalLogPublisher
+        self.events: list[dict] = []
+        self.publisher = globalLogPublisher
+        self.publisher.addObserver(self.events.append)
+
+    def close(self) -> None:
+        self.publisher.removeObserver(self.events.append)
+
+    def failures(self) -> list[dict]:
+        return [e for e in self.events if e.get("log_failure") is not None]
+
+    def containing(self, text: str) -> list[dict]:
+        return [e for e in self.events if text in e.get("log_format", "")]
+
+
+@pytest.fixture
+def logWatch():
+    watch = LogWatch()
+    yield watch
+    watch.close()
+
+
+def message(systemId, runtimeId: int = 1, channel: int = 1, zone: int = 2,
+            **changes) -> bytes:
+    body = dict(eventPairs(lost(runtimeId), 5))
+    body.update({"SystemId": systemId, "ChannelIndex": str(channel),
+                 "ZoneIndex": str(zone)}, **changes)
+    return json.dumps(body).encode()
+
+
+async def collectAfterMarker(central, outside, systemId: int = 5) -> None:
+    """Publish a good event last; once it is collected every message
+    published before it was seen by the central instance."""
+    outside.client.publish("numberok/%d/events/1/2" % systemId,
+                           message(str(systemId), 999), qos=1)
+    await waitUntil(lambda: any(e.runtimeId == 999
+                                for e in central.sink.events), "the marker")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_site_cannot_pose_as_another_system_id_through_a_longer_topic(
+        tmp_path, mosquitto, listener):
+    central = Central(tmp_path, mosquitto.endpoint).start()
+    await central.connected()
+    outside = listener("nothing/here")
+    # The ACL lets this site write numberok/2/#; it claims SystemId 1.
+    outside.client.publish("numberok/2/events/1/events/0/0",
+                           message("1", 7, 0, 0), qos=1)
+    # Channel and zone of the topic must be the payload's too.
+    outside.client.publish("numberok/5/events/3/2", message("5", 8), qos=1)
+    outside.client.publish("numberok/5/events/1/2/extra", message("5", 9),
+                           qos=1)
+    await collectAfterMarker(central, outside)
+    assert central.keys() == [(5, 999)]
+    assert central.metrics.value("numberok_mqtt_bad_messages_total") == 3
+    await stopped(central.collector)
+
+
+@pytest.mark.parametrize("member", ["SystemId", "RuntimeID", "id"])
+@pytest_twisted.ensureDeferred
+async def test_poison_integers_are_counted_as_bad_without_a_traceback(
+        tmp_path, mosquitto, listener, logWatch, member):
+    central = Central(tmp_path, mosquitto.endpoint).start()
+    await central.connected()
+    outside = listener("nothing/here")
+    poison = ["--1", "\u00b2", "9" * 5000, "\u0661", " 1 1"]
+    for value in poison:
+        outside.client.publish("numberok/5/events/1/2",
+                               message("5", **{member: value}), qos=1)
+    await collectAfterMarker(central, outside)
+    assert central.keys() == [(5, 999)]
+    assert central.metrics.value("numberok_mqtt_bad_messages_total") == len(
+        poison)
+    assert logWatch.failures() == []
+    await stopped(central.collector)
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_message_warnings_are_rate_limited_and_all_counted(
+        tmp_path, mosquitto, listener, logWatch):
+    from numberok.mqtt.quiet import QuietLog
+    central = Central(tmp_path, mosquitto.endpoint).start()
+    await central.connected()
+    outside = listener("nothing/here")
+    for n in range(200):
+        outside.client.publish("numberok/5/events/1/2", b"garbage %d" % n,
+                               qos=1)
+    await collectAfterMarker(central, outside)
+    assert central.metrics.value("numberok_mqtt_bad_messages_total") == 200
+    assert len(logWatch.containing("bad event message")) == QuietLog.burst
+    await stopped(central.collector)
+
+
+@pytest_twisted.ensureDeferred
+async def test_events_dropped_as_our_own_are_counted_and_logged(
+        tmp_path, mosquitto, listener, logWatch):
+    central = Central(tmp_path, mosquitto.endpoint, systemId=1).start()
+    await central.connected()
+    site = Site(tmp_path, 1, mosquitto.endpoint).start()   # default 1 too
+    for rid in (1, 2, 3):
+        site.emit(lost(rid))
+    await waitUntil(lambda: central.metrics.value(
+        "numberok_mqtt_own_dropped_total") == 3, "3 own drops counted")
+    assert central.sink.events == []
+    warnings = logWatch.containing("dropped as our own")
+    assert warnings and all(w["systemId"] == 1 for w in warnings)
+    await site.stop()
+    await stopped(central.collector)
+
+
+@pytest_twisted.ensureDeferred
+async def test_channel_1023_is_collected_like_ingest_takes_it(
+        tmp_path, mosquitto, listener):
+    central = Central(tmp_path, mosquitto.endpoint).start()
+    await central.connected()
+    outside = listener("nothing/here")
+    outside.client.publish("numberok/5/events/1023/0",
+                           message("5", 3, 1023, 0), qos=1)
+    outside.client.publish("numberok/5/events/1024/0",
+                           message("5", 4, 1024, 0), qos=1)
+    await collectAfterMarker(central, outside)
+    assert central.keys() == [(5, 3), (5, 999)]
+    assert central.sink.events[0].channel == 1023
+    assert central.metrics.value("numberok_mqtt_bad_messages_total") == 1
+    await stopped(central.collector)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_oversized_message_is_refused_before_it_is_read(
+        tmp_path, mosquitto, listener, monkeypatch):
+    # A valid event padded past the limit: only its size is wrong.
+    monkeypatch.setattr(MqttCollector, "maxMessageBytes", 256 * 1024)
+    central = Central(tmp_path, mosquitto.endpoint).start()
+    await central.connected()
+    outside = listener("nothing/here")
+    big = message("5", 1, padding="x" * (400 * 1024))
+    outside.client.publish("numberok/5/events/1/2", big, qos=1)
+    await collectAfterMarker(central, outside)
+    assert central.keys() == [(5, 999)]
+    # MQTT 5's Maximum Packet Size: the broker never sent it to us.
+    assert central.metrics.value("numberok_mqtt_bad_messages_total") == 0
+    assert "numberok-9-collect" in mosquitto.readLog()
+    await stopped(central.collector)
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_duplicate_memory_holds_a_bounded_number_of_system_ids(
+        tmp_path, mosquitto, listener, monkeypatch):
+    from numberok.mqtt.seen import SeenKeys
+    monkeypatch.setattr(SeenKeys, "maxSystems", 20)
+    central = Central(tmp_path, mosquitto.endpoint).start()
+    await central.connected()
+    outside = listener("nothing/here")
+    for systemId in range(100, 160):
+        outside.client.publish("numberok/%d/events/1/2" % systemId,
+                               message(str(systemId), 1), qos=1)
+    await collectAfterMarker(central, outside)
+    assert len(central.sink.events) == 61
+    assert len(central.collector.seen) == 20
+    await stopped(central.collector)
+    central2 = Central(tmp_path, mosquitto.endpoint).start()
+    await central2.connected()
+    assert len(central2.collector.seen) == 20     # on disk too
+
+
+@pytest_twisted.ensureDeferred
+async def test_stop_does_not_wait_for_a_tcp_handshake_that_never_completes():
+    import socket
+    from twisted.internet import reactor
+    from numberok.mqtt.broker import BrokerAddress
+    # A listener whose backlog is full and that never accepts: the
+    # kernel drops further SYNs, so a connect hangs until its timeout.
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(0)
+    port = blackhole.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+    connection = MqttConnection(
+        "collect", BrokerAddress("127.0.0.1", port), "x", False,
+        lambda c: None, lambda c: None, lambda: None)
+    connection.connectTimeout = 30.0
+    connection.start()
+    await waitUntil(lambda: connection._connecting is not None, "attempt")
+    from twisted.internet import task
+    await task.deferLater(reactor, 0.3, lambda: None)
+    assert not connection.isConnected
+    stopping = connection.stop()
+    # It fires at once (well within the 3 s the docs promise for a
+    # SIGTERM), not after the 30 s connect timeout.
+    await task.deferLater(reactor, 1.0, lambda: None)
+    assert stopping.called
+    for s in fillers + [blackhole]:
+        s.close()
+
+
+def test_retry_delays_double_and_half_of_each_is_random():
+    from numberok.mqtt.broker import BrokerAddress
+    connection = MqttConnection(
+        "publish", BrokerAddress("h", 1), "x", True,
+        lambda c: None, lambda c: None, lambda: None)
+    connection.minDelay, connection.maxDelay = 0.5, 30.0
+    connection.random = lambda: 0.0
+    low = [connection.retryDelay(n) for n in range(1, 10)]
+    connection.random = lambda: 1.0
+    high = [connection.retryDelay(n) for n in range(1, 10)]
+    assert high == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert low == [d / 2 for d in high]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_hole_left_by_a_wiped_broker_store_is_asked_for_and_filled(
+        tmp_path, mosquitto):
+    central = Central(tmp_path, mosquitto.endpoint).start()
+    await central.connected()
+    site = Site(tmp_path, 7, mosquitto.endpoint).start()
+    for rid in (1, 2, 3):
+        site.emit(lost(rid))
+    await waitUntil(lambda: len(central.sink.events) == 3, "3 events")
+    await stopped(central.collector)
+    for rid in range(4, 9):             # queued by the broker for central
+        site.emit(lost(rid))
+    await waitUntil(lambda: site.publisher.outboxState()["acknowledged"] == 8,
+                    "the broker to take ids 4..8")
+    mosquitto.stop()
+    os.remove(os.path.join(mosquitto.folder, "mosquitto.db"))
+    mosquitto.start()                   # ... and forgot them
+    central2 = Central(tmp_path, mosquitto.endpoint).start()
+    await central2.connected()
+    await waitUntil(lambda: site.publisher.connection.isConnected, "site")
+    for rid in (9, 10):
+        site.emit(lost(rid))
+    await waitUntil(lambda: len(central2.sink.events) >= 7, "ids 4..10",
+                    timeout=15)
+    assert sorted(central2.keys()) == [(7, rid) for rid in range(4, 11)]
+    assert central2.metrics.value("numberok_mqtt_gap_events_total",
+                                  outcome="asked") == 5
+    await site.stop()
+    await stopped(central2.collector)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_hole_nobody_fills_is_counted_as_unfilled(
+        tmp_path, mosquitto, listener, monkeypatch):
+    from numberok.mqtt.gaps import Gaps
+    monkeypatch.setattr(Gaps, "patience", 0.2)
+    monkeypatch.setattr(MqttCollector, "gapCheckInterval", 0.1)
+    central = Central(tmp_path, mosquitto.endpoint).start()
+    await central.connected()
+    requests = listener("numberok/5/republish")
+    await waitUntil(requests.ready.is_set, "the listener's subscription")
+    for journalId in (1, 5):
+        requests.client.publish("numberok/5/events/1/2", message(
+            "5", journalId, id=journalId), qos=1)
+    await waitUntil(lambda: central.metrics.value(
+        "numberok_mqtt_gap_events_total", outcome="unfilled") == 3,
+        "ids 2..4 given up")
+    assert [json.loads(m.payload) for m in requests.messages] == [
+        {"from": 2}]
+    assert central.metrics.value("numberok_mqtt_gap_open") == 0
+    await stopped(central.collector)
+
+
+@pytest_twisted.inlineCallbacks
+def test_after_a_central_restart_a_client_back_within_the_grace_misses_nothing(
+        server, mosquitto, tmp_path):
+    from twisted.internet import reactor, task
+    settings = {"System.SystemId": "1", "Mqtt.Broker": mosquitto.endpoint,
+                "Mqtt.Collect": "1", "Mqtt.Publish": "none"}
+    central = server(journalPath=tmp_path / "central", **settings)
+    client = FieldsClient()
+    yield connectTo(central.port, client)
+    yield waitFor(lambda: central.publisher.subscriptions(), 5)
+    site = Site(tmp_path, 7, mosquitto.endpoint).start()
+    site.emit(lost(1))
+    yield waitFor(lambda: client.events, 10)
+    yield central.stop()
+    for rid in range(2, 32):           # the broker keeps them for central
+        site.emit(lost(rid))
+    yield waitFor(lambda: site.publisher.outboxState()["acknowledged"] == 31,
+                  10)
+    central2 = server(journalPath=tmp_path / "central", **settings)
+    yield task.deferLater(reactor, 1.0, lambda: None)
+    client2 = FieldsClient()            # reconnects a second later
+    yield connectTo(central2.port, client2)
+    yield waitFor(lambda: len(client2.events) >= 30, 15)
+    assert sorted(int(e["RuntimeID"]) for e in client2.events) == list(
+        range(2, 32))
+    yield site.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_admin_page_shows_events_dropped_as_our_own(
+        tmp_path, mosquitto, adminServer):
+    from conftest import http
+    central = adminServer(**{
+        "System.SystemId": "1", "Mqtt.Broker": mosquitto.endpoint,
+        "Mqtt.Collect": "1", "Mqtt.Publish": "none"})
+    await waitUntil(lambda: central.metrics.value(
+        "numberok_mqtt_connected", role="collect") == 1, "collector")
+    site = Site(tmp_path, 1, mosquitto.endpoint).start()    # the same id
+    site.emit(lost(1))
+    site.emit(lost(2))
+    await waitUntil(lambda: central.metrics.value(
+        "numberok_mqtt_own_dropped_total") == 2, "2 own drops")
+    live = await http("GET", central.url + "/live")
+    assert b"dropped as our own SystemId 2" in live.body
+    page = await http("GET", central.url + "/")
+    assert b"dropped as our own SystemId 2" in page.body
+    await site.stop()

@@ -7,6 +7,7 @@ refused with our own error.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -49,7 +50,7 @@ def test_message_without_picture_has_no_bbox_and_keeps_unicode():
 
 def test_live_events_are_keyed_by_runtime_state_reads_and_time():
     payload = encodeEvent(event(state=EventState.UPDATED), 3, None)
-    assert decodeEvent("p/3/events/2/1", payload).key == \
+    assert decodeEvent("p/3/events/2/1", payload, "p").key == \
         "U31:6:1700000000123"
 
 
@@ -112,3 +113,69 @@ def test_broker_endpoints_parse(text, expected):
 def test_bad_broker_endpoints_say_why(text, message):
     with pytest.raises(BrokerError, match=message):
         parseBroker(text)
+
+
+@pytest.mark.parametrize("key,value,reason", [
+    ("Mqtt.Reads", "cams/#/reads", "# must be the whole last level"),
+    ("Mqtt.Reads", "cams/x+/reads", "+ must be a whole level"),
+    ("Mqtt.TopicPrefix", "site+2", "must not contain + or #"),
+    ("Mqtt.TopicPrefix", "site/#", "must not contain + or #"),
+    ("Mqtt.TopicPrefix", "a//b", "empty level"),
+    ("Mqtt.TopicPrefix", "", "must not be empty"),
+    ("Mqtt.TopicPrefix", "$SYS", "must not start with $")])
+def test_topic_prefix_and_reads_filter_are_validated(key, value, reason):
+    from numberok.settings import Settings, SettingsError
+    with pytest.raises(SettingsError, match=re.escape(reason)):
+        Settings().withChanges({key: value})
+
+
+@pytest.mark.parametrize("key,value", [
+    ("Mqtt.Reads", "cams/+/reads"), ("Mqtt.Reads", "cams/#"),
+    ("Mqtt.Reads", ""), ("Mqtt.TopicPrefix", "region/north")])
+def test_valid_topic_prefixes_and_filters_are_kept(key, value):
+    from numberok.settings import Settings
+    assert Settings().withChanges({key: value})[key] == value
+
+
+@pytest.mark.parametrize("text", ["--1", "\u00b2", "9" * 5000, "\u0661",
+                                  "1_000", " ", "0x10"])
+def test_integers_are_ascii_digits_only(text):
+    body = json.loads(encodeEvent(event(), 3, 1))
+    body["RuntimeID"] = text
+    with pytest.raises(ReadFormatError) as caught:
+        decodeEvent("numberok/3/events/2/1", json.dumps(body).encode())
+    assert caught.value.field == "RuntimeID"
+
+
+def test_quiet_log_says_how_many_warnings_it_held_back():
+    from twisted.internet.task import Clock
+    from twisted.logger import Logger
+    from numberok.mqtt.quiet import QuietLog
+    lines = []
+    log = Logger(observer=lines.append)
+    clock = Clock()
+    quiet = QuietLog(log, clock)
+    for n in range(QuietLog.burst + 5):
+        quiet.warn("event", "bad {n}", n=n)
+    quiet.warn("read", "other kind")          # its own budget
+    assert len(lines) == QuietLog.burst + 1
+    clock.advance(QuietLog.interval)
+    quiet.warn("event", "bad again")
+    assert [e.get("held") for e in lines[-2:]] == [5, None]
+    assert lines[-1]["log_format"] == "bad again"
+
+
+def test_gaps_open_fill_split_and_expire():
+    from numberok.mqtt.gaps import Gaps
+    gaps = Gaps()
+    assert gaps.observe(7, 10, 0.0) == (None, 0)     # first contact
+    hole, given = gaps.observe(7, 20, 1.0)
+    assert (hole.first, hole.last, given) == (11, 19, 0)
+    assert gaps.observe(7, 15, 2.0) == (None, 0)     # splits 11..14, 16..19
+    assert gaps.observe(7, 11, 2.0) == (None, 0)
+    assert gaps.open() == 7
+    assert gaps.observe(7, 21, 2.0) == (None, 0)     # next in line
+    expired = gaps.expire(1.0 + Gaps.patience)
+    assert sorted((h.first, h.last) for _, h in expired) == [(12, 14),
+                                                             (16, 19)]
+    assert gaps.open() == 0

@@ -12,6 +12,7 @@ C{numberok_journal_failures_total{reason}}, and drops the record.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
@@ -90,6 +91,11 @@ class Journal(Service):
         self._threadStore: Optional[JournalStore] = None
         self._opening: Optional[Deferred] = None
         self._pending = 0
+        # Records waiting for the thread; it takes all of them at once
+        # (one transaction): the lock is held for a list swap only.
+        self._queue: list[tuple] = []
+        self._queueLock = threading.Lock()
+        self._draining = False
         self._idleWaiters: list[Deferred] = []
         self._pruning: Optional[LoopingCall] = None
         self._lastFailureLog: Optional[float] = None
@@ -260,29 +266,58 @@ class Journal(Service):
                          if self.lastError is None
                          else "journal is not open: %s" % (self.lastError,))
             return
-        if self._pending >= self.maxPending:
+        waiting = self._pending + len(self._queue)
+        if waiting >= self.maxPending:
             self._failed(event, "overflow", "%d records already waiting for "
-                         "the disk" % (self._pending,))
+                         "the disk" % (waiting,))
             return
         frame = event.frame
         if frame is not None and not isJpeg(frame):
             self.metrics.journalPicturesSkipped.labels(reason="not_jpeg").inc()
             frame = None
-        d = self._inThread(self._record, eventRow(event), self._nowMs(),
-                           frame, event.bbox)
-        d.addCallbacks(self._recorded, self._writeFailed,
-                       callbackArgs=(event,), errbackArgs=(event,))
-        d.addErrback(lambda f: self.log.failure("journal bookkeeping", f))
+        # Queued, not one thread job each: the job that runs next takes
+        # every record queued by then into one transaction.  A read queued
+        # after this record still runs after it (the job is queued first).
+        with self._queueLock:
+            self._queue.append((event, (eventRow(event), self._nowMs(),
+                                        frame, event.bbox)))
+            idle, self._draining = not self._draining, True
+        if idle:
+            d = self._inThread(self._recordQueued)
+            d.addCallback(self._queueRecorded)
+            d.addErrback(lambda f: self.log.failure("journal bookkeeping", f))
 
-    def _record(self, row: tuple, recordedMs: int, frame: Optional[bytes],
-                box) -> tuple[JournalEntry, list]:
-        # In the thread.  The store may still be opening when the record
-        # was queued; the open runs first (same thread, FIFO).
+    def _recordQueued(self) -> list[tuple[PlateEvent, Any]]:
+        """In the thread: every queued record, in one transaction when it
+        can (else one by one, so that one bad row fails alone).  The store
+        may still be opening when the records were queued; the open runs
+        first (same thread, FIFO).  @return: each event with its
+        C{(entry, problems)} or the exception that kept it out."""
+        with self._queueLock:
+            queued, self._queue = self._queue, []
+            self._draining = False
         store = self._threadStore
         if store is None:
-            raise JournalUnavailable("journal is not open")
-        entry = store.record(row, recordedMs, frame, box)
-        return entry, store.problems
+            error = JournalUnavailable("journal is not open")
+            return [(event, error) for event, _ in queued]
+        try:
+            results: list = store.recordMany([r for _, r in queued])
+        except Exception:
+            results = []
+            for _, record in queued:
+                try:
+                    results.append((store.record(*record), store.problems))
+                except Exception as e:
+                    results.append(e)
+        return [(event, result) for (event, _), result in zip(queued,
+                                                              results)]
+
+    def _queueRecorded(self, outcomes: list[tuple[PlateEvent, Any]]) -> None:
+        for event, result in outcomes:
+            if isinstance(result, BaseException):
+                self._failed(event, failureReason(result), describe(result))
+            else:
+                self._recorded(result, event)
 
     def _recorded(self, result: tuple[JournalEntry, list],
                   event: PlateEvent) -> None:
@@ -301,10 +336,6 @@ class Journal(Service):
             except Exception:
                 self.log.failure("journal observer {observer} failed",
                                  observer=observer)
-
-    def _writeFailed(self, failure: Failure, event: PlateEvent) -> None:
-        self._failed(event, failureReason(failure.value),
-                     describe(failure.value))
 
     def _failed(self, event: PlateEvent, reason: str, text: str) -> None:
         self.metrics.journalFailures.labels(reason=reason).inc()

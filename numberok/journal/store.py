@@ -174,34 +174,54 @@ class JournalStore:
 
         @param row: the event's values (L{numberok.journal.fields.eventRow}).
         """
+        entry, self.problems = self.recordMany(
+            [(row, recordedMs, frame, box)])[0]
+        return entry
+
+    def recordMany(self, records: list[tuple[tuple, int, Optional[bytes],
+                                             Optional[BBox]]]
+                   ) -> list[tuple[JournalEntry, list]]:
+        """
+        L{record} for several rows in one transaction (one commit, one
+        high-water write): what keeps a burst of collected events cheap.
+        All rows are committed or none (their pictures go with them).
+
+        @return: each row's entry and its picture problems, in order.
+        """
         self.checkEpoch()
-        self.problems = []
-        shotName = plateName = None
-        shotBytes = plateBytes = 0
-        if frame is not None:
-            base = newPictureName()
-            try:
-                writeNew(os.path.join(self.shots, base + ".jpg"), frame)
-                shotName, shotBytes = base + ".jpg", len(frame)
-            except OSError as e:
-                self.problems.append(("screenshot", e))
-            if shotName is not None and box is not None:
-                plateName, plateBytes = self._writePlate(base, frame, box)
-        values = row + (recordedMs, shotBytes, shotName, plateName,
-                        plateBytes) + searchValues(row)
+        prepared = []
+        for row, recordedMs, frame, box in records:
+            self.problems = []
+            shotName = plateName = None
+            shotBytes = plateBytes = 0
+            if frame is not None:
+                base = newPictureName()
+                try:
+                    writeNew(os.path.join(self.shots, base + ".jpg"), frame)
+                    shotName, shotBytes = base + ".jpg", len(frame)
+                except OSError as e:
+                    self.problems.append(("screenshot", e))
+                if shotName is not None and box is not None:
+                    plateName, plateBytes = self._writePlate(base, frame, box)
+            prepared.append((row + (recordedMs, shotBytes, shotName,
+                                    plateName, plateBytes) + searchValues(row),
+                             self.problems, (shotName, plateName)))
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
-            entryId = db.execute(_INSERT, values).lastrowid
+            ids = [db.execute(_INSERT, values).lastrowid
+                   for values, _, _ in prepared]
             db.execute("COMMIT")
         except BaseException:
             self._rollback()
-            for name in (shotName, plateName):
-                if name is not None:
-                    removeQuietly(os.path.join(self.shots, name))
+            for _, _, names in prepared:
+                for name in names:
+                    if name is not None:
+                        removeQuietly(os.path.join(self.shots, name))
             raise
-        self._writeHighWater(entryId)
-        return JournalEntry(entryId, *values)
+        self._writeHighWater(ids[-1])
+        return [(JournalEntry(entryId, *values), problems)
+                for entryId, (values, problems, _) in zip(ids, prepared)]
 
     def _writePlate(self, base: str, frame: bytes,
                     box: BBox) -> tuple[Optional[str], int]:

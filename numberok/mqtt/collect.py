@@ -8,22 +8,36 @@ Exactly once at the NumberOk client: a message whose key (L{SeenKeys}) was
 already handed on is dropped; the key is written to disk before the
 message is acknowledged, so neither a redelivery by the broker nor a
 restart of this instance repeats an event (docs/mqtt.rst, "Guarantees").
+
+What arrives from the broker is input from outside: a message over
+L{MqttCollector.maxMessageBytes} is refused (by the broker already, since
+the CONNECT says so), a bad one is counted and logged at a bounded rate,
+an event carrying our own C{SystemId} is dropped loudly (two instances
+configured with the same C{SystemId} would otherwise lose everything
+silently), and holes in a site's journal ids are asked for again
+(L{numberok.mqtt.gaps}).  After a start, collection waits up to
+L{MqttCollector.holdSec} for as many NumberOk clients as were subscribed at
+the last stop, so the backlog the broker kept is not handed to nobody.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from paho.mqtt import client as paho
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from numberok.interfaces import IEventSink, IPlateReadSink
 from numberok.metrics import Metrics
+from numberok.mqtt.gaps import Gaps, Hole, republishTopic
 from numberok.mqtt.payload import collectFilter, decodeEvent
+from numberok.mqtt.quiet import QuietLog
 from numberok.mqtt.seen import SeenKeys, SeenStore
 from numberok.mqtt.service import MqttService
 from numberok.settings.keys import MQTT_COLLECT, MQTT_READS
@@ -38,16 +52,35 @@ SEEN_NAME = "mqtt-seen.sqlite"
 class MqttCollector(MqttService):
     """
     Subscribes to other instances' events and/or to raw reads.
+
+    @ivar maxMessageBytes: larger messages are refused (MQTT 5's Maximum
+        Packet Size in the CONNECT, so the broker does not send them; and
+        checked again on arrival).  Room for the largest picture an
+        event may carry (8 MiB as base64) and its plate crop.
+    @ivar window: messages the broker may send before we acknowledge
+        (MQTT 5's Receive Maximum): acknowledgements wait for the
+        duplicate keys' write, so a window wider than Mosquitto's default
+        20 keeps the broker sending meanwhile.
+    @ivar holdSec: after a start, collection waits at most this long for
+        the NumberOk clients subscribed at the last stop to come back.
+    @ivar gapCheckInterval: seconds between two looks for holes whose
+        republish did not come.
     """
 
     name = "mqtt-collector"
     log = Logger()
+    maxMessageBytes = 12 * 1024 * 1024
+    window = 200
+    holdSec = 5.0
+    holdPoll = 0.1
+    gapCheckInterval = 5.0
 
     def __init__(self, store: Any, sink: Optional[IEventSink] = None,
                  readSink: Optional[IPlateReadSink] = None,
                  statePath: Optional[str] = None,
                  metrics: Optional[Metrics] = None, reactor: Any = None,
-                 broker: Optional[str] = None) -> None:
+                 broker: Optional[str] = None,
+                 clients: Optional[Callable[[], int]] = None) -> None:
         """
         @param store: the L{numberok.settings.SettingsStore}, read at start.
         @param sink: takes collected events (the server's event fan-out:
@@ -57,6 +90,9 @@ class MqttCollector(MqttService):
         @param statePath: the folder for C{mqtt-seen.sqlite} (the journal's
             folder); L{None} remembers duplicates in memory only.
         @param broker: C{--mqtt}: replaces C{[Mqtt] Broker} when given.
+        @param clients: how many NumberOk clients are subscribed now (the
+            hold after a start waits for as many as at the last stop);
+            L{None}: no hold.
         """
         MqttService.__init__(self, store, metrics, reactor, broker)
         self.sink = sink
@@ -68,7 +104,13 @@ class MqttCollector(MqttService):
         self.seen = SeenKeys()
         self._batch: list[tuple[int, str]] = []
         self._acks: list[tuple[paho.Client, int, int]] = []
+        self._forgotten: list[int] = []
         self._writing: Optional[Deferred] = None
+        self.clients = clients
+        self.gaps = Gaps()
+        self._quiet: Optional[QuietLog] = None
+        self._holding: Any = None
+        self._gapCheck: Any = None
 
     @property
     def enabled(self) -> bool:
@@ -82,21 +124,24 @@ class MqttCollector(MqttService):
         if not self.enabled:
             return
         self._readStartSettings()
+        self._quiet = QuietLog(self.log, self.reactor)
         self.eventsFilter = (collectFilter(self.prefix)
                              if self._setting(MQTT_COLLECT) else None)
         self.readsFilter = self._setting(MQTT_READS) or None
         self.connection = self._makeConnection(
             "collect", "-collect", False, self._configure, self._connected,
-            self._disconnected)
+            self._disconnected, self.maxMessageBytes + 1024, self.window)
         self._threads.start()
         path = (os.path.join(self.statePath, SEEN_NAME)
                 if self.statePath else None)
         d = self._threads.run(self._openInThread, path)
 
-        def opened(loaded: dict) -> None:
+        def opened(result: tuple) -> None:
+            loaded, clientsBefore = result
             self.seen = SeenKeys(loaded)
-            if self.connection is not None:
-                self.connection.start()
+            for systemId, journalId in self.seen.newestLost().items():
+                self.gaps.seed(systemId, journalId)
+            self._hold(clientsBefore or 0, self.reactor.seconds())
 
         def failed(f: Any) -> None:
             self.log.critical(
@@ -105,11 +150,34 @@ class MqttCollector(MqttService):
         d.addCallbacks(opened, failed)
         self._opening = d
 
-    def _openInThread(self, path: Optional[str]) -> dict:
+    def _openInThread(self, path: Optional[str]) -> tuple:
         if path is not None:
             os.makedirs(os.path.dirname(path), exist_ok=True)
         self._store = SeenStore(path)
-        return self._store.load(SeenKeys.perSystem)
+        return (self._store.load(SeenKeys.perSystem, SeenKeys.maxSystems),
+                self._store.readMeta("clients"))
+
+    def _hold(self, waitFor: int, since: float) -> None:
+        """Connect once C{waitFor} NumberOk clients are subscribed, or
+        L{holdSec} after the start, whichever comes first."""
+        self._holding = None
+        if self.connection is None:
+            return
+        now = self.reactor.seconds()
+        present = self.clients() if self.clients is not None else 0
+        if present >= waitFor or now - since >= self.holdSec:
+            if waitFor:
+                self.log.info("mqtt: collecting, {present} of {before} "
+                              "NumberOk clients back after {after:.1f} s",
+                              present=present, before=waitFor,
+                              after=now - since)
+            self.connection.start()
+            self._gapCheck = LoopingCall(self._expireGaps)
+            self._gapCheck.clock = self.reactor
+            self._gapCheck.start(self.gapCheckInterval, now=False)
+            return
+        self._holding = self.reactor.callLater(self.holdPoll, self._hold,
+                                               waitFor, since)
 
     def stopService(self) -> Deferred:
         """Close the session (the broker keeps it and queues for us),
@@ -117,9 +185,18 @@ class MqttCollector(MqttService):
         Service.stopService(self)
         if self.connection is None:
             return succeed(None)
+        if self._holding is not None and self._holding.active():
+            self._holding.cancel()
+        if self._gapCheck is not None and self._gapCheck.running:
+            self._gapCheck.stop()
+        clients = self.clients() if self.clients is not None else 0
         connection, self.connection = self.connection, None
         d = self._opening.addBoth(lambda _: connection.stop())
         d.addBoth(lambda _: self._writing)
+        d.addBoth(lambda _: self._threads.run(self._store.writeMeta,
+                                              "clients", clients)
+                  if self._store is not None and self._threads.running
+                  else None)
         d.addBoth(lambda _: self._threads.run(self._closeInThread)
                   if self._threads.running else None)
         d.addBoth(lambda _: self._threads.stop())
@@ -158,7 +235,11 @@ class MqttCollector(MqttService):
                    message: paho.MQTTMessage) -> None:
         topic = message.topic
         try:
-            if self.eventsFilter and paho.topic_matches_sub(
+            if len(message.payload) > self.maxMessageBytes:
+                self._bad("size", "mqtt: message of {size} bytes on {topic} "
+                          "refused: over {limit}", size=len(message.payload),
+                          topic=topic, limit=self.maxMessageBytes)
+            elif self.eventsFilter and paho.topic_matches_sub(
                     self.eventsFilter, topic):
                 if self._collect(topic, message.payload, client,
                                  message.mid, message.qos):
@@ -174,13 +255,18 @@ class MqttCollector(MqttService):
         """Hand a foreign event on.  @return: True when its acknowledgement
         waits for the key's write."""
         try:
-            collected = decodeEvent(topic, payload)
+            collected = decodeEvent(topic, payload, self.prefix)
         except ReadFormatError as e:
-            self.metrics.mqttBadMessages.inc()
-            self.log.warn("mqtt: bad event message on {topic}: {error}",
-                          topic=topic, error=str(e))
+            self._bad("event", "mqtt: bad event message on {topic}: {error}",
+                      topic=topic, error=str(e))
             return False
         if collected.systemId == self.ownId:
+            self.metrics.mqttOwnDropped.inc()
+            self._quiet.warn(
+                "own", "mqtt: event on {topic} dropped as our own: it "
+                "carries our SystemId {systemId}; does another instance use "
+                "the same [System] SystemId?", topic=topic,
+                systemId=self.ownId)
             return False
         item = (collected.systemId, collected.key)
         if item in self.seen:
@@ -192,7 +278,11 @@ class MqttCollector(MqttService):
         except Exception:
             self.log.failure("mqtt: event sink failed on {topic}",
                              topic=topic)
-        self.seen.add(*item)
+        forgotten = self.seen.add(*item)
+        if forgotten is not None:
+            self._forgotten.append(forgotten)
+        if collected.journalId is not None:
+            self._observeId(client, collected.systemId, collected.journalId)
         self.metrics.mqttCollected.inc()
         self._batch.append(item)
         self._acks.append((client, mid, qos))
@@ -206,7 +296,9 @@ class MqttCollector(MqttService):
             return
         batch, self._batch = self._batch, []
         acks, self._acks = self._acks, []
-        d = self._threads.run(self._store.add, batch, SeenKeys.perSystem)
+        forgotten, self._forgotten = self._forgotten, []
+        d = self._threads.run(self._store.add, batch, SeenKeys.perSystem,
+                              forgotten)
         self._writing = d
 
         def written(_: object) -> None:
@@ -233,8 +325,8 @@ class MqttCollector(MqttService):
                                     int(self.reactor.seconds() * 1000))
         except ReadFormatError as e:
             self.metrics.readErrors.labels(source="mqtt").inc()
-            self.log.warn("mqtt: bad read on {topic}: {error}", topic=topic,
-                          error=str(e))
+            self._quiet.warn("read", "mqtt: bad read on {topic}: {error}",
+                             topic=topic, error=str(e))
             return
         where = "mqtt " + topic
         for read in reads:
@@ -242,3 +334,41 @@ class MqttCollector(MqttService):
                 handOver(self.readSink, dataclasses.replace(read,
                                                             source="mqtt"),
                          where)
+
+    # -- what goes wrong -----------------------------------------------------
+
+    def _bad(self, kind: str, format: str, **fields: Any) -> None:
+        """A message we cannot use: counted, logged at a bounded rate."""
+        self.metrics.mqttBadMessages.inc()
+        self._quiet.warn(kind, format, **fields)
+
+    def _observeId(self, client: paho.Client, systemId: int,
+                   journalId: int) -> None:
+        hole, givenUp = self.gaps.observe(systemId, journalId,
+                                          self.reactor.seconds())
+        if givenUp:
+            self.metrics.mqttGapEvents.labels(outcome="unfilled").inc(givenUp)
+        if hole is None:
+            return
+        self.metrics.mqttGapEvents.labels(outcome="asked").inc(hole.size)
+        self.log.warn("mqtt: SystemId {systemId} journal ids {first}..{last} "
+                      "never arrived; asking the site to publish them again",
+                      systemId=systemId, first=hole.first, last=hole.last)
+        client.publish(republishTopic(self.prefix, systemId),
+                       json.dumps({"from": hole.first}).encode("ascii"),
+                       qos=1)
+
+    def _expireGaps(self) -> None:
+        for systemId, hole in self.gaps.expire(self.reactor.seconds()):
+            self._unfilled(systemId, hole)
+        self.metrics.mqttGapOpen.set(self.gaps.open())
+
+    def _unfilled(self, systemId: int, hole: Hole) -> None:
+        self.metrics.mqttGapEvents.labels(outcome="unfilled").inc(hole.size)
+        self.log.error("mqtt: SystemId {systemId} journal ids {first}..{last} "
+                       "({count} Lost events) were not published again "
+                       "within {patience:.0f} s: lost for this instance "
+                       "(older than the site's journal retention, or the "
+                       "site is gone)", systemId=systemId, first=hole.first,
+                       last=hole.last, count=hole.size,
+                       patience=self.gaps.patience)

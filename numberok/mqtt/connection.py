@@ -7,11 +7,21 @@ Why paho and not a Twisted-native client: docs/mqtt.rst, "Client library".
 
 Blocking work stays off the reactor thread.  paho's C{reconnect()} resolves
 the host name, connects the TCP socket and, for C{tls:}, does the TLS
-handshake, all blocking; it runs in a thread of our own.  Once it returns,
-the (now non-blocking) socket is watched by the reactor: readable calls
-C{loop_read}, writable C{loop_write}, and a C{LoopingCall} runs
-C{loop_misc} (keep-alive pings, and the close of a connection whose CONNACK
-or PINGRESP never comes).
+handshake, all blocking; paho 2.2 has no public way to take a socket
+connected by someone else (its socket comes from a private
+C{_create_socket}), so C{reconnect()} runs in a short-lived daemon thread
+of its own, bounded by paho's public C{connect_timeout}.  A stop never
+waits for that thread: a broker whose TCP handshake never completes cannot
+hold a SIGTERM (the abandoned attempt closes its socket when it ends).
+Once C{reconnect()} returns, the (now non-blocking) socket is watched by
+the reactor: readable calls C{loop_read} (again while the socket still
+holds bytes: paho reads one packet per call), writable C{loop_write}, and
+a C{LoopingCall} runs C{loop_misc} (keep-alive pings, and the close of a
+connection whose CONNACK or PINGRESP never comes).
+
+Retries back off exponentially with jitter (half the delay is random), so
+the many sites that share one broker do not come back in step after it
+restarts.
 
 A fresh paho client is made for every attempt: what the old one still held
 (QoS 1/2 messages it would retransmit) belongs to a dead connection, and
@@ -21,62 +31,26 @@ broker's session) instead.
 
 from __future__ import annotations
 
+import random
+import threading
 from typing import Any, Callable, Optional
 
 from paho.mqtt import client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python import threadable
 from twisted.python.failure import Failure
-from zope.interface import implementer
-from twisted.internet.interfaces import IReadWriteDescriptor
 
 from numberok.mqtt.broker import BrokerAddress
+from numberok.mqtt.descriptor import PahoSocket, closeClient
 from numberok.reactors import LazyReactor
-from numberok.threads import ServiceThreads
 
-
-@implementer(IReadWriteDescriptor)
-class _Socket:
-    """The reactor's view of a paho socket: readiness calls paho's loop."""
-
-    def __init__(self, connection: "MqttConnection", client: paho.Client,
-                 sock: Any) -> None:
-        self.connection = connection
-        self.client = client
-        self.sock = sock
-        self._fileno = sock.fileno()
-
-    def fileno(self) -> int:
-        return self._fileno
-
-    def logPrefix(self) -> str:
-        return "mqtt"
-
-    def doRead(self) -> None:
-        self.connection._step(self.client, self._read)
-
-    def _read(self) -> None:
-        self.client.loop_read(100)
-        # TLS may hold decrypted bytes the kernel no longer reports.
-        pending = getattr(self.sock, "pending", None)
-        while (pending is not None and self.client.socket() is self.sock
-               and pending()):
-            self.client.loop_read(100)
-
-    def doWrite(self) -> None:
-        self.connection._step(self.client, self._write)
-
-    def _write(self) -> None:
-        self.client.loop_write()
-        # paho's unregister callback is skipped when its flag and our
-        # (thread-safe, so deferred) registration crossed: check here.
-        if not self.client.want_write():
-            self.connection._wantWrite(self.client, False)
-
-    def connectionLost(self, reason: Failure) -> None:
-        self.connection._socketGone(self.client)
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF
+"""MQTT 5's C{SessionExpiryInterval} for a persistent session: what MQTT
+3.1.1's C{clean_session=False} meant."""
 
 
 class MqttConnection:
@@ -91,9 +65,19 @@ class MqttConnection:
     L{None}; publish through it only between C{connected} and
     C{disconnected}.
 
+    With C{maxPacketSize} the session is MQTT 5, whose CONNECT tells the
+    broker the largest packet we take (it then never sends a larger one:
+    the earliest a client can refuse one) and, with C{receiveMaximum}, how
+    many QoS 1 messages it may send before we acknowledge (MQTT 3.1.1
+    leaves that to the broker's configuration, 20 with Mosquitto); without
+    it, MQTT 3.1.1.
+
     @ivar minDelay: seconds before the first retry; doubled per failure...
-    @ivar maxDelay: ... up to this.
+    @ivar maxDelay: ... up to this; each delay is between half and all of
+        it (L{retryDelay}).
     @ivar keepAlive: MQTT keep-alive, also the CONNACK timeout.
+    @ivar connectTimeout: seconds for the TCP (and TLS) handshake.
+    @ivar packetsPerRead: packets read at most per readable socket.
     """
 
     log = Logger()
@@ -102,6 +86,8 @@ class MqttConnection:
     keepAlive = 30
     connectTimeout = 10.0
     miscInterval = 1.0
+    packetsPerRead = 256
+    random = staticmethod(random.random)
 
     def __init__(self, name: str, broker: BrokerAddress, clientId: str,
                  cleanSession: bool,
@@ -109,7 +95,9 @@ class MqttConnection:
                  connected: Callable[[paho.Client], None],
                  disconnected: Callable[[], None],
                  username: str = "", password: str = "",
-                 metrics: Any = None, reactor: Any = None) -> None:
+                 metrics: Any = None, reactor: Any = None,
+                 maxPacketSize: Optional[int] = None,
+                 receiveMaximum: Optional[int] = None) -> None:
         self.name = name
         self.broker = broker
         self.clientId = clientId
@@ -121,12 +109,12 @@ class MqttConnection:
         self._disconnected = disconnected
         self.metrics = metrics
         self._reactor = reactor
-        self._threads = ServiceThreads("numberok-mqtt-" + name, 1,
-                                       reactor=reactor)
+        self.maxPacketSize = maxPacketSize
+        self.receiveMaximum = receiveMaximum
         self._running = False
         self._attempt: Optional[paho.Client] = None
         self._connecting: Optional[Deferred] = None
-        self._socket: Optional[_Socket] = None
+        self._socket: Optional[PahoSocket] = None
         self._retry: Any = None
         self._misc: Optional[LoopingCall] = None
         self._failures = 0
@@ -150,7 +138,6 @@ class MqttConnection:
         if self._running:
             return
         self._running = True
-        self._threads.start()
         self._misc = LoopingCall(self._loopMisc)
         self._misc.clock = self.reactor
         self._misc.start(self.miscInterval, now=False).addErrback(
@@ -163,7 +150,8 @@ class MqttConnection:
         Stop retrying and close the connection: a clean DISCONNECT (so the
         broker does not send the Last Will), after C{beforeClose(client)}
         had its chance to publish a last message.  @return: a Deferred that
-        fires when the socket and the thread are gone.
+        fires when the socket is gone (a connect attempt still in its
+        thread is not waited for: it closes its own socket when it ends).
         """
         self._running = False
         if self._retry is not None and self._retry.active():
@@ -172,28 +160,24 @@ class MqttConnection:
         if self._misc is not None and self._misc.running:
             self._misc.stop()
         self._misc = None
-        waiting = self._connecting or succeed(None)
-
-        def close(_: object) -> Deferred:
-            client = self.client
-            if client is not None and beforeClose is not None:
-                try:
-                    beforeClose(client)
-                except Exception:
-                    self.log.failure("mqtt {name}: last message",
-                                     name=self.name)
-            if client is not None:
-                client.disconnect()
-                self._flush(client)
-            attempt, self._attempt = self._attempt, None
-            self._detach(None)
-            if attempt is not None:
-                attempt._sock_close()
-            if self.client is not None:
-                self.client = None
-                self._gauge(0)
-            return self._threads.stop()
-        return waiting.addBoth(close)
+        self._connecting = None
+        client = self.client
+        if client is not None and beforeClose is not None:
+            try:
+                beforeClose(client)
+            except Exception:
+                self.log.failure("mqtt {name}: last message", name=self.name)
+        if client is not None:
+            client.disconnect()
+            self._flush(client)
+        attempt, self._attempt = self._attempt, None
+        self._detach(None)
+        if attempt is not None:
+            closeClient(attempt)
+        if self.client is not None:
+            self.client = None
+            self._gauge(0)
+        return succeed(None)
 
     def _flush(self, client: paho.Client) -> None:
         """Write what paho has queued (the DISCONNECT, a last status) before
@@ -209,11 +193,13 @@ class MqttConnection:
         self._retry = None
         if not self._running or self._connecting is not None:
             return
+        v5 = self.maxPacketSize is not None
         client = paho.Client(paho.CallbackAPIVersion.VERSION2,
                              client_id=self.clientId,
-                             clean_session=self.cleanSession,
-                             protocol=paho.MQTTv311,
-                             reconnect_on_failure=False)
+                             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+                             reconnect_on_failure=False,
+                             **({} if v5 else {
+                                 "clean_session": self.cleanSession}))
         client.suppress_exceptions = True
         if self.username:
             client.username_pw_set(self.username, self.password or None)
@@ -222,7 +208,7 @@ class MqttConnection:
         client.on_socket_close = self._onSocketClose
         client.on_socket_register_write = self._onRegisterWrite
         client.on_socket_unregister_write = self._onUnregisterWrite
-        client._connect_timeout = self.connectTimeout
+        client.connect_timeout = self.connectTimeout
         try:
             self._configure(client)
         except Exception:
@@ -230,50 +216,86 @@ class MqttConnection:
                              name=self.name)
             self._scheduleRetry("configuration failed")
             return
-        client.connect_async(self.broker.host, self.broker.port,
-                             keepalive=self.keepAlive)
+        if v5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.MaximumPacketSize = self.maxPacketSize
+            if self.receiveMaximum is not None:
+                properties.ReceiveMaximum = self.receiveMaximum
+            if not self.cleanSession:
+                properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
+            client.connect_async(self.broker.host, self.broker.port,
+                                 keepalive=self.keepAlive,
+                                 clean_start=self.cleanSession,
+                                 properties=properties)
+        else:
+            client.connect_async(self.broker.host, self.broker.port,
+                                 keepalive=self.keepAlive)
         self._attempt = client
-        d = self._threads.run(self._connectInThread, client)
+        d: Deferred = Deferred()
         self._connecting = d
         d.addCallbacks(self._attached, self._connectFailed,
-                       callbackArgs=(client,))
+                       callbackArgs=(client,), errbackArgs=(client,))
         d.addErrback(lambda f: self.log.failure("mqtt {name}: connect",
                                                 f, name=self.name))
+        threading.Thread(target=self._connectInThread, args=(client, d),
+                         name="numberok-mqtt-%s-connect" % (self.name,),
+                         daemon=True).start()
 
-    def _connectInThread(self, client: paho.Client) -> None:
-        context = self.broker.sslContext()
-        if context is not None:
-            client.tls_set_context(context)
-        rc = client.reconnect()
-        if rc != paho.MQTT_ERR_SUCCESS:
-            raise ConnectionError(paho.error_string(rc))
+    def _connectInThread(self, client: paho.Client, d: Deferred) -> None:
+        """In the attempt's own thread: blocking name lookup, TCP and TLS
+        handshakes, the CONNECT written.  The outcome goes back to the
+        reactor thread."""
+        try:
+            context = self.broker.sslContext()
+            if context is not None:
+                client.tls_set_context(context)
+            rc = client.reconnect()
+            if rc != paho.MQTT_ERR_SUCCESS:
+                raise ConnectionError(paho.error_string(rc))
+        except BaseException:
+            self.reactor.callFromThread(d.errback, Failure())
+        else:
+            self.reactor.callFromThread(d.callback, None)
 
     def _attached(self, _: object, client: paho.Client) -> None:
+        if client is not self._attempt or not self._running:
+            closeClient(client)      # stopped (or superseded) meanwhile
+            return
         self._connecting = None
         sock = client.socket()
-        if not self._running or sock is None:
-            if sock is not None:
-                client._sock_close()
+        if sock is None:
+            self._connectFailed(Failure(ConnectionError("no socket")), client)
             return
-        self._socket = _Socket(self, client, sock)
+        self._socket = PahoSocket(self, client, sock)
         self.reactor.addReader(self._socket)
         if client.want_write():
             self.reactor.addWriter(self._socket)
 
-    def _connectFailed(self, failure: Failure) -> None:
+    def _connectFailed(self, failure: Failure, client: paho.Client) -> None:
+        closeClient(client)
+        if client is not self._attempt:
+            return
         self._connecting = None
-        attempt, self._attempt = self._attempt, None
-        if attempt is not None:
-            attempt._sock_close()
+        self._attempt = None
         self._scheduleRetry(failure.getErrorMessage() or
                             failure.type.__name__)
+
+    def retryDelay(self, failures: int) -> float:
+        """
+        Seconds before retry number C{failures}: L{minDelay} doubled per
+        failure up to L{maxDelay}, of which the second half is random, so
+        sites that lost the same broker at the same moment spread their
+        reconnects over the broker's restart instead of arriving together.
+        """
+        full = min(self.maxDelay,
+                   self.minDelay * 2 ** min(max(failures, 1) - 1, 16))
+        return full / 2 + self.random() * full / 2
 
     def _scheduleRetry(self, reason: str) -> None:
         if not self._running or self._retry is not None:
             return
         self._failures += 1
-        delay = min(self.maxDelay,
-                    self.minDelay * 2 ** min(self._failures - 1, 16))
+        delay = self.retryDelay(self._failures)
         self.lastError = reason
         if self.metrics is not None:
             self.metrics.mqttReconnects.labels(role=self.name).inc()
@@ -341,7 +363,8 @@ class MqttConnection:
             work()
         except Exception:
             self.log.failure("mqtt {name}: network loop", name=self.name)
-            client._sock_close()
+            self._detach(client)
+            closeClient(client)
             self._lost(client, "error in the network loop")
 
     def _loopMisc(self) -> None:

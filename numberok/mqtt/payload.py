@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from numberok.channels import checkChannelName
 from numberok.events import (BBox, EventState, MovementType, PlateEvent,
                              eventPairs)
+from numberok.settings.keys import MAX_CHANNEL
 from numberok.sources.formats import ReadFormatError, checkPlate, decodeJpeg
 
 MAX_INT = 2 ** 63 - 1
 MAX_COORDINATE = 100000
+
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+"""An integer as text: ASCII digits only (not C{²}, not C{--1}), at most
+19 of them, so C{int()} never sees what it would refuse or choke on."""
 
 _MOVEMENTS = {m.wireName: m for m in MovementType}
 _STATES = {s.value: s for s in EventState}
@@ -27,8 +33,11 @@ _STATES = {s.value: s for s in EventState}
 
 def eventTopic(prefix: str, systemId: int, event: PlateEvent) -> str:
     """C{<prefix>/<SystemId>/events/<channel>/<zone>}."""
-    return "%s/%d/events/%d/%d" % (prefix, systemId, event.channel,
-                                   event.zone)
+    return _eventTopic(prefix, systemId, event.channel, event.zone)
+
+
+def _eventTopic(prefix: str, systemId: int, channel: int, zone: int) -> str:
+    return "%s/%d/events/%d/%d" % (prefix, systemId, channel, zone)
 
 
 def statusTopic(prefix: str, systemId: int) -> str:
@@ -72,11 +81,14 @@ class CollectedEvent:
         its C{systemId}: the journal id for a Lost (qualified by the frame
         time, so a site whose journal was recreated is not silenced), and
         C{RuntimeID}, C{State}, C{ReadCount} and frame time for the others.
+    @ivar journalId: the site's journal id (C{id}) of a Lost, else
+        L{None}: consecutive per site, so a hole shows a lost message.
     """
 
     systemId: int
     key: str
     event: PlateEvent
+    journalId: Optional[int] = None
 
 
 def _text(obj: dict, key: str) -> str:
@@ -91,8 +103,8 @@ def _int(obj: dict, key: str, low: int = 0, high: int = MAX_INT,
     value = obj.get(key)
     if value is None and default is not None:
         return default
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) \
             or not low <= value <= high:
         raise ReadFormatError(key, "must be an integer %d..%d" % (low, high))
@@ -120,13 +132,16 @@ def _channelName(obj: dict) -> Optional[str]:
         raise ReadFormatError("ChannelName", str(e)) from None
 
 
-def decodeEvent(topic: str, payload: bytes) -> CollectedEvent:
+def decodeEvent(topic: str, payload: bytes,
+                prefix: str = "numberok") -> CollectedEvent:
     """
-    Validate a message of C{<prefix>/<SystemId>/events/...}.
+    Validate a message of C{<prefix>/<SystemId>/events/<ch>/<zone>}.
 
-    @raise ReadFormatError: naming the first bad member; a topic whose
-        SystemId differs from the payload's is refused too (a mislabelled
-        site must not be served under another's name).
+    @raise ReadFormatError: naming the first bad member; a topic other
+        than exactly the one the payload's C{SystemId}, C{ChannelIndex} and
+        C{ZoneIndex} give is refused too (a site allowed by the broker's
+        ACL to write C{<prefix>/2/#} must not pose as SystemId 1 on
+        C{<prefix>/2/events/1/events/0/0}).
     """
     try:
         obj = json.loads(payload.decode("utf-8"))
@@ -135,11 +150,12 @@ def decodeEvent(topic: str, payload: bytes) -> CollectedEvent:
     if not isinstance(obj, dict):
         raise ReadFormatError("message", "must be a JSON object")
     systemId = _int(obj, "SystemId", 0, 2 ** 31 - 1)
-    levels = topic.split("/")
-    if len(levels) < 5 or levels[-3] != "events" or levels[-4] != str(
-            systemId):
-        raise ReadFormatError("SystemId", "%d does not match the topic %s"
-                              % (systemId, topic))
+    channel = _int(obj, "ChannelIndex", 0, MAX_CHANNEL, default=0)
+    zone = _int(obj, "ZoneIndex", 0, 1000, default=0)
+    expected = _eventTopic(prefix, systemId, channel, zone)
+    if topic != expected:
+        raise ReadFormatError("SystemId", "%d does not match the topic %s "
+                              "(expected %s)" % (systemId, topic, expected))
     state = _STATES.get(_text(obj, "State"))
     if state is None:
         raise ReadFormatError("State", "must be Detected, Updated or Lost")
@@ -156,8 +172,7 @@ def decodeEvent(topic: str, payload: bytes) -> CollectedEvent:
             bbox = _bbox(obj["bbox"])
     event = PlateEvent(
         state=state, runtimeId=runtimeId,
-        channel=_int(obj, "ChannelIndex", 0, 1000, default=0),
-        zone=_int(obj, "ZoneIndex", 0, 1000, default=0),
+        channel=channel, zone=zone,
         plate=checkPlate(obj.get("PlateNumber"), "PlateNumber"),
         rawPlate=checkPlate(obj.get("RawPlateNumber",
                                     obj.get("PlateNumber")), "RawPlateNumber"),
@@ -168,8 +183,10 @@ def decodeEvent(topic: str, payload: bytes) -> CollectedEvent:
         confidence=_int(obj, "Confidence", 0, 100, default=100) / 100.0,
         reads=reads, frame=frame, bbox=bbox, systemId=systemId,
         channelName=_channelName(obj))
+    journalId = None
     if state is EventState.LOST and obj.get("id") is not None:
-        key = "L%d:%d" % (_int(obj, "id"), frameTimeMs)
+        journalId = _int(obj, "id", 1)
+        key = "L%d:%d" % (journalId, frameTimeMs)
     else:
         key = "%s%d:%d:%d" % (state.value[0], runtimeId, reads, frameTimeMs)
-    return CollectedEvent(systemId, key, event)
+    return CollectedEvent(systemId, key, event, journalId)

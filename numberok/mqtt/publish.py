@@ -14,6 +14,7 @@ few messages may go twice: the collecting side removes them).
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Optional
 
@@ -29,6 +30,7 @@ from numberok.interfaces import IEventSink
 from numberok.metrics import Metrics
 from numberok.mqtt.files import (CURSOR_NAME, loadPictures, readCursor,
                                  writeCursor)
+from numberok.mqtt.gaps import republishTopic
 from numberok.mqtt.payload import encodeEvent, eventTopic, statusTopic
 from numberok.mqtt.service import MqttService
 from numberok.settings.keys import (
@@ -108,6 +110,7 @@ class MqttPublisher(MqttService):
         self.pictures = bool(self._setting(MQTT_PICTURES))
         self.testMode = bool(self._setting(SYSTEM_TEST_MODE))
         self.status = statusTopic(self.prefix, self.ownId)
+        self.republishTopic = republishTopic(self.prefix, self.ownId)
         self._threads.start()
         self.connection = self._makeConnection(
             "publish", "", True, self._configure, self._connected,
@@ -148,6 +151,10 @@ class MqttPublisher(MqttService):
 
     def _connected(self, client: paho.Client) -> None:
         client.publish(self.status, b"online", qos=1, retain=True)
+        if self.journal is not None:
+            client.message_callback_add(self.republishTopic,
+                                        self._onRepublish)
+            client.subscribe(self.republishTopic, 1)
         self._pump()
 
     def _disconnected(self) -> None:
@@ -394,3 +401,41 @@ class MqttPublisher(MqttService):
                 "inFlight": len(self._outstanding),
                 "connected": bool(self.connection
                                   and self.connection.isConnected)}
+
+    # -- republish requests (a collector saw a hole: mqtt/gaps.py) -----------
+
+    def _onRepublish(self, client: paho.Client, userdata: Any,
+                     message: paho.MQTTMessage) -> None:
+        try:
+            value = json.loads(message.payload.decode("utf-8"))["from"]
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or value < 1:
+                raise ValueError("from must be a journal id >= 1")
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            self.log.warn("mqtt: republish request refused: {error}",
+                          error=str(e)[:200])
+            return
+        self.log.info("mqtt: a collector asked for journal ids from {id} "
+                      "again", id=value)
+        self.republishFrom(value)
+
+    def republishFrom(self, journalId: int) -> None:
+        """
+        Send the Lost events from C{journalId} on again, in order, at
+        least once: the outbox forgets what it has in flight and moves its
+        cursor back to C{journalId - 1} (persisted, so a restart resumes
+        there too).  Ids at or after the cursor are not affected (they
+        are sent anyway); ids the journal's retention removed are logged
+        as such by the outbox.  Callers: a collector's request on
+        C{<prefix>/<SystemId>/republish}.
+        """
+        if self._acked is None or journalId - 1 >= self._sent:
+            return
+        self._generation += 1
+        self._outstanding.clear()
+        self._mids.clear()
+        self._reading = False
+        self._sent = max(0, journalId - 1)
+        self._acked = min(self._acked, self._sent)
+        self._saveCursor()
+        self._pump()

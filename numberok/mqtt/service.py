@@ -67,13 +67,17 @@ class MqttService(Service):
     def _makeConnection(self, role: str, clientIdSuffix: str,
                         cleanSession: bool,
                         configure: Callable, connected: Callable,
-                        disconnected: Callable) -> MqttConnection:
+                        disconnected: Callable,
+                        maxPacketSize: Optional[int] = None,
+                        receiveMaximum: Optional[int] = None
+                        ) -> MqttConnection:
         """The connection for C{role}, with the client id, credentials and
-        broker of the settings."""
+        broker of the settings (MQTT 5 when C{maxPacketSize} is given:
+        L{MqttConnection})."""
         clientId = (self._setting(MQTT_CLIENT_ID)
                     or "numberok-%d" % (self.systemId,)) + clientIdSuffix
         return MqttConnection(
             role, parseBroker(self.broker), clientId, cleanSession,
             configure, connected, disconnected,
             self._setting(MQTT_USERNAME), self._setting(MQTT_PASSWORD),
-            self.metrics, self._reactor)
+            self.metrics, self._reactor, maxPacketSize, receiveMaximum)

@@ -98,6 +98,18 @@ def _brokerText(text: str) -> str:
     return text
 
 
+def _topicPrefix(text: str) -> str:
+    """Check C{[Mqtt] TopicPrefix}: plain levels, no wildcard."""
+    from numberok.mqtt.topics import checkPrefix
+    return checkPrefix(text)
+
+
+def _topicFilter(text: str) -> str:
+    """Check C{[Mqtt] Reads}: a valid MQTT topic filter, or empty."""
+    from numberok.mqtt.topics import checkFilter
+    return checkFilter(text)
+
+
 MQTT_BROKER = Field(
     "Mqtt", "Broker", "str", "", parser=_brokerText,
     help="MQTT broker as a Twisted client endpoint: "
@@ -108,7 +120,7 @@ MQTT_CLIENT_ID = Field(
 MQTT_USERNAME = Field("Mqtt", "Username", "str", "", help="MQTT user name.")
 MQTT_PASSWORD = Field("Mqtt", "Password", "str", "", help="MQTT password.")
 MQTT_TOPIC_PREFIX = Field(
-    "Mqtt", "TopicPrefix", "str", "numberok",
+    "Mqtt", "TopicPrefix", "str", "numberok", parser=_topicPrefix,
     help="First level of every topic numberok publishes or reads.")
 MQTT_PUBLISH = Field(
     "Mqtt", "Publish", "choice", "lost", choices=("none", "lost", "all"),
@@ -123,7 +135,7 @@ MQTT_COLLECT = Field(
     help="Subscribe to <prefix>/+/events/# and serve other instances' "
          "events here.")
 MQTT_READS = Field(
-    "Mqtt", "Reads", "str", "",
+    "Mqtt", "Reads", "str", "", parser=_topicFilter,
     help="Topic filter carrying raw reads (ingest JSON or OpenALPR); "
          "empty = off.")
 

@@ -221,6 +221,22 @@ class LiveParts:
                                         class_="empty")))
         return tag(rows, id="event-rows")
 
+    @renderer
+    def mqttCounters(self, request, tag: Tag) -> Tag:
+        """The collector's figures, the warnings first: events dropped as
+        our own SystemId and holes no site filled (docs/mqtt.rst)."""
+        value = self.metrics.value
+        return tag(_figures([
+            ("Collected", int(value("numberok_mqtt_collected_total"))),
+            ("dropped as our own SystemId",
+             int(value("numberok_mqtt_own_dropped_total"))),
+            ("lost in gaps", int(value("numberok_mqtt_gap_events_total",
+                                       outcome="unfilled"))),
+            ("duplicates", int(value("numberok_mqtt_duplicates_total"))),
+            ("bad messages",
+             int(value("numberok_mqtt_bad_messages_total")))]),
+            id="mqtt-counters")
+
 
 def _picture(row: dict):
     """The plate crop (or the frame's thumbnail), the whole frame on
