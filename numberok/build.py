@@ -96,6 +96,7 @@ class NumberOkServer(MultiService):
         self.admin: Optional[Service] = None
         self.cameras: Optional[Service] = None
         self.mqttPublisher: Optional[Service] = None
+        self.webhooks: Optional[Service] = None
         self.sources: list[IService] = []
 
     def add(self, service: Any, name: Optional[str] = None) -> Any:
@@ -146,7 +147,7 @@ class NumberOkServer(MultiService):
             ("analytics", lambda: stop(self.analytics)),
             # The broker's outbox reads the journal: it stops first, and a
             # Lost it had no time for goes out from its cursor next start.
-            ("mqtt", lambda: stop(self.mqttPublisher)),
+            ("mqtt", lambda: stop(self.mqttPublisher, self.webhooks)),
             ("journal", lambda: stop(self.journal)),
             ("event port", lambda: stop(self.eventPort)),
             ("publisher drain", drainPublisher),
@@ -217,6 +218,15 @@ def buildServer(settings: Settings, endpoints: Endpoints,
             store, server.journal, metrics=metrics, reactor=reactor),
             "mqtt-publisher")
         sinks.append(server.mqttPublisher)
+    # webhooks: [Webhook:<name>] targets, Lost from the journal's outbox
+    # (one cursor each), live Detected/Updated as a sink; always there, as
+    # targets may be added while running.  Stops with the MQTT publisher.
+    from numberok.webhooks import WebhookService
+    from numberok.webhooks.body import pictureBaseOf
+    server.webhooks = server.add(WebhookService(
+        store, server.journal, metrics=metrics, reactor=reactor,
+        pictureBase=pictureBaseOf(endpoints.admin)), "webhooks")
+    sinks.append(server.webhooks)
     fanout = EventFanout(*sinks)
 
     server.analytics = server.add(
@@ -241,6 +251,10 @@ def buildServer(settings: Settings, endpoints: Endpoints,
             reactor=reactor), "cameras")
         server.admin.resource.putCameraPush(b"hikvision",
                                             server.cameras.resource)
+        # webhooks: their status at /api/webhooks
+        from numberok.webhooks.resource import WebhooksEndpoint
+        server.admin.resource.putAPI(b"webhooks", WebhooksEndpoint(
+            server.admin.resource.gate, server.webhooks))
 
     for makeSource in sources:
         server.sources.append(

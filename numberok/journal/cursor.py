@@ -21,10 +21,16 @@ def readCursor(path: str) -> Optional[int]:
 
 
 def writeCursor(path: str, value: int) -> None:
-    """Replace the cursor file atomically (write, fsync, rename)."""
+    """Replace the cursor file atomically."""
+    replaceFile(path, json.dumps({"acknowledged": value}))
+
+
+def replaceFile(path: str, text: str) -> None:
+    """Replace C{path} with C{text} atomically (write, fsync, rename): a
+    crash leaves the old file or the new one, never half of one."""
     part = path + ".part"
     with open(part, "w", encoding="utf-8") as f:
-        json.dump({"acknowledged": value}, f)
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(part, path)
