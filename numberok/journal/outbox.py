@@ -58,13 +58,15 @@ class Outbox:
     window = 100
     pageSize = 20
     pollInterval = 1.0
+    saveInterval = 0.0
 
     def __init__(self, name: str, journal: Any, output: IOutboxOutput,
                  cursorPath: str, threads: ServiceThreads,
                  metrics: Optional[Metrics] = None, reactor: Any = None,
                  backlog: Any = None, window: Optional[int] = None,
                  pageSize: Optional[int] = None,
-                 pollInterval: Optional[float] = None) -> None:
+                 pollInterval: Optional[float] = None,
+                 saveInterval: Optional[float] = None) -> None:
         """
         @param journal: the L{numberok.journal.Journal} read.
         @param output: what the rows go to.
@@ -73,6 +75,10 @@ class Outbox:
             read and written there.
         @param backlog: a gauge set to the rows not yet acknowledged;
             default C{numberok_outbox_backlog{consumer=name}}.
+        @param saveInterval: seconds between two cursor writes at most
+            while running (0: each move is written at once, one write at
+            a time); a crash then repeats at most that much.  The stop
+            always writes the last value.
         """
         self.name = name
         self.journal = journal
@@ -90,6 +96,10 @@ class Outbox:
             self.pageSize = pageSize
         if pollInterval is not None:
             self.pollInterval = pollInterval
+        if saveInterval is not None:
+            self.saveInterval = saveInterval
+        self._lastSave = float("-inf")
+        self._saveTimer: Any = None
         self.running = False
         self._poll: Optional[LoopingCall] = None
         self._acked: Optional[int] = None   # the cursor
@@ -122,6 +132,8 @@ class Outbox:
         if self._poll is not None and self._poll.running:
             self._poll.stop()
         self._poll = None
+        if self._saveTimer is not None and self._saveTimer.active():
+            self._saveTimer.cancel()
         self._forget()
         return self._flushCursor() or succeed(None)
 
@@ -337,12 +349,19 @@ class Outbox:
 
     # -- the cursor file ---------------------------------------------------
 
-    def _saveCursor(self) -> None:
+    def _saveCursor(self, force: bool = False) -> None:
         """Persist the cursor; one write at a time, the newest value
-        last."""
+        last, at most one per C{saveInterval} unless C{force}d."""
         if (self._acked is None or self._acked == self._saved
                 or self._saving is not None or not self._threads.running):
             return
+        wait = self._lastSave + self.saveInterval - self.reactor.seconds()
+        if wait > 0 and not force:
+            if self._saveTimer is None or not self._saveTimer.active():
+                self._saveTimer = self.reactor.callLater(
+                    wait, self._saveCursor)
+            return
+        self._lastSave = self.reactor.seconds()
         value = self._acked
         d = self._threads.run(writeCursor, self.cursorPath, value)
         self._saving = d
@@ -355,7 +374,7 @@ class Outbox:
                                error=result.getErrorMessage())
             else:
                 self._saved = value
-                self._saveCursor()
+                self._saveCursor(force)
         d.addBoth(done)
 
     def _flushCursor(self, _: object = None, rounds: int = 3
@@ -364,7 +383,7 @@ class Outbox:
         value if it is not on disk yet (a few tries: a failing disk must
         not hold the shutdown)."""
         if self._saving is None:
-            self._saveCursor()
+            self._saveCursor(force=True)
         if self._saving is None or rounds <= 0:
             return None
         waiting: Deferred = Deferred()

@@ -46,7 +46,7 @@ class Outcome:
     retryAfter: Optional[float] = None
 
 
-class _Keep(Protocol):
+class AnswerReader(Protocol):
     """Reads an answer's body, keeping its start, so the connection goes
     back to the pool."""
 
@@ -127,7 +127,7 @@ class BytesProducer:
 
 def _readAnswer(response: IResponse) -> Deferred:
     done: Deferred = Deferred()
-    response.deliverBody(_Keep(done))
+    response.deliverBody(AnswerReader(done))
     done.addCallback(_outcome, response)
     return done
 

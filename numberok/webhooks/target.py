@@ -70,6 +70,9 @@ class WebhookTarget:
     @ivar maxLive: live Detected/Updated events waiting, at most.
     @ivar maxParkedListed: parked events listed (and kept in the file).
     @ivar pageSize: journal rows read ahead (prepared) at once.
+    @ivar saveInterval: seconds between two cursor writes at most: after
+        a crash at most that much is delivered again (same idempotency
+        keys).
     """
 
     log = Logger()
@@ -80,8 +83,9 @@ class WebhookTarget:
     maxJitter = 1.0
     maxLive = 100
     maxParkedListed = 100
-    pageSize = 20
+    pageSize = 50
     pollInterval = 1.0
+    saveInterval = 0.5
     ready = True
 
     def __init__(self, config: TargetConfig, agent: Any, reactor: Any,
@@ -109,7 +113,8 @@ class WebhookTarget:
                 os.path.join(journal.path, "webhook-%s.cursor" % (name,)),
                 threads, metrics, reactor,
                 backlog=metrics.webhookLag.labels(target=name), window=1,
-                pageSize=self.pageSize, pollInterval=self.pollInterval)
+                pageSize=self.pageSize, pollInterval=self.pollInterval,
+                saveInterval=self.saveInterval)
         self.parkedPath = (
             os.path.join(journal.path, "webhook-%s.parked" % (name,))
             if journal is not None else None)
