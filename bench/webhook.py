@@ -22,6 +22,10 @@ Phases:
   first delivery (bounded by the backoff in force).
 
     python bench/webhook.py [--events 2000] [--rate 2] [--outage-min 10]
+                            [--rounds 3]
+
+Throughput runs alternate (numberok, bare, numberok, ...) and the best of
+each is kept: on a shared machine the load moves between runs.
 """
 
 from __future__ import annotations
@@ -179,14 +183,17 @@ async def main(args: argparse.Namespace) -> None:
     port = freePort()
     receiver = startReceiver(port)
     url = "http://127.0.0.1:%d/hook" % (port,)
+    oursRuns, bareRuns = [], []
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            ours = await numberokRun(folder, url, args.events)
-        bare = await bareRun(url, args.events)
+        for _ in range(args.rounds):       # interleaved: the load is shared
+            with tempfile.TemporaryDirectory() as folder:
+                oursRuns.append(await numberokRun(folder, url, args.events))
+            bareRuns.append(await bareRun(url, args.events))
     finally:
         receiver.kill()
-    print("throughput, %d Lost events, one request in flight:"
-          % (args.events,))
+    ours, bare = max(oursRuns), max(bareRuns)
+    print("throughput, %d Lost events, one request in flight, best of %d "
+          "interleaved rounds:" % (args.events, args.rounds))
     print("  numberok webhook: %7.0f events/s" % (ours,))
     print("  bare Agent:       %7.0f events/s" % (bare,))
     print("  ratio:            %7.0f %%" % (100 * ours / bare,))
@@ -202,13 +209,15 @@ async def main(args: argparse.Namespace) -> None:
     print("  catch-up: %.0f events/s (%.1f s for the backlog, %.0fx real "
           "time)" % (rate, count / rate, rate / args.rate))
     print("command: python bench/webhook.py --events %d --rate %g "
-          "--outage-min %g" % (args.events, args.rate, args.outage_min))
+          "--outage-min %g --rounds %d" % (args.events, args.rate,
+                                          args.outage_min, args.rounds))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--outage-min", type=float, default=10.0)
     options = parser.parse_args()
     task.react(lambda _: defer.ensureDeferred(main(options)))

@@ -18,6 +18,8 @@ L{numberok.web.common.Endpoint}s that pass every request through one gate
                                       (L{numberok.web.recent.eventsResource})
     POST   /api/reads                 HTTP ingest; 202 or 400 {"errors"}
     POST   /api/cameras/hikvision     camera alarms (L{numberok.web.cameras})
+    GET    /api/webhooks              webhook targets' status
+                                      (L{numberok.webhooks.resource})
 
 Other parts mount their own endpoints with L{AdminResource.putAPI}.
 """
