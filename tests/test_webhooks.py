@@ -416,3 +416,11 @@ async def test_api_webhooks_lists_each_target(adminServer, webhookReceiver):
     for key in ("lag", "delivered", "last_success", "last_error",
                 "parked_ids"):
         assert key in target
+
+
+def test_mqtt_publisher_and_webhook_target_are_outbox_outputs():
+    from numberok.mqtt import MqttPublisher
+    assert verifyObject(IOutboxOutput, MqttPublisher(SettingsStore()))
+    target = WebhookTarget(config(), None, None, ServiceThreads("t"),
+                           Metrics())
+    assert verifyObject(IOutboxOutput, target)
