@@ -661,3 +661,42 @@ def webhookReceiver():
     yield start
     for receiver in receivers:
         pytest_twisted.blockon(receiver.stop())
+
+
+class MemoryHTTP:
+    """
+    A twisted.web resource served in memory to a real C{Agent}
+    (C{Agent.usingEndpointFactory(clock, memory)}): each connection is a
+    pair of L{twisted.test.iosim} transports, moved along by L{flush}.  For
+    HTTP clients driven by a C{Clock}: no socket, no wall-clock time.
+    """
+
+    def __init__(self, resource) -> None:
+        from twisted.web.server import Site
+        self.site = Site(resource)
+        self.site.timeOut = None
+        self.pumps: list = []
+
+    def endpointForURI(self, uri):
+        return _MemoryEndpoint(self)
+
+    def flush(self) -> None:
+        for _ in range(3):
+            for pump in self.pumps:
+                pump.flush()
+
+
+class _MemoryEndpoint:
+    def __init__(self, memory: MemoryHTTP) -> None:
+        self.memory = memory
+
+    def connect(self, factory):
+        from twisted.internet.defer import succeed
+        from twisted.test import iosim
+        client = factory.buildProtocol(None)
+        server = self.memory.site.buildProtocol(None)
+        self.memory.pumps.append(iosim.connect(
+            server, iosim.FakeTransport(server, isServer=True),
+            client, iosim.FakeTransport(client, isServer=False),
+            greet=False))
+        return succeed(client)
