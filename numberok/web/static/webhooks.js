@@ -78,7 +78,8 @@
       cell(tr, w.lag === null ? "—" : w.lag);
       cell(tr, w.delivered);
       cell(tr, when(w.last_success));
-      cell(tr, w.last_error ? w.last_error + (w.retrying ? " (retrying)" : "") : "");
+      cell(tr, (w.last_error ? w.last_error + (w.retrying ? " (retrying)" : "") : "") +
+               (w.skipped ? " · " + w.skipped + " removed by journal retention before delivery" : ""));
       cell(tr, w.parked_ids.join(", "));
       var actions = cell(tr, "");
       button(actions, "Edit", function () { edit(w.name); });
