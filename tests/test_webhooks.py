@@ -424,3 +424,31 @@ def test_mqtt_publisher_and_webhook_target_are_outbox_outputs():
     target = WebhookTarget(config(), None, None, ServiceThreads("t"),
                            Metrics())
     assert verifyObject(IOutboxOutput, target)
+
+
+@pytest_twisted.ensureDeferred
+async def test_rewind_over_the_api_sends_again_from_an_id(
+        tmp_path, adminServer, webhookReceiver):
+    receiver = webhookReceiver()
+    stack = adminServer(journalPath=tmp_path / "journal")
+    r = await http("PUT", stack.url + "/api/settings", {
+        "Webhook:erp.Url": receiver.url,
+        "Webhook:erp.Secret": WEBHOOK_SECRET})
+    assert r.code == 200, r.json()
+    await waitFor(lambda: "erp" in stack.webhooks.targets and stack.webhooks
+                  .targets["erp"].status()["cursor"] is not None)
+    for rid in (1, 2, 3):
+        stack.journal.publish(event(rid))
+        stack.webhooks.publish(event(rid))
+    await waitFor(lambda: ids(receiver.accepted) == [1, 2, 3])
+    url = stack.url + "/api/webhooks/erp/rewind"
+    r = await http("POST", url, {"from_id": 2})
+    assert r.code == 200 and r.json()["cursor"] == 1
+    await waitFor(lambda: ids(receiver.accepted) == [1, 2, 3, 2, 3])
+    r = await http("POST", url, {"from_id": 0})
+    assert r.code == 400 and "from_id" in r.json()["errors"]
+    r = await http("POST", stack.url + "/api/webhooks/nope/rewind",
+                   {"from_id": 1})
+    assert r.code == 404
+    r = await http("GET", stack.url + "/api/webhooks/erp/other")
+    assert r.code == 404

@@ -19,6 +19,7 @@ L{numberok.web.common.Endpoint}s that pass every request through one gate
     POST   /api/reads                 HTTP ingest; 202 or 400 {"errors"}
     POST   /api/cameras/hikvision     camera alarms (L{numberok.web.cameras})
     GET    /api/webhooks              webhook targets' status
+    POST   /api/webhooks/<n>/rewind   send again from a journal id
                                       (L{numberok.webhooks.resource})
 
 Other parts mount their own endpoints with L{AdminResource.putAPI}.
