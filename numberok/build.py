@@ -227,6 +227,25 @@ def makeMqttPublisher(context: BuildContext) -> Optional[IService]:
                          metrics=context.metrics, reactor=context.reactor)
 
 
+def makeWebhooks(context: BuildContext) -> IService:
+    """C{[Webhook:<name>]} targets: Lost from the journal's outbox (one
+    cursor each), live Detected/Updated as a sink.  Always there: targets
+    may be added while running.  Their status is C{/api/webhooks} on the
+    admin server."""
+    from numberok.webhooks import WebhookService
+    from numberok.webhooks.body import pictureBaseOf
+    from numberok.webhooks.resource import WebhooksEndpoint
+    webhooks = WebhookService(
+        context.store, context.part("journal"), metrics=context.metrics,
+        reactor=context.reactor,
+        pictureBase=pictureBaseOf(context.endpoints.admin))
+    admin = context.part("admin")
+    if admin is not None:
+        admin.resource.putAPI(b"webhooks", WebhooksEndpoint(
+            admin.resource.gate, webhooks))
+    return webhooks
+
+
 def makeAnalytics(context: BuildContext) -> Analytics:
     return Analytics(context.store, context.events, reactor=context.reactor,
                      metrics=context.metrics)
@@ -292,6 +311,7 @@ PARTS: tuple[Part, ...] = (
     Part("ingest", Role.PORT, Phase.INGEST, makeIngest),
     Part("admin", Role.PORT, Phase.SOURCES, makeAdmin),
     Part("cameras", Role.SOURCE, Phase.SOURCES, makeCameras),
+    Part("webhooks", Role.OUTPUT, Phase.OUTPUTS, makeWebhooks),
     Part("mqttCollector", Role.SOURCE, Phase.SOURCES, makeMqttCollector),
 )
 """Every part of the server, in the order they are made (a maker may ask

@@ -163,3 +163,80 @@ class IZoneOwner(Interface):
 
     def forgotten(track):
         """C{track} is gone from its zone: forget it."""
+
+
+class IOutboxOutput(Interface):
+    """
+    An at-least-once output fed by an L{IOutbox} (the MQTT publisher, a
+    webhook target): it is handed the journal's rows in id order and says
+    when each is delivered.
+    """
+
+    ready = Attribute(
+        "True when the output can take rows now (connected); while False "
+        "the outbox holds what it has read and sends nothing.")
+
+    def prepare(entry):
+        """
+        Load what sending C{entry} needs (its pictures), off the reactor
+        thread.  Called for a whole page before any of it is sent.
+
+        @type entry: L{numberok.journal.JournalEntry}
+        @return: a L{Deferred} firing with a value for L{send}; a failure
+            makes the outbox read the page again later.
+        """
+
+    def send(entry, prepared):
+        """
+        Send C{entry}; called in id order.
+
+        @return: L{None} when there is nothing to send for this row (it
+            counts as delivered), else a L{Deferred} that fires when the
+            receiver acknowledged the row (or the output gave up on it and
+            recorded that), and fails when the row must be sent again
+            from the cursor (the outbox resets after its next poll).
+        """
+
+
+class IOutbox(Interface):
+    """
+    A durable consumer of the journal for one output
+    (L{numberok.journal.outbox.Outbox}): a persisted cursor, paging, a
+    window of rows in flight, restart from the cursor.
+    """
+
+    def start():
+        """Load the cursor and begin reading; once."""
+
+    def stop():
+        """
+        Stop reading and sending; persist the cursor.
+
+        @return: a L{Deferred} firing when the cursor is on disk (or could
+            not be written after a few tries).
+        """
+
+    def wake():
+        """New rows may be in the journal: read them soon."""
+
+    def reset():
+        """
+        Forget what is in flight and read again from the cursor (the
+        output lost its connection; what it had not acknowledged goes
+        again).
+        """
+
+    def rewind(journalId):
+        """
+        Send again from C{journalId} on: the cursor moves back to
+        C{journalId - 1} (and is saved), what is in flight is forgotten.
+
+        @type journalId: L{int}, at least 1.
+        """
+
+    def state():
+        """
+        @return: a L{dict} with C{acknowledged} (the cursor), C{sent},
+            C{inFlight}, C{queued}, C{lastId}, C{backlog} and
+            C{skipped} (rows retention removed before they were sent).
+        """

@@ -267,6 +267,42 @@ class Metrics:
         self.exportRows = Counter(
             "numberok_export_rows",
             "Rows written by the CSV and JSON lines exports.", registry=r)
+        # -- the outbox and webhooks (journal/outbox.py, webhooks/) -------
+        self.outboxBacklog = Gauge(
+            "numberok_outbox_backlog",
+            "Journal rows an outbox consumer has not had acknowledged yet.",
+            ["consumer"], registry=r)
+        self.outboxSkipped = Counter(
+            "numberok_outbox_skipped",
+            "Journal rows retention removed before an outbox consumer "
+            "delivered them (also logged at error level).", ["consumer"],
+            registry=r)
+        self.webhookDelivered = Counter(
+            "numberok_webhook_delivered",
+            "Events a webhook target acknowledged with 2xx, by target and "
+            "state.", ["target", "state"], registry=r)
+        self.webhookAttempts = Counter(
+            "numberok_webhook_attempts",
+            "Webhook requests that failed, by target and outcome (timeout, "
+            "connect, 5xx, 4xx, ...); each is retried with backoff.",
+            ["target", "outcome"], registry=r)
+        self.webhookParked = Counter(
+            "numberok_webhook_parked",
+            "Lost events a webhook target refused (4xx other than 408/429) "
+            "until parked; listed in /api/webhooks.", ["target"], registry=r)
+        self.webhookDropped = Counter(
+            "numberok_webhook_dropped",
+            "Live Detected/Updated events not sent to a webhook target, by "
+            "reason (busy: its bounded queue was full; failed: the one "
+            "try failed).", ["target", "reason"], registry=r)
+        self.webhookLag = Gauge(
+            "numberok_webhook_lag",
+            "Lost events in the journal a webhook target has not "
+            "acknowledged yet.", ["target"], registry=r)
+        self.webhookLastSuccess = Gauge(
+            "numberok_webhook_last_success_seconds",
+            "When a webhook target last answered 2xx (Unix time).",
+            ["target"], registry=r)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -622,3 +622,132 @@ def journalSite(tmp_path):
     finally:
         pytest_twisted.blockon(port.stopListening())
         pytest_twisted.blockon(journal.stopService())
+# -- a webhook receiver ------------------------------------------------------
+
+WEBHOOK_SECRET = "s3cret-key"
+
+
+class WebhookReceiver:
+    """
+    A real HTTP receiver on 127.0.0.1 port 0 (twisted.web in the test's
+    reactor), checking every request's X-Numberok-Signature as an
+    integrator's would.  C{script(n, body)} chooses each answer: an HTTP
+    code, C{"abort"} (the connection is cut) or C{"hang"} (no answer: the
+    sender's timeout).  C{accepted} holds the bodies answered 2xx, in
+    arrival order; C{requests} every request as C{(headers, body)}.
+    """
+
+    def __init__(self, script=None) -> None:
+        from twisted.web import resource, server
+
+        self.script = script or (lambda n, body: 200)
+        self.requests: list = []
+        self.accepted: list = []
+        self.badSignatures = 0
+        self.hanging: list = []
+        receiver = self
+
+        class Hook(resource.Resource):
+            isLeaf = True
+
+            def render_POST(self, request):
+                return receiver._take(request)
+
+            render_PUT = render_POST
+
+        self.site = server.Site(Hook())
+        self.port = getReactor().listenTCP(0, self.site,
+                                           interface="127.0.0.1")
+
+    @property
+    def url(self) -> str:
+        return "http://127.0.0.1:%d/hook" % (self.port.getHost().port,)
+
+    def _take(self, request):
+        import hashlib
+        import hmac
+
+        from twisted.web.server import NOT_DONE_YET
+        data = request.content.read()
+        headers = {k.decode().lower(): v[0].decode()
+                   for k, v in request.requestHeaders.getAllRawHeaders()}
+        expected = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), data,
+                                        hashlib.sha256).hexdigest()
+        if headers.get("x-numberok-signature") != expected:
+            self.badSignatures += 1
+            request.setResponseCode(401)
+            return b"bad signature"
+        body = json.loads(data)
+        self.requests.append((headers, body))
+        action = self.script(len(self.requests), body)
+        if action == "abort":
+            request.channel.transport.abortConnection()
+            return NOT_DONE_YET
+        if action == "hang":
+            self.hanging.append(request)
+            return NOT_DONE_YET
+        request.setResponseCode(action)
+        if 200 <= action < 300:
+            self.accepted.append(body)
+        return b"refused" if action >= 400 else b"ok"
+
+    def stop(self):
+        for request in self.hanging:
+            if request.channel is not None:
+                request.channel.transport.abortConnection()
+        return self.port.stopListening()
+
+
+@pytest.fixture
+def webhookReceiver():
+    """Start receivers with C{webhookReceiver(script)}; all stop at the
+    end."""
+    import pytest_twisted
+    receivers: list = []
+
+    def start(script=None) -> WebhookReceiver:
+        receiver = WebhookReceiver(script)
+        receivers.append(receiver)
+        return receiver
+    yield start
+    for receiver in receivers:
+        pytest_twisted.blockon(receiver.stop())
+
+
+class MemoryHTTP:
+    """
+    A twisted.web resource served in memory to a real C{Agent}
+    (C{Agent.usingEndpointFactory(clock, memory)}): each connection is a
+    pair of L{twisted.test.iosim} transports, moved along by L{flush}.  For
+    HTTP clients driven by a C{Clock}: no socket, no wall-clock time.
+    """
+
+    def __init__(self, resource) -> None:
+        from twisted.web.server import Site
+        self.site = Site(resource)
+        self.site.timeOut = None
+        self.pumps: list = []
+
+    def endpointForURI(self, uri):
+        return _MemoryEndpoint(self)
+
+    def flush(self) -> None:
+        for _ in range(3):
+            for pump in self.pumps:
+                pump.flush()
+
+
+class _MemoryEndpoint:
+    def __init__(self, memory: MemoryHTTP) -> None:
+        self.memory = memory
+
+    def connect(self, factory):
+        from twisted.internet.defer import succeed
+        from twisted.test import iosim
+        client = factory.buildProtocol(None)
+        server = self.memory.site.buildProtocol(None)
+        self.memory.pumps.append(iosim.connect(
+            server, iosim.FakeTransport(server, isServer=True),
+            client, iosim.FakeTransport(client, isServer=False),
+            greet=False))
+        return succeed(client)

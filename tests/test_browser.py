@@ -647,6 +647,41 @@ def driveJournalAndVisits(page, server: Server, failed: list) -> None:
                         full_page=True)
 
 
+
+def test_webhook_target_added_and_removed_on_the_page(tmp_path):
+    sync_playwright, chromium = requireBrowser()
+    from playwright.sync_api import expect
+    from numberok.web import auth
+    config = tmp_path / "numberok.ini"
+    config.write_text("[Admin]\nPasswordHash = %s\n"
+                      % (auth.hashPassword(PASSWORD, iterations=1000),))
+    server = Server(config)
+    try:
+        with browserPage(sync_playwright, chromium) as page:
+            page.goto(server.url + "/")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(server.url + "/")
+            # A URL that is not http(s): the settings check's words show.
+            page.fill("#webhook-name", "erp")
+            page.fill("#webhook-url", "ftp://erp.example/in")
+            page.click("#webhook-save")
+            expect(page.locator("#webhook-error")).to_contain_text(
+                "Webhook:erp.Url")
+            page.fill("#webhook-url", "http://127.0.0.1:9/hs/numberok/event")
+            page.fill("#webhook-secret", "k3y")
+            page.click("#webhook-save")
+            row = page.locator("#webhook-rows tr", has_text="erp")
+            expect(row).to_contain_text("http://127.0.0.1:9/hs/numberok/event")
+            text = config.read_text()
+            assert "[Webhook:erp]" in text and "Secret = k3y" in text
+            row.locator("button", has_text="Remove").click()
+            expect(page.locator("#webhook-rows")).to_contain_text(
+                "No webhook.")
+            assert "[Webhook:erp]" not in config.read_text()
+    finally:
+        server.stop()
+
 if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
     extra = sys.argv[3:]
     serve(sys.argv[2], seeded="seeded" in extra, demo="demo" in extra,

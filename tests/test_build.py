@@ -62,7 +62,7 @@ def test_children_start_by_role_so_a_late_output_still_starts_before_sources(
                             lambda context: RecordingPart("added", []))))
     assert [child.name for child in server] == [
         "screenshots", "publisher", "analytics", "journal", "recent",
-        "added", "eventPort", "ingest", "admin", "cameras", None]
+        "webhooks", "added", "eventPort", "ingest", "admin", "cameras", None]
 
 
 def test_a_port_that_cannot_be_bound_stops_the_start_before_any_thread():

@@ -1,39 +1,20 @@
 """
-The blocking helpers of the site publisher, run in its thread: the outbox
-cursor file and the pictures of an event.
+The blocking helpers of the site publisher, run in its thread: the name
+of its outbox cursor file (the file itself is
+L{numberok.journal.cursor}'s) and the pictures of an event.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Optional
 
 from numberok.events import BBox
 from numberok.images import InvalidImage, cropPlate
+from numberok.journal.cursor import readCursor, writeCursor
+
+__all__ = ["CURSOR_NAME", "readCursor", "writeCursor", "loadPictures"]
 
 CURSOR_NAME = "mqtt-outbox.cursor"
-
-
-def readCursor(path: str) -> Optional[int]:
-    """The id the broker acknowledged last, or L{None} before the first
-    run.  Blocking."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return int(json.load(f)["acknowledged"])
-    except FileNotFoundError:
-        return None
-
-
-def writeCursor(path: str, value: int) -> None:
-    """Replace the cursor file atomically (write, fsync, rename).
-    Blocking."""
-    part = path + ".part"
-    with open(part, "w", encoding="utf-8") as f:
-        json.dump({"acknowledged": value}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(part, path)
 
 
 def loadPictures(frame: Optional[bytes], path: Optional[str],

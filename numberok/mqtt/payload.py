@@ -59,6 +59,16 @@ def encodeEvent(event: PlateEvent, systemId: int, journalId: Optional[int],
     C{id} (the journal id, Lost only), C{bbox} (when the event has one and
     a picture goes with it), C{picture} and C{plate_picture} (base64 JPEG).
     """
+    return encodeObject(eventObject(event, systemId, journalId, picture,
+                                    platePicture, testMode))
+
+
+def eventObject(event: PlateEvent, systemId: int, journalId: Optional[int],
+                picture: Optional[bytes] = None,
+                platePicture: Optional[bytes] = None,
+                testMode: bool = False) -> dict[str, Any]:
+    """L{encodeEvent}'s object before it is encoded, for outputs that add
+    members of their own (a webhook's picture URLs)."""
     obj: dict[str, Any] = dict(eventPairs(event, systemId, testMode))
     if journalId is not None:
         obj["id"] = journalId
@@ -68,6 +78,11 @@ def encodeEvent(event: PlateEvent, systemId: int, journalId: Optional[int],
         obj["picture"] = base64.b64encode(picture).decode("ascii")
     if platePicture is not None:
         obj["plate_picture"] = base64.b64encode(platePicture).decode("ascii")
+    return obj
+
+
+def encodeObject(obj: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, as every message and webhook body is sent."""
     return json.dumps(obj, ensure_ascii=False,
                       separators=(",", ":")).encode("utf-8")
 

@@ -390,3 +390,34 @@ def parseCameraToken(text: str) -> str:
             "python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
             % (MIN_CAMERA_TOKEN_LENGTH,))
     return text
+
+
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+RESERVED_HEADERS = frozenset([
+    "host", "content-length", "content-type", "transfer-encoding",
+    "connection", "x-numberok-signature", "idempotency-key"])
+"""Headers a webhook sets itself: C{[Webhook:<name>] Headers} may not
+name them."""
+
+
+def parseHeaders(text: str) -> tuple[tuple[str, str], ...]:
+    """
+    Extra HTTP headers: one C{Name: value} per line; blank lines are
+    ignored.
+
+    @raise ValueError: naming the first bad line (no colon, a name that is
+        not an HTTP token, a header numberok sets itself).
+    """
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or not HEADER_NAME.match(name):
+            raise ValueError("line %d: write 'Name: value'" % (number,))
+        if name.lower() in RESERVED_HEADERS:
+            raise ValueError("line %d: %s is set by numberok"
+                             % (number, name))
+        out.append((name, value.strip()))
+    return tuple(out)

@@ -22,9 +22,9 @@ import re
 from numberok import plates
 from numberok.channels import checkChannelName
 from numberok.settings.families import Family, SectionSettings
-from numberok.settings.fields import (Field, parseCameraToken, parseHttpUrl,
-                                      parseNumberList, parsePasswordHash,
-                                      parseWordList)
+from numberok.settings.fields import (Field, parseCameraToken, parseHeaders,
+                                      parseHttpUrl, parseNumberList,
+                                      parsePasswordHash, parseWordList)
 
 NETSERVER_ENABLE = Field(
     "NetServer", "Enable", "bool", True,
@@ -284,6 +284,10 @@ def _checkWebhook(section: SectionSettings) -> dict[str, str]:
                                      "a bearer Token, not both")
     if not section[WEBHOOK_STATES]:
         errors[WEBHOOK_STATES.key] = "name at least one state"
+    try:
+        parseHeaders(section[WEBHOOK_HEADERS])
+    except ValueError as e:
+        errors[WEBHOOK_HEADERS.key] = str(e)
     return errors
 
 

@@ -26,6 +26,9 @@ which check their callers' token or credentials themselves.
                                       L{numberok.web.cameras})
     GET    /api/visits[/inside]       visits and occupancy
                                       (L{numberok.journal.visits_api})
+    GET    /api/webhooks              webhook targets' status
+    POST   /api/webhooks/<n>/rewind   send again from a journal id
+                                      (L{numberok.webhooks.resource})
 
 Other parts mount their own endpoints with L{AdminResource.putAPI}.
 """
