@@ -1,0 +1,99 @@
+"""
+Whether a read can belong to a track by where and when it was seen, not
+only by its text: the plate box must fit the track's position and motion
+(L{boxFits}), and the read's own time must fit the track's span of time
+(L{numberok.tracks.Track.admits}).  Text alone cannot tell two fleet vehicles with consecutive
+numbers apart when they drive side by side, nor one vehicle's two passages
+that a camera reports a second apart after an outage; the box and the
+camera's clock can.  docs/analytics.rst ("Position and time") has the rule
+and its limits.
+
+Pure functions on numbers; L{numberok.zones.ZoneAggregator} calls them for
+the few candidate tracks its text index found.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from numberok.events import BBox
+
+ACROSS_PLATE_WIDTHS = 1.2
+"""How far (in plate widths) a box may lie across the zone's direction of
+travel from where the track's motion puts it: lanes are two plate widths
+and more apart, and a vehicle drifts far less than that between reads."""
+
+ALONG_PLATE_WIDTHS = 4.0
+"""How far along the direction of travel: a vehicle at speed moves one or
+two plate widths between frames, and a missed read or two doubles that."""
+
+MAX_PREDICTION_S = 2.0
+"""The longest time a track's motion is extrapolated over: beyond it the
+vehicle may have stopped, so the prediction stops there."""
+
+VELOCITY_SMOOTHING = 0.5
+"""Weight of the newest step in the track's velocity estimate."""
+
+
+def centre(box: BBox) -> tuple[float, float]:
+    x, y, w, h = box
+    return x + w / 2, y + h / 2
+
+
+def boxFits(last: BBox, lastAtMs: int,
+            velocity: Optional[tuple[float, float]], box: BBox, atMs: int,
+            inDirection: str) -> bool:
+    """
+    Whether C{box}, seen at C{atMs}, can be the plate whose latest box was
+    C{last} at C{lastAtMs}, moving at C{velocity} (pixels per second, or
+    L{None} before the track has moved).
+
+    The box centre is compared with the predicted centre, split along the
+    zone's C{InDirection} (the way vehicles travel) and across it, in plate
+    widths (the mean of both boxes), so the rule does not depend on the
+    camera's resolution.
+    """
+    x0, y0 = centre(last)
+    x1, y1 = centre(box)
+    dx = x1 - x0
+    dy = y1 - y0
+    if velocity is not None:
+        dt = (atMs - lastAtMs) / 1000.0
+        if dt > MAX_PREDICTION_S:
+            dt = MAX_PREDICTION_S
+        elif dt < -MAX_PREDICTION_S:
+            dt = -MAX_PREDICTION_S
+        dx -= velocity[0] * dt
+        dy -= velocity[1] * dt
+    unit = (last[2] + box[2]) / 2
+    if unit < 1.0:
+        unit = 1.0
+    if inDirection == "down" or inDirection == "up":
+        along, across = dy, dx
+    else:
+        along, across = dx, dy
+    return (-ACROSS_PLATE_WIDTHS * unit <= across <= ACROSS_PLATE_WIDTHS * unit
+            and -ALONG_PLATE_WIDTHS * unit <= along
+            <= ALONG_PLATE_WIDTHS * unit)
+
+
+def nextVelocity(velocity: Optional[tuple[float, float]], last: BBox,
+                 lastAtMs: int, box: BBox, atMs: int
+                 ) -> Optional[tuple[float, float]]:
+    """
+    The track's velocity after C{box} at C{atMs} followed C{last}: the
+    step's speed, smoothed with the previous estimate.  Reads with the same
+    time (one frame) leave it as it was.
+    """
+    dt = (atMs - lastAtMs) / 1000.0
+    if dt <= 0:
+        return velocity
+    x0, y0 = centre(last)
+    x1, y1 = centre(box)
+    vx, vy = (x1 - x0) / dt, (y1 - y0) / dt
+    if velocity is None:
+        return vx, vy
+    keep = 1.0 - VELOCITY_SMOOTHING
+    return (keep * velocity[0] + VELOCITY_SMOOTHING * vx,
+            keep * velocity[1] + VELOCITY_SMOOTHING * vy)
+
