@@ -17,6 +17,35 @@ BBox = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
+class VehicleAttributes:
+    """
+    What a source says about the vehicle besides its plate, each L{None}
+    when it does not say (never a guess): C{type} (body type or class, as
+    the source spells it, e.g. C{"sedan"}, C{"SUVMPV"}), C{colour},
+    C{make}, C{model} and the plate's own C{plateColour}.  The analytics
+    vote each one over a track's reads like the plate (L{numberok.vehicle}).
+    """
+
+    type: Optional[str] = None
+    colour: Optional[str] = None
+    make: Optional[str] = None
+    model: Optional[str] = None
+    plateColour: Optional[str] = None
+
+
+VEHICLE_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
+    # (VehicleAttributes field, PlateEvent field, wire key)
+    ("type", "vehicleType", "VehicleType"),
+    ("colour", "vehicleColour", "VehicleColour"),
+    ("make", "vehicleMake", "VehicleMake"),
+    ("model", "vehicleModel", "VehicleModel"),
+    ("plateColour", "plateColour", "PlateColour"),
+)
+"""Each vehicle attribute's names on a read, on an event and on the wire
+(docs/protocol.rst)."""
+
+
+@dataclass(frozen=True, slots=True)
 class PlateRead:
     """
     One plate read off one frame by a recognizer, as a source received it.
@@ -38,6 +67,8 @@ class PlateRead:
         C{"approaching"} or C{"leaving"} the camera (an ANPR camera's
         C{direction}), for when the boxes cannot tell; L{None} when the
         source does not say.
+    @ivar vehicle: the vehicle's attributes when the source gives any
+        (L{VehicleAttributes}); L{None} when it gives none.
     """
 
     plate: str
@@ -52,6 +83,7 @@ class PlateRead:
     source: str = ""
     perVehicle: bool = False
     travel: Optional[str] = None
+    vehicle: Optional[VehicleAttributes] = None
 
 
 class EventState(enum.Enum):
@@ -112,6 +144,9 @@ class PlateEvent:
         (for Lost: when the vehicle was declared lost), ms since the epoch;
         L{None} where unknown.  Not on the wire: C{FrameTimeStampMs} stays the
         best read's frame time.
+    @ivar vehicleType: the voted L{VehicleAttributes.type} of the track's
+        reads, L{None} when no read gave one; C{vehicleColour},
+        C{vehicleMake}, C{vehicleModel} and C{plateColour} likewise.
     """
 
     state: EventState
@@ -130,6 +165,11 @@ class PlateEvent:
     bbox: Optional[BBox] = None
     systemId: Optional[int] = None
     eventTimeMs: Optional[int] = None
+    vehicleType: Optional[str] = None
+    vehicleColour: Optional[str] = None
+    vehicleMake: Optional[str] = None
+    vehicleModel: Optional[str] = None
+    plateColour: Optional[str] = None
 
 
 def unicodePlateNumber(text: str) -> str:
@@ -146,7 +186,9 @@ def eventPairs(event: PlateEvent, systemId: int,
     The NumberOk C{Key=Value} pairs of an LPR event, in the order the
     original server sends them.  Besides the protocol's keys we add two of
     our own, documented in docs/protocol.rst: C{Confidence} (0..100, the best
-    plate's confidence) and C{ReadCount} (reads in the track so far).
+    plate's confidence) and C{ReadCount} (reads in the track so far), and
+    at the end the vehicle's attributes where known (C{VehicleType},
+    C{VehicleColour}, C{VehicleMake}, C{VehicleModel}, C{PlateColour}).
     """
     if event.systemId is not None:
         systemId = event.systemId
@@ -174,4 +216,9 @@ def eventPairs(event: PlateEvent, systemId: int,
         ("Confidence", str(round(event.confidence * 100))),
         ("ReadCount", str(event.reads)),
     ]
+    # The vehicle's attributes, only those some read gave.
+    for _, attr, key in VEHICLE_ATTRIBUTES:
+        value = getattr(event, attr)
+        if value is not None:
+            pairs.append((key, value))
     return pairs

@@ -13,6 +13,10 @@ from twisted.internet.defer import Deferred
 from numberok.events import BBox, MovementType, PlateRead
 from numberok.plates import PlateVote, skeleton
 from numberok.trackfit import boxFits, nextVelocity
+from numberok.vehicle import AttributeVote
+
+NO_TIME = 2 ** 63
+"""A track's first read time before it has any read."""
 
 MAX_DISTINCT_PLATES = 64
 """Distinct read texts a track remembers for matching; beyond this a track
@@ -95,7 +99,7 @@ class Track:
                  "firstBox", "lastBox", "movement", "lastRead", "lastReadAt",
                  "timer", "lost", "voted", "_plateKey", "gateBox", "gateAt",
                  "velocity", "firstMs", "lastMs", "firstBoxAt", "lastBoxAt",
-                 "__weakref__")
+                 "attributes", "__weakref__")
 
     def __init__(self, runtimeId: int, channel: int, zone: int,
                  fits: Callable[[str], bool]) -> None:
@@ -127,11 +131,14 @@ class Track:
         self.gateBox: Optional[BBox] = None
         self.gateAt = 0
         self.velocity: Optional[tuple[float, float]] = None
-        # The span of the reads' own times (the camera's clock).
-        self.firstMs: Optional[int] = None
-        self.lastMs = 0
+        # The span of the reads' own times (the camera's clock); empty
+        # (first after last) before the first read.
+        self.firstMs = NO_TIME
+        self.lastMs = -1
         self.firstBoxAt = 0
         self.lastBoxAt = 0
+        # The vehicle's attributes, voted over the reads that gave any.
+        self.attributes: Optional[AttributeVote] = None
 
     def plate(self) -> str:
         """The voted plate so far ("" before the first read)."""
@@ -149,13 +156,15 @@ class Track:
         self.lastRead = read
         self.lastReadAt = now
         atMs = read.timeMs
-        if self.firstMs is None:
-            self.firstMs = self.lastMs = atMs
-        elif atMs > self.lastMs:
+        if atMs > self.lastMs:
             self.lastMs = atMs
-        elif atMs < self.firstMs:
+        if atMs < self.firstMs:
             self.firstMs = atMs
         self.vote.add(processed, read.plate, read.confidence)
+        if read.vehicle is not None:
+            if self.attributes is None:
+                self.attributes = AttributeVote()
+            self.attributes.add(read.vehicle, read.confidence)
         fresh = []
         texts = self.texts
         if processed in texts or len(texts) < MAX_DISTINCT_PLATES:
@@ -200,10 +209,10 @@ class Track:
                 self.firstBoxAt = atMs
             if not read.perVehicle:
                 gate = self.gateBox
-                if gate is None:
+                if gate is None or atMs == self.gateAt:
                     self.gateBox = box
                     self.gateAt = atMs
-                elif atMs >= self.gateAt:
+                elif atMs > self.gateAt:
                     self.velocity = nextVelocity(self.velocity, gate,
                                                  self.gateAt, box, atMs)
                     self.gateBox = box
@@ -217,9 +226,8 @@ class Track:
         track's span, and, for a frame read with a box, the box where the
         track's motion puts the plate.
         """
-        first = self.firstMs
-        if first is not None and not (first - lossMs <= read.timeMs
-                                      <= self.lastMs + lossMs):
+        if not (self.firstMs - lossMs <= read.timeMs
+                <= self.lastMs + lossMs):
             return False
         box = read.bbox
         if box is None or self.gateBox is None or read.perVehicle:
@@ -234,8 +242,7 @@ class Track:
         copy of this one by time and place: the same test as L{admits}
         with C{other}'s latest frame box and time span.
         """
-        if self.firstMs is not None and other.firstMs is not None and (
-                other.lastMs < self.firstMs - lossMs
+        if (other.lastMs < self.firstMs - lossMs
                 or other.firstMs > self.lastMs + lossMs):
             return False
         if self.gateBox is None or other.gateBox is None:

@@ -8,7 +8,7 @@ by all of them (plate rules, ids, caps, the sink).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Optional
 
 from numberok.events import EventState, MovementType, PlateEvent, PlateRead
@@ -78,6 +78,8 @@ class ZoneAggregator:
         # exact match is one dict look-up, and soft comparison a near
         # search over the texts rather than a loop over tracks.
         self.index = TextIndex()
+        self._zoneFrom = None
+        self._lossMs = 0
 
     def addRead(self, read: PlateRead, processed: str, key: str,
                 now: float) -> None:
@@ -86,7 +88,10 @@ class ZoneAggregator:
         config = analytics.config
         soft = config.soft
         zone = settings.zone(self.channel, self.zone)
-        lossMs = int(zone.lossInterval * 1000)
+        if zone is not self._zoneFrom:
+            self._zoneFrom = zone
+            self._lossMs = int(zone.lossInterval * 1000)
+        lossMs = self._lossMs
         inDirection = zone.inDirection
         track = self._match(read, processed, key, config, lossMs, inDirection)
         if track is None:
@@ -261,7 +266,7 @@ class ZoneAggregator:
         plate, raw, confidence = track.vote.best()
         best = track.bestRead(plate)
         timed = current if current is not None else best
-        return PlateEvent(
+        event = PlateEvent(
             state=state, runtimeId=track.runtimeId, channel=track.channel,
             zone=track.zone, plate=plate, rawPlate=raw,
             frameTimeMs=timed.timeMs,
@@ -270,3 +275,6 @@ class ZoneAggregator:
             confidence=confidence, reads=track.reads,
             frame=best.jpeg, bbox=best.bbox,
             eventTimeMs=int(self.analytics.reactor.seconds() * 1000))
+        if track.attributes is not None:
+            event = replace(event, **track.attributes.eventFields())
+        return event

@@ -87,6 +87,12 @@ EVENT_FIELDS: tuple[Field, ...] = (
     Field("systemId", "system_id", "INTEGER", Optional[int]),
     Field("bbox", "plate_box", "TEXT", Optional[str], boxText, boxOf,
           lambda text: list(boxOf(text)) if text else None),
+    # The vehicle's attributes (numberok.vehicle), NULL where unknown.
+    Field("vehicleType", "vehicle_type", "TEXT", Optional[str]),
+    Field("vehicleColour", "vehicle_colour", "TEXT", Optional[str]),
+    Field("vehicleMake", "vehicle_make", "TEXT", Optional[str]),
+    Field("vehicleModel", "vehicle_model", "TEXT", Optional[str]),
+    Field("plateColour", "plate_colour", "TEXT", Optional[str]),
 )
 """Every L{PlateEvent} field but C{frame} (stored as a file)."""
 
