@@ -14,6 +14,7 @@ the few candidate tracks its text index found.
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 from numberok.events import BBox
@@ -30,6 +31,16 @@ two plate widths between frames, and a missed read or two doubles that."""
 MAX_PREDICTION_S = 2.0
 """The longest time a track's motion is extrapolated over: beyond it the
 vehicle may have stopped, so the prediction stops there."""
+
+MIN_STEP_MS = 20
+"""The shortest time between two boxes that a velocity is measured over:
+a frame interval at 50 frames a second.  Reads closer together (one
+frame, or times rounded to the millisecond) move the position only."""
+
+MAX_SPEED_PLATE_WIDTHS = 30.0
+"""The fastest a plate is taken to cross the picture, in plate widths a
+second (a 180 px plate at 10 frames a second moving 2 widths a frame is
+20); a faster estimate comes from bad times and is cut to this."""
 
 VELOCITY_SMOOTHING = 0.5
 """Weight of the newest step in the track's velocity estimate."""
@@ -79,14 +90,20 @@ def nextVelocity(velocity: Optional[tuple[float, float]], last: BBox,
                  ) -> Optional[tuple[float, float]]:
     """
     The track's velocity after C{box} at C{atMs} followed C{last}: the
-    step's speed, smoothed with the previous estimate.  Reads with the same
-    time (one frame) leave it as it was.
+    step's speed (at most L{MAX_SPEED_PLATE_WIDTHS}), smoothed with the
+    previous estimate.  Reads with the same time (one frame) leave it as
+    it was; the caller measures only over L{MIN_STEP_MS} or more.
     """
     dt = (atMs - lastAtMs) / 1000.0
     if dt <= 0:
         return velocity
     vx = (box[0] - last[0] + (box[2] - last[2]) / 2) / dt
     vy = (box[1] - last[1] + (box[3] - last[3]) / 2) / dt
+    fastest = MAX_SPEED_PLATE_WIDTHS * max((last[2] + box[2]) / 2, 1.0)
+    speed = math.hypot(vx, vy)
+    if speed > fastest:
+        vx *= fastest / speed
+        vy *= fastest / speed
     if velocity is None:
         return vx, vy
     keep = 1.0 - VELOCITY_SMOOTHING

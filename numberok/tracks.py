@@ -12,7 +12,7 @@ from twisted.internet.defer import Deferred
 
 from numberok.events import BBox, MovementType, PlateRead
 from numberok.plates import PlateVote, skeleton
-from numberok.trackfit import boxFits, nextVelocity
+from numberok.trackfit import MIN_STEP_MS, boxFits, nextVelocity
 from numberok.vehicle import AttributeVote
 
 NO_TIME = 2 ** 63
@@ -209,14 +209,17 @@ class Track:
                 self.firstBoxAt = atMs
             if not read.perVehicle:
                 gate = self.gateBox
-                if gate is None or atMs == self.gateAt:
+                if gate is None:
                     self.gateBox = box
                     self.gateAt = atMs
-                elif atMs > self.gateAt:
+                elif atMs - self.gateAt >= MIN_STEP_MS:
                     self.velocity = nextVelocity(self.velocity, gate,
                                                  self.gateAt, box, atMs)
                     self.gateBox = box
                     self.gateAt = atMs
+                elif atMs >= self.gateAt:
+                    # The same frame, or too soon to measure a speed over.
+                    self.gateBox = box
         return fresh
 
     def admits(self, read: PlateRead, lossMs: int, inDirection: str) -> bool:
