@@ -34,6 +34,7 @@ from numberok.journal import Journal
 from numberok.listening import ListeningService
 from numberok.metrics import Metrics
 from numberok.publisher import EventPublisher
+from numberok.memory import MemoryTrimmer
 from numberok.screenshots import ScreenshotService
 from numberok.server import NumberOkFactory
 from numberok.settings import Settings, SettingsStore
@@ -185,6 +186,8 @@ def buildServer(settings: Settings, endpoints: Endpoints,
     store = SettingsStore(settings, settingsPath)
     server = NumberOkServer(store, metrics, reactor)
 
+    # Freed picture memory back to the system after bursts.
+    server.add(MemoryTrimmer(reactor, metrics=metrics), "memory")
     server.screenshots = server.add(ScreenshotService(
         reactor, threads=screenshotThreads, metrics=metrics), "screenshots")
     server.publisher = server.add(

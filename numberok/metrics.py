@@ -240,6 +240,15 @@ class Metrics:
             "Passes through the replay file started (more than one when "
             "looping).", registry=r)
 
+        # -- memory (memory.py) ----------------------------------------------
+        self.memoryTrims = Counter(
+            "numberok_memory_trims",
+            "Times freed memory was handed back to the system "
+            "(malloc_trim) after the process grew.", registry=r)
+        self.memoryTrimmedBytes = Counter(
+            "numberok_memory_trimmed_bytes",
+            "Resident bytes those trims gave back.", registry=r)
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
