@@ -144,9 +144,10 @@ class PlateEvent:
         (for Lost: when the vehicle was declared lost), ms since the epoch;
         L{None} where unknown.  Not on the wire: C{FrameTimeStampMs} stays the
         best read's frame time.
-    @ivar vehicleType: the voted L{VehicleAttributes.type} of the track's
-        reads, L{None} when no read gave one; C{vehicleColour},
-        C{vehicleMake}, C{vehicleModel} and C{plateColour} likewise.
+    @ivar vehicle: the track's voted L{VehicleAttributes} (each attribute
+        the winner of the reads that gave it), L{None} when no read gave
+        any; C{vehicleType}, C{vehicleColour}, C{vehicleMake},
+        C{vehicleModel} and C{plateColour} read one each.
     """
 
     state: EventState
@@ -165,11 +166,29 @@ class PlateEvent:
     bbox: Optional[BBox] = None
     systemId: Optional[int] = None
     eventTimeMs: Optional[int] = None
-    vehicleType: Optional[str] = None
-    vehicleColour: Optional[str] = None
-    vehicleMake: Optional[str] = None
-    vehicleModel: Optional[str] = None
-    plateColour: Optional[str] = None
+    vehicle: Optional[VehicleAttributes] = None
+
+    # One field for the five attributes (each field costs every event its
+    # construction), and a view of each for the journal and readers.
+    @property
+    def vehicleType(self) -> Optional[str]:
+        return None if self.vehicle is None else self.vehicle.type
+
+    @property
+    def vehicleColour(self) -> Optional[str]:
+        return None if self.vehicle is None else self.vehicle.colour
+
+    @property
+    def vehicleMake(self) -> Optional[str]:
+        return None if self.vehicle is None else self.vehicle.make
+
+    @property
+    def vehicleModel(self) -> Optional[str]:
+        return None if self.vehicle is None else self.vehicle.model
+
+    @property
+    def plateColour(self) -> Optional[str]:
+        return None if self.vehicle is None else self.vehicle.plateColour
 
 
 def unicodePlateNumber(text: str) -> str:
@@ -217,8 +236,10 @@ def eventPairs(event: PlateEvent, systemId: int,
         ("ReadCount", str(event.reads)),
     ]
     # The vehicle's attributes, only those some read gave.
-    for _, attr, key in VEHICLE_ATTRIBUTES:
-        value = getattr(event, attr)
-        if value is not None:
-            pairs.append((key, value))
+    vehicle = event.vehicle
+    if vehicle is not None:
+        for name, _, key in VEHICLE_ATTRIBUTES:
+            value = getattr(vehicle, name)
+            if value is not None:
+                pairs.append((key, value))
     return pairs

@@ -79,29 +79,21 @@ class AttributeVote:
                 tally = self.tallies.setdefault(name, {})
                 tally[value] = tally.get(value, 0.0) + weight
 
-    def eventFields(self) -> dict[str, str]:
-        """The winners as L{numberok.events.PlateEvent} keyword
-        arguments."""
-        fields = {}
-        for name, attr, _ in VEHICLE_ATTRIBUTES:
-            tally = self.tallies.get(name)
-            if tally:
-                # max() keeps the first of equal weights: insertion order.
-                fields[attr] = max(tally, key=tally.__getitem__)
-        return fields
+    def winner(self) -> VehicleAttributes:
+        """Each attribute's winner (L{None} for one no read gave)."""
+        tallies = self.tallies
+        return VehicleAttributes(**{
+            # max() keeps the first of equal weights: insertion order.
+            name: max(tally, key=tally.__getitem__)
+            for name, tally in tallies.items() if tally})
 
 
-def eventAttributes(obj: dict) -> dict[str, str]:
+def eventVehicle(obj: dict) -> Optional[VehicleAttributes]:
     """
     The attributes of an event message that carries the wire keys (an
-    MQTT message of another instance), as L{numberok.events.PlateEvent}
-    keyword arguments.
+    MQTT message of another instance).
 
     @raise ReadFormatError: a key whose value is not a short string.
     """
-    fields = {}
-    for _, attr, key in VEHICLE_ATTRIBUTES:
-        value = checkAttribute(obj.get(key), key)
-        if value is not None:
-            fields[attr] = value
-    return fields
+    return attributesOf(**{name: checkAttribute(obj.get(key), key)
+                           for name, _, key in VEHICLE_ATTRIBUTES})

@@ -8,7 +8,7 @@ by all of them (plate rules, ids, caps, the sink).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from numberok.events import EventState, MovementType, PlateEvent, PlateRead
@@ -270,7 +270,7 @@ class ZoneAggregator:
         plate, raw, confidence = track.vote.best()
         best = track.bestRead(plate)
         timed = current if current is not None else best
-        event = PlateEvent(
+        return PlateEvent(
             state=state, runtimeId=track.runtimeId, channel=track.channel,
             zone=track.zone, plate=plate, rawPlate=raw,
             frameTimeMs=timed.timeMs,
@@ -278,7 +278,6 @@ class ZoneAggregator:
             movement=track.movement, checkpoint=timed.checkpoint,
             confidence=confidence, reads=track.reads,
             frame=best.jpeg, bbox=best.bbox,
-            eventTimeMs=int(self.analytics.reactor.seconds() * 1000))
-        if track.attributes is not None:
-            event = replace(event, **track.attributes.eventFields())
-        return event
+            eventTimeMs=int(self.analytics.reactor.seconds() * 1000),
+            vehicle=None if track.attributes is None
+            else track.attributes.winner())

@@ -180,12 +180,12 @@ def test_vote_prefers_the_more_confident_value():
     vote.add(VehicleAttributes(colour="red"), 0.3)
     vote.add(VehicleAttributes(colour="red"), 0.3)
     vote.add(VehicleAttributes(colour="blue"), 0.9)
-    assert vote.eventFields() == {"vehicleColour": "blue"}
+    assert vote.winner() == VehicleAttributes(colour="blue")
 
 
 def test_wire_keys_come_last_and_only_when_known():
-    event = makeEvent(EventState.LOST, vehicleColour="white",
-                      plateColour="yellow")
+    event = makeEvent(EventState.LOST, vehicle=VehicleAttributes(
+        colour="white", plateColour="yellow"))
     pairs = eventPairs(event, 1)
     assert pairs[-2:] == [("VehicleColour", "white"),
                           ("PlateColour", "yellow")]
@@ -195,8 +195,8 @@ def test_wire_keys_come_last_and_only_when_known():
 
 
 def test_mqtt_message_carries_the_attributes_and_collects_them_back():
-    event = makeEvent(EventState.LOST, vehicleType="bus",
-                      vehicleMake="MAN", vehicleModel="Lion's City")
+    event = makeEvent(EventState.LOST, vehicle=VehicleAttributes(
+        type="bus", make="MAN", model="Lion's City"))
     payload = encodeEvent(event, 5, 9)
     obj = json.loads(payload)
     assert (obj["VehicleType"], obj["VehicleMake"]) == ("bus", "MAN")
@@ -214,12 +214,15 @@ def test_journal_stores_the_attributes_and_serves_them(tmp_path):
     journal.startService()
     try:
         journal.publish(makeEvent(EventState.LOST, runtimeId=3,
-                                  vehicleColour="green", plateColour="blue"))
+                                  vehicle=VehicleAttributes(
+                                      colour="green", plateColour="blue")))
         journal.publish(makeEvent(EventState.LOST, runtimeId=4))
         yield journal.whenIdle().addTimeout(10, reactor)
         page = yield journal.since(0, 10).addTimeout(10, reactor)
         first, second = page.entries
-        assert first.toEvent().vehicleColour == "green"
+        assert first.toEvent().vehicle == VehicleAttributes(
+            colour="green", plateColour="blue")
+        assert second.toEvent().vehicle is None
         data = first.toJSON()
         assert (data["vehicle_colour"], data["plate_colour"],
                 data["vehicle_type"]) == ("green", "blue", None)

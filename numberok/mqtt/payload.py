@@ -16,7 +16,7 @@ from typing import Any, Optional
 from numberok.events import (BBox, EventState, MovementType, PlateEvent,
                              eventPairs)
 from numberok.sources.formats import ReadFormatError, checkPlate, decodeJpeg
-from numberok.vehicle import eventAttributes
+from numberok.vehicle import eventVehicle
 
 MAX_INT = 2 ** 63 - 1
 MAX_COORDINATE = 100000
@@ -154,7 +154,7 @@ def decodeEvent(topic: str, payload: bytes) -> CollectedEvent:
         checkpoint=_int(obj, "Checkpoint", default=0),
         confidence=_int(obj, "Confidence", 0, 100, default=100) / 100.0,
         reads=reads, frame=frame, bbox=bbox, systemId=systemId,
-        **eventAttributes(obj))
+        vehicle=eventVehicle(obj))
     if state is EventState.LOST and obj.get("id") is not None:
         key = "L%d:%d" % (_int(obj, "id"), frameTimeMs)
     else:
