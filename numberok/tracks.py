@@ -97,7 +97,7 @@ class Track:
     __slots__ = ("runtimeId", "channel", "zone", "vote", "texts", "keys",
                  "bestReadOf", "framed", "bestFramed", "reads", "announced",
                  "firstBox", "lastBox", "movement", "lastRead", "lastReadAt",
-                 "timer", "lost", "voted", "_plateKey", "gateBox", "gateAt",
+                 "timer", "deadline", "lost", "voted", "_plateKey", "gateBox", "gateAt",
                  "velocity", "firstMs", "lastMs", "firstBoxAt", "lastBoxAt",
                  "attributes", "__weakref__")
 
@@ -122,7 +122,10 @@ class Track:
         self.movement = MovementType.UNDETERMINED
         self.lastRead: Optional[PlateRead] = None
         self.lastReadAt = 0.0
+        # Its loss timer (numberok.losstimers): the group it is in, and
+        # when it is Lost unless read again.
         self.timer = None
+        self.deadline = 0.0
         self.lost: Deferred = Deferred()
         self.voted: Optional[str] = None
         self._plateKey = ""

@@ -120,7 +120,7 @@ class ZoneAggregator:
                 track.movement is MovementType.UNDETERMINED):
             # The boxes cannot tell (one alarm, one box): the camera can.
             track.movement = movementOfTravel(read.travel, inDirection)
-        self._restartTimer(track, zone.lossInterval)
+        analytics.lossTimers.touch(track, zone.lossInterval)
         if not track.announced:
             if read.perVehicle or self._readyToAnnounce(track, config.skip):
                 track.announced = True
@@ -221,14 +221,6 @@ class ZoneAggregator:
                     best, bestRank = track, rank
         return best
 
-    def _restartTimer(self, track: Track, interval: float) -> None:
-        timer = track.timer
-        if timer is not None and timer.active():
-            timer.reset(interval)
-        else:
-            track.timer = self.analytics.reactor.callLater(
-                interval, self.endTrack, track)
-
     def endTrack(self, track: Track, reason: Optional[str] = None) -> None:
         """
         End C{track} now: Lost if it was announced, silently if not (as
@@ -257,12 +249,10 @@ class ZoneAggregator:
         self.analytics.forgotten(track)
         for key in track.keys:
             self.index.discard(key, track)
-        # The timer's arguments hold the track: dropping it breaks the
+        # The loss timers hold the track: forgetting it there breaks the
         # cycle, so an ended track (and the frames of its reads, a megabyte
         # each) is freed at once rather than at the next full collection.
-        timer, track.timer = track.timer, None
-        if timer is not None and timer.active():
-            timer.cancel()
+        self.analytics.lossTimers.forget(track)
         return True
 
     def _event(self, track: Track, state: EventState,
