@@ -11,8 +11,8 @@ The cost per read does not depend on how many zones or tracks are active:
 everything a read touches is found by dict look-ups in its own zone (the
 near search of soft comparison covers only that zone's texts, through a
 partition index once they are many, bounded in bytes
-across zones: L{TextIndex}), and each track's loss
-timer is one reactor C{DelayedCall}.
+across zones: L{TextIndex}), and the loss timers are one reactor
+C{DelayedCall} per loss interval, not per track (L{LossTimers}).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from zope.interface import implementer
 
 from numberok.events import EventState, PlateEvent, PlateRead
 from numberok.interfaces import IEventSink, IPlateReadSink, IZoneOwner
+from numberok.losstimers import LossTimers
 from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.plates import PlateRules, skeleton
 from numberok.reactors import LazyReactor
@@ -97,6 +98,7 @@ class Analytics(Service):
         self._emptyReads = metrics.emptyReads
         self._activeTracks = metrics.activeTracks
         self._dropped = 0
+        self.lossTimers = LossTimers(reactor, self._expired)
 
     @property
     def reads(self) -> int:
@@ -219,6 +221,10 @@ class Analytics(Service):
                 plate=track.plate(), count=self._dropped,
                 kind="announced" if track.announced else "unannounced")
         self._zones[(track.channel, track.zone)].endTrack(track, reason)
+
+    def _expired(self, track: Track) -> None:
+        """C{track}'s loss interval passed without a read."""
+        self._zones[(track.channel, track.zone)].endTrack(track)
 
     def announced(self, track: Track) -> None:
         self._pending.pop(track.runtimeId, None)

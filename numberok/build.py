@@ -67,6 +67,7 @@ from numberok.parts import (BuildContext, Endpoints, Maker, Part, Phase,
 __all__ = ["BuildContext", "Endpoints", "Maker", "NumberOkServer", "PARTS",
            "Part", "Phase", "Role", "buildServer"]
 from numberok.publisher import EventPublisher
+from numberok.memory import MemoryTrimmer
 from numberok.reactors import globalReactor
 from numberok.screenshots import ScreenshotService
 from numberok.server import NumberOkFactory
@@ -166,6 +167,12 @@ class NumberOkServer(MultiService):
 
 
 # -- the makers of the parts ------------------------------------------------
+
+def makeMemoryTrimmer(context: BuildContext) -> MemoryTrimmer:
+    """Freed picture memory back to the system after bursts
+    (docs/operations.rst, "Memory")."""
+    return MemoryTrimmer(context.reactor, metrics=context.metrics)
+
 
 def makeScreenshots(context: BuildContext) -> ScreenshotService:
     return ScreenshotService(context.reactor,
@@ -297,6 +304,7 @@ def makeMqttCollector(context: BuildContext) -> Optional[IService]:
 
 
 PARTS: tuple[Part, ...] = (
+    Part("memory", Role.CORE, Phase.REST, makeMemoryTrimmer),
     Part("screenshots", Role.CORE, Phase.REST, makeScreenshots),
     Part("publisher", Role.CORE, Phase.PUBLISHER_DRAIN, makePublisher,
          stop=lambda publisher, grace: publisher.drain(grace)),

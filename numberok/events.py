@@ -17,6 +17,35 @@ BBox = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
+class VehicleAttributes:
+    """
+    What a source says about the vehicle besides its plate, each L{None}
+    when it does not say (never a guess): C{type} (body type or class, as
+    the source spells it, e.g. C{"sedan"}, C{"SUVMPV"}), C{colour},
+    C{make}, C{model} and the plate's own C{plateColour}.  The analytics
+    vote each one over a track's reads like the plate (L{numberok.vehicle}).
+    """
+
+    type: Optional[str] = None
+    colour: Optional[str] = None
+    make: Optional[str] = None
+    model: Optional[str] = None
+    plateColour: Optional[str] = None
+
+
+VEHICLE_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
+    # (VehicleAttributes field, PlateEvent field, wire key)
+    ("type", "vehicleType", "VehicleType"),
+    ("colour", "vehicleColour", "VehicleColour"),
+    ("make", "vehicleMake", "VehicleMake"),
+    ("model", "vehicleModel", "VehicleModel"),
+    ("plateColour", "plateColour", "PlateColour"),
+)
+"""Each vehicle attribute's names on a read, on an event and on the wire
+(docs/protocol.rst)."""
+
+
+@dataclass(frozen=True, slots=True)
 class PlateRead:
     """
     One plate read off one frame by a recognizer, as a source received it.
@@ -38,6 +67,8 @@ class PlateRead:
         C{"approaching"} or C{"leaving"} the camera (an ANPR camera's
         C{direction}), for when the boxes cannot tell; L{None} when the
         source does not say.
+    @ivar vehicle: the vehicle's attributes when the source gives any
+        (L{VehicleAttributes}); L{None} when it gives none.
     """
 
     plate: str
@@ -52,6 +83,7 @@ class PlateRead:
     source: str = ""
     perVehicle: bool = False
     travel: Optional[str] = None
+    vehicle: Optional[VehicleAttributes] = None
 
 
 class EventState(enum.Enum):
@@ -117,6 +149,10 @@ class PlateEvent:
         an unnamed channel.
     @ivar journalId: this server's journal id of a Lost, once known
         (L{numberok.journalids}); on the wire as C{JournalId}.
+    @ivar vehicle: the track's voted L{VehicleAttributes} (each attribute
+        the winner of the reads that gave it), L{None} when no read gave
+        any; C{vehicleType}, C{vehicleColour}, C{vehicleMake},
+        C{vehicleModel} and C{plateColour} read one each.
     """
 
     state: EventState
@@ -137,6 +173,29 @@ class PlateEvent:
     eventTimeMs: Optional[int] = None
     channelName: Optional[str] = None
     journalId: Optional[int] = None
+    vehicle: Optional[VehicleAttributes] = None
+
+    # One field for the five attributes (each field costs every event its
+    # construction), and a view of each for the journal and readers.
+    @property
+    def vehicleType(self) -> Optional[str]:
+        return None if self.vehicle is None else self.vehicle.type
+
+    @property
+    def vehicleColour(self) -> Optional[str]:
+        return None if self.vehicle is None else self.vehicle.colour
+
+    @property
+    def vehicleMake(self) -> Optional[str]:
+        return None if self.vehicle is None else self.vehicle.make
+
+    @property
+    def vehicleModel(self) -> Optional[str]:
+        return None if self.vehicle is None else self.vehicle.model
+
+    @property
+    def plateColour(self) -> Optional[str]:
+        return None if self.vehicle is None else self.vehicle.plateColour
 
 
 def unicodePlateNumber(text: str) -> str:
@@ -153,8 +212,10 @@ def eventPairs(event: PlateEvent, systemId: int,
     The NumberOk C{Key=Value} pairs of an LPR event, in the order the
     original server sends them.  Besides the protocol's keys we add two of
     our own, documented in docs/protocol.rst: C{Confidence} (0..100, the best
-    plate's confidence) and C{ReadCount} (reads in the track so far), and
-    C{ChannelName} at the end when the channel has a name.
+    plate's confidence) and C{ReadCount} (reads in the track so far); then,
+    each only when known, C{ChannelName}, C{JournalId} and the vehicle's
+    attributes (C{VehicleType}, C{VehicleColour}, C{VehicleMake},
+    C{VehicleModel}, C{PlateColour}).
     """
     if event.systemId is not None:
         systemId = event.systemId
@@ -186,4 +247,11 @@ def eventPairs(event: PlateEvent, systemId: int,
         pairs.append(("ChannelName", event.channelName))
     if event.journalId is not None:
         pairs.append(("JournalId", str(event.journalId)))
+    # The vehicle's attributes, only those some read gave.
+    vehicle = event.vehicle
+    if vehicle is not None:
+        for name, _, key in VEHICLE_ATTRIBUTES:
+            value = getattr(vehicle, name)
+            if value is not None:
+                pairs.append((key, value))
     return pairs

@@ -34,6 +34,16 @@ PLATE_MIN_WIDTH = 160
 admin page without the operator zooming."""
 
 
+def frameMark(frame: bytes) -> tuple[int, bytes]:
+    """
+    What tells a frame from another without keeping it: its length and
+    last 64 bytes (entropy-coded data, distinct per frame).  Caches keyed
+    by a frame's identity keep this instead of the frame, so a 1 MB frame
+    is not held for a cache's sake alone.
+    """
+    return len(frame), frame[-64:]
+
+
 class InvalidImage(Exception):
     """The data is not a JPEG we take: garbage, another format, truncated,
     or more pixels than L{MAX_FRAME_PIXELS}."""

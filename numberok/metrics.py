@@ -303,6 +303,14 @@ class Metrics:
             "numberok_webhook_last_success_seconds",
             "When a webhook target last answered 2xx (Unix time).",
             ["target"], registry=r)
+        # -- memory (memory.py) ----------------------------------------------
+        self.memoryTrims = Counter(
+            "numberok_memory_trims",
+            "Times freed memory was handed back to the system "
+            "(malloc_trim) after the process grew.", registry=r)
+        self.memoryTrimmedBytes = Counter(
+            "numberok_memory_trimmed_bytes",
+            "Resident bytes those trims gave back.", registry=r)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -27,7 +27,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from numberok.images import MAX_FRAME_PIXELS, InvalidImage, frameSize
+from numberok.images import (MAX_FRAME_PIXELS, InvalidImage, frameMark,
+                             frameSize)
 from numberok.interfaces import IScreenshotEncoder
 from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.reactors import LazyReactor
@@ -147,10 +148,12 @@ class ScreenshotService(Service):
         self._pool = ServiceThreads("numberok-screenshots", self.threads,
                                     reactor=reactor)
         self._backlog = 0
-        # (id(frame), quality, maxBytes) -> (frame, ...): holding the frame
-        # keeps its id from being reused while the entry lives.
+        # (id(frame), quality, maxBytes) -> (frame, waiters) while it is
+        # encoded (holding the frame keeps its id from being reused), then
+        # -> (mark of the frame, picture) in the cache, checked on a hit.
         self._inFlight: dict[_Key, tuple[bytes, list[Deferred]]] = {}
-        self._cache: OrderedDict[_Key, tuple[bytes, bytes]] = OrderedDict()
+        self._cache: OrderedDict[_Key, tuple[tuple[int, bytes], bytes]] = (
+            OrderedDict())
         self._warnedChannels: set[int] = set()
         self._warnedOverload = False
         self._warnedStopped = False
@@ -189,6 +192,10 @@ class ScreenshotService(Service):
         quality = min(MAX_QUALITY, max(MIN_QUALITY, int(quality)))
         key = (id(jpeg), quality, maxBytes)
         cached = self._cache.get(key)
+        if cached is not None and cached[0] != frameMark(jpeg):
+            # Another frame at the address of one that was freed.
+            del self._cache[key]
+            cached = None
         if cached is not None:
             self._cache.move_to_end(key)
             self._countCacheHits.inc()
@@ -230,7 +237,9 @@ class ScreenshotService(Service):
             self._warnedOverload = False
         frame, waiters = self._inFlight.pop(key)
         if data is not None and self.cacheSize > 0:
-            self._cache[key] = (frame, data)
+            # Not the frame itself: a 1 MB frame would stay alive for the
+            # cache's sake alone.
+            self._cache[key] = (frameMark(frame), data)
             while len(self._cache) > self.cacheSize:
                 self._cache.popitem(last=False)
         for waiter in waiters:

@@ -12,6 +12,11 @@ from twisted.internet.defer import Deferred
 
 from numberok.events import BBox, MovementType, PlateRead
 from numberok.plates import PlateVote, skeleton
+from numberok.trackfit import MIN_STEP_MS, boxFits, nextVelocity
+from numberok.vehicle import AttributeVote
+
+NO_TIME = 2 ** 63
+"""A track's first read time before it has any read."""
 
 MAX_DISTINCT_PLATES = 64
 """Distinct read texts a track remembers for matching; beyond this a track
@@ -92,7 +97,9 @@ class Track:
     __slots__ = ("runtimeId", "channel", "zone", "vote", "texts", "keys",
                  "bestReadOf", "framed", "bestFramed", "reads", "announced",
                  "firstBox", "lastBox", "movement", "lastRead", "lastReadAt",
-                 "timer", "lost", "voted", "_plateKey", "__weakref__")
+                 "timer", "deadline", "lost", "voted", "_plateKey", "gateBox", "gateAt",
+                 "velocity", "firstMs", "lastMs", "firstBoxAt", "lastBoxAt",
+                 "attributes", "__weakref__")
 
     def __init__(self, runtimeId: int, channel: int, zone: int,
                  fits: Callable[[str], bool]) -> None:
@@ -115,10 +122,26 @@ class Track:
         self.movement = MovementType.UNDETERMINED
         self.lastRead: Optional[PlateRead] = None
         self.lastReadAt = 0.0
+        # Its loss timer (numberok.losstimers): the group it is in, and
+        # when it is Lost unless read again.
         self.timer = None
+        self.deadline = 0.0
         self.lost: Deferred = Deferred()
         self.voted: Optional[str] = None
         self._plateKey = ""
+        # Where the plate of a frame source was last seen and how it moves
+        # (numberok.trackfit): frame reads join only where they fit.
+        self.gateBox: Optional[BBox] = None
+        self.gateAt = 0
+        self.velocity: Optional[tuple[float, float]] = None
+        # The span of the reads' own times (the camera's clock); empty
+        # (first after last) before the first read.
+        self.firstMs = NO_TIME
+        self.lastMs = -1
+        self.firstBoxAt = 0
+        self.lastBoxAt = 0
+        # The vehicle's attributes, voted over the reads that gave any.
+        self.attributes: Optional[AttributeVote] = None
 
     def plate(self) -> str:
         """The voted plate so far ("" before the first read)."""
@@ -135,7 +158,16 @@ class Track:
         self.reads += 1
         self.lastRead = read
         self.lastReadAt = now
+        atMs = read.timeMs
+        if atMs > self.lastMs:
+            self.lastMs = atMs
+        if atMs < self.firstMs:
+            self.firstMs = atMs
         self.vote.add(processed, read.plate, read.confidence)
+        if read.vehicle is not None:
+            if self.attributes is None:
+                self.attributes = AttributeVote()
+            self.attributes.add(read.vehicle, read.confidence)
         fresh = []
         texts = self.texts
         if processed in texts or len(texts) < MAX_DISTINCT_PLATES:
@@ -165,11 +197,64 @@ class Track:
             self.framed = {plate: kept} if kept is not None else {}
         if fresh:
             self.keys.update(fresh)
-        if read.bbox is not None:
+        box = read.bbox
+        if box is not None:
+            # First and latest by the reads' own time, so a read that
+            # arrives out of order does not turn the movement round.
             if self.firstBox is None:
-                self.firstBox = read.bbox
-            self.lastBox = read.bbox
+                self.firstBox = self.lastBox = box
+                self.firstBoxAt = self.lastBoxAt = atMs
+            elif atMs >= self.lastBoxAt:
+                self.lastBox = box
+                self.lastBoxAt = atMs
+            elif atMs < self.firstBoxAt:
+                self.firstBox = box
+                self.firstBoxAt = atMs
+            if not read.perVehicle:
+                gate = self.gateBox
+                if gate is None:
+                    self.gateBox = box
+                    self.gateAt = atMs
+                elif atMs - self.gateAt >= MIN_STEP_MS:
+                    self.velocity = nextVelocity(self.velocity, gate,
+                                                 self.gateAt, box, atMs)
+                    self.gateBox = box
+                    self.gateAt = atMs
+                elif atMs >= self.gateAt:
+                    # The same frame, or too soon to measure a speed over.
+                    self.gateBox = box
         return fresh
+
+    def admits(self, read: PlateRead, lossMs: int, inDirection: str) -> bool:
+        """
+        Whether C{read} may join this track by when and where it was seen
+        (L{numberok.trackfit}): its own time within C{lossMs} of the
+        track's span, and, for a frame read with a box, the box where the
+        track's motion puts the plate.
+        """
+        if not (self.firstMs - lossMs <= read.timeMs
+                <= self.lastMs + lossMs):
+            return False
+        box = read.bbox
+        if box is None or self.gateBox is None or read.perVehicle:
+            return True
+        return boxFits(self.gateBox, self.gateAt, self.velocity, box,
+                       read.timeMs, inDirection)
+
+    def sameVehicleAs(self, other: "Track", lossMs: int,
+                      inDirection: str) -> bool:
+        """
+        Whether C{other} (a small track about to be announced) can be a
+        copy of this one by time and place: the same test as L{admits}
+        with C{other}'s latest frame box and time span.
+        """
+        if (other.lastMs < self.firstMs - lossMs
+                or other.firstMs > self.lastMs + lossMs):
+            return False
+        if self.gateBox is None or other.gateBox is None:
+            return True
+        return boxFits(self.gateBox, self.gateAt, self.velocity,
+                       other.gateBox, other.gateAt, inDirection)
 
     def plateKey(self) -> str:
         """The skeleton of the voted plate."""

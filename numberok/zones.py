@@ -79,6 +79,8 @@ class ZoneAggregator:
         # exact match is one dict look-up, and soft comparison a near
         # search over the texts rather than a loop over tracks.
         self.index = TextIndex(analytics.nearBudget)
+        self._zoneFrom = None
+        self._lossMs = 0
 
     def addRead(self, read: PlateRead, processed: str, key: str,
                 now: float) -> None:
@@ -86,7 +88,13 @@ class ZoneAggregator:
         settings = analytics.store.current
         config = analytics.config
         soft = config.soft
-        track = self._match(processed, key, config)
+        zone = settings.zone(self.channel, self.zone)
+        if zone is not self._zoneFrom:
+            self._zoneFrom = zone
+            self._lossMs = int(zone.lossInterval * 1000)
+        lossMs = self._lossMs
+        inDirection = zone.inDirection
+        track = self._match(read, processed, key, config, lossMs, inDirection)
         if track is None:
             track = analytics.openTrack(self)
         elif (not track.announced and soft
@@ -95,8 +103,9 @@ class ZoneAggregator:
             # partial or garbled copy of a vehicle already announced here,
             # fold it into that one instead (protocol: tracks never
             # announced may merge into a neighbour).
-            neighbour = self._absorbingNeighbour(track.keys | {key},
-                                                 config.distance)
+            neighbour = self._absorbingNeighbour(
+                track, track.keys | {key}, config.distance, lossMs,
+                inDirection)
             if neighbour is not None:
                 self._forget(track)
                 analytics.merged(track)
@@ -105,15 +114,14 @@ class ZoneAggregator:
         fresh = track.add(read, processed, key, now)
         for text in fresh:
             self.index.add(text, track)
-        zone = settings.zone(self.channel, self.zone)
         if track.lastBox is not None:
             track.movement = movementOf(track.firstBox, track.lastBox,
-                                        zone.inDirection)
+                                        inDirection)
         if read.travel is not None and (
                 track.movement is MovementType.UNDETERMINED):
             # The boxes cannot tell (one alarm, one box): the camera can.
-            track.movement = movementOfTravel(read.travel, zone.inDirection)
-        self._restartTimer(track, zone.lossInterval)
+            track.movement = movementOfTravel(read.travel, inDirection)
+        analytics.lossTimers.touch(track, zone.lossInterval)
         if not track.announced:
             if read.perVehicle or self._readyToAnnounce(track, config.skip):
                 track.announced = True
@@ -139,8 +147,13 @@ class ZoneAggregator:
             return True
         return track.reads > skip + NOT_A_PLATE_EXTRA_READS
 
-    def _match(self, processed: str, key: str,
-               config: "AnalyticsConfig") -> Optional[Track]:
+    def _match(self, read: PlateRead, processed: str, key: str,
+               config: "AnalyticsConfig", lossMs: int,
+               inDirection: str) -> Optional[Track]:
+        """
+        The track C{read} joins: the nearest by text (exact first) among
+        those it fits by time and place (L{Track.admits}).
+        """
         soft = config.soft
         exact = self.index.get(key)
         if exact:
@@ -148,13 +161,17 @@ class ZoneAggregator:
             if len(exact) == 1:
                 [track] = exact
                 if soft or processed in track.texts:
-                    return track
-                return None
+                    if track.admits(read, lossMs, inDirection):
+                        return track
+            else:
+                exact = [t for t in exact
+                         if (soft or processed in t.texts)
+                         and t.admits(read, lossMs, inDirection)]
+                if exact:
+                    return min(exact, key=_preference)
             if not soft:
                 # Off means the same text after the plate rules.
-                exact = [t for t in exact if processed in t.texts]
-                return min(exact, key=_preference) if exact else None
-            return min(exact, key=_preference)
+                return None
         if not soft or not self.index:
             return None
         limit = config.distance
@@ -164,11 +181,14 @@ class ZoneAggregator:
         for text, d in self.index.near(key, limit):
             for track in holders[text]:
                 rank = (d,) + _preference(track)
-                if bestRank is None or rank < bestRank:
+                if (bestRank is None or rank < bestRank) and track.admits(
+                        read, lossMs, inDirection):
                     best, bestRank = track, rank
         return best
 
-    def _absorbingNeighbour(self, keys, limit: int) -> Optional[Track]:
+    def _absorbingNeighbour(self, small: Track, keys, limit: int,
+                            lossMs: int, inDirection: str
+                            ) -> Optional[Track]:
         """
         The announced track that a small track with these match keys is
         most likely a bad copy of: its voted plate is within one more than
@@ -176,8 +196,9 @@ class ZoneAggregator:
         L{PARTIAL_MIN_LENGTH} characters) of it with at most one other
         error.  Only the voted plate counts here, not the neighbour's own
         misreads: those would make a different car look like a copy.
-        Runs once per small track about to be announced, over this zone's
-        tracks only.
+        A neighbour seen elsewhere or at another time
+        (L{Track.sameVehicleAs}) is never taken.  Runs once per small track
+        about to be announced, over this zone's tracks only.
         """
         best: Optional[Track] = None
         bestRank = None
@@ -196,17 +217,10 @@ class ZoneAggregator:
                 if d > limit + 1 and not partial:
                     continue
                 rank = (min(d, excess + 1),) + _preference(track)
-                if bestRank is None or rank < bestRank:
+                if (bestRank is None or rank < bestRank) and (
+                        track.sameVehicleAs(small, lossMs, inDirection)):
                     best, bestRank = track, rank
         return best
-
-    def _restartTimer(self, track: Track, interval: float) -> None:
-        timer = track.timer
-        if timer is not None and timer.active():
-            timer.reset(interval)
-        else:
-            track.timer = self.analytics.reactor.callLater(
-                interval, self.endTrack, track)
 
     def endTrack(self, track: Track, reason: Optional[str] = None) -> None:
         """
@@ -236,8 +250,10 @@ class ZoneAggregator:
         self.analytics.forgotten(track)
         for key in track.keys:
             self.index.discard(key, track)
-        if track.timer is not None and track.timer.active():
-            track.timer.cancel()
+        # The loss timers hold the track: forgetting it there breaks the
+        # cycle, so an ended track (and the frames of its reads, a megabyte
+        # each) is freed at once rather than at the next full collection.
+        self.analytics.lossTimers.forget(track)
         return True
 
     def _event(self, track: Track, state: EventState,
@@ -255,4 +271,6 @@ class ZoneAggregator:
             frame=best.jpeg, bbox=best.bbox,
             eventTimeMs=int(self.analytics.reactor.seconds() * 1000),
             channelName=channelName(self.analytics.store.current,
-                                    track.channel))
+                                    track.channel),
+            vehicle=None if track.attributes is None
+            else track.attributes.winner())

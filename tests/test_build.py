@@ -61,8 +61,9 @@ def test_children_start_by_role_so_a_late_output_still_starts_before_sources(
         parts=(*PARTS, Part("added", Role.OUTPUT, Phase.OUTPUTS,
                             lambda context: RecordingPart("added", []))))
     assert [child.name for child in server] == [
-        "screenshots", "publisher", "analytics", "journal", "recent",
-        "webhooks", "added", "eventPort", "ingest", "admin", "cameras", None]
+        "memory", "screenshots", "publisher", "analytics", "journal",
+        "recent", "webhooks", "added", "eventPort", "ingest", "admin",
+        "cameras", None]
 
 
 def test_a_port_that_cannot_be_bound_stops_the_start_before_any_thread():

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from PIL import Image
 
-from numberok.events import PlateRead
+from numberok.events import PlateRead, VehicleAttributes
 from numberok.sources.formats import (
     MAX_TIME_MS, ReadFormatError, cameraChannel, cleanPlate,
     parseReadLine, parseReadObject, readToObject)
@@ -289,7 +289,10 @@ def test_alpr_group_sample_gives_one_read_of_the_best_plate():
         channel=zlib.crc32(b"1414799424") % 1024,
         zone=0, confidence=pytest.approx(0.9325),
         bbox=(310, 384, 146, 40), processTimeMs=23,
-        jpeg=base64.b64decode(obj["vehicle_crop_jpeg"]), source="openalpr")
+        jpeg=base64.b64decode(obj["vehicle_crop_jpeg"]), source="openalpr",
+        # travel_direction 182.5: moving down the frame, towards the camera.
+        travel="approaching",
+        vehicle=VehicleAttributes(colour="silver-gray", make="skoda"))
 
 
 def test_alpr_group_without_best_uuid_time_uses_epoch_start():

@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, make_dataclass
 from typing import Any, Callable, Optional
 
-from numberok.events import BBox, EventState, MovementType, PlateEvent
+from numberok.events import (VEHICLE_ATTRIBUTES, BBox, EventState,
+                             MovementType, PlateEvent)
+from numberok.vehicle import attributesOf
 from numberok.plates.matching import skeleton
 
 
@@ -90,6 +92,13 @@ EVENT_FIELDS: tuple[Field, ...] = (
     Field("bbox", "plate_box", "TEXT", Optional[str], boxText, boxOf,
           lambda text: list(boxOf(text)) if text else None),
     Field("channelName", "channel_name", "TEXT", Optional[str]),
+    # The vehicle's attributes (PlateEvent.vehicle, read through its
+    # properties), NULL where unknown.
+    Field("vehicleType", "vehicle_type", "TEXT", Optional[str]),
+    Field("vehicleColour", "vehicle_colour", "TEXT", Optional[str]),
+    Field("vehicleMake", "vehicle_make", "TEXT", Optional[str]),
+    Field("vehicleModel", "vehicle_model", "TEXT", Optional[str]),
+    Field("plateColour", "plate_colour", "TEXT", Optional[str]),
 )
 """Every L{PlateEvent} field but C{frame} (stored as a file)."""
 
@@ -155,8 +164,12 @@ class _EntryMethods:
 
     def toEvent(self) -> PlateEvent:
         """The row as an event again (without its frame)."""
-        return PlateEvent(**{f.attr: f.toEvent(getattr(self, f.attr))
-                             for f in EVENT_FIELDS})
+        values = {f.attr: f.toEvent(getattr(self, f.attr))
+                  for f in EVENT_FIELDS}
+        # The attribute columns are one field of the event.
+        vehicle = {name: values.pop(attr)
+                   for name, attr, _ in VEHICLE_ATTRIBUTES}
+        return PlateEvent(vehicle=attributesOf(**vehicle), **values)
 
     def toJSON(self, screenshotURL: Optional[str] = None,
                platePictureURL: Optional[str] = None) -> dict[str, Any]:

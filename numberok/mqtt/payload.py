@@ -19,6 +19,7 @@ from numberok.events import (BBox, EventState, MovementType, PlateEvent,
                              eventPairs)
 from numberok.settings.keys import MAX_CHANNEL
 from numberok.sources.formats import ReadFormatError, checkPlate, decodeJpeg
+from numberok.vehicle import eventVehicle
 
 MAX_INT = 2 ** 63 - 1
 MAX_COORDINATE = 100000
@@ -197,7 +198,7 @@ def decodeEvent(topic: str, payload: bytes,
         checkpoint=_int(obj, "Checkpoint", default=0),
         confidence=_int(obj, "Confidence", 0, 100, default=100) / 100.0,
         reads=reads, frame=frame, bbox=bbox, systemId=systemId,
-        channelName=_channelName(obj))
+        channelName=_channelName(obj), vehicle=eventVehicle(obj))
     journalId = None
     if state is EventState.LOST and obj.get("id") is not None:
         journalId = _int(obj, "id", 1)

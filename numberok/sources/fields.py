@@ -79,6 +79,21 @@ def isNumber(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def cleanText(value: object, field: str) -> str:
+    """
+    A text value from outside, L{cleanPlate}d.
+    @raise ReadFormatError: not a string, or one UTF-8 cannot encode.
+    """
+    if not isinstance(value, str):
+        raise ReadFormatError(
+            field, "must be a string, not %s" % (jsonType(value),))
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ReadFormatError(field, "contains unpaired surrogates")
+    return cleanPlate(value)
+
+
 def checkPlate(value: object, field: str = "plate") -> str:
     """
     Validate a plate from outside: a string that, after L{cleanPlate}, has
@@ -89,14 +104,7 @@ def checkPlate(value: object, field: str = "plate") -> str:
     """
     if value is None:
         raise ReadFormatError(field, "missing")
-    if not isinstance(value, str):
-        raise ReadFormatError(
-            field, "must be a string, not %s" % (jsonType(value),))
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ReadFormatError(field, "contains unpaired surrogates")
-    plate = cleanPlate(value)
+    plate = cleanText(value, field)
     if not plate:
         raise ReadFormatError(
             field, "empty after removing control, format and separator "

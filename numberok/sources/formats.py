@@ -44,6 +44,8 @@ from numberok.sources.fields import (MAX_CHANNEL, MAX_CHECKPOINT,
                                      decodeJpeg, jsonType)
 from numberok.sources.openalpr import (cameraChannel, isOpenAlpr,
                                        parseOpenAlpr)
+from numberok.sources.vehiclefields import (VEHICLE_KEYS, checkTravel,
+                                            jsonAttributes)
 
 __all__ = [
     "MAX_CHANNEL", "MAX_CHECKPOINT", "MAX_COORDINATE", "MAX_JPEG_BYTES",
@@ -87,7 +89,8 @@ def _ourRead(obj: dict, nowMs: int, source: str = "") -> PlateRead:
         plate=plate, timeMs=timeMs, channel=channel, zone=zone,
         confidence=confidence, bbox=bbox, jpeg=jpeg,
         processTimeMs=processTime, checkpoint=checkpoint, source=source,
-        perVehicle=perVehicle)
+        perVehicle=perVehicle, travel=checkTravel(obj.get("travel")),
+        vehicle=jsonAttributes(obj.get("vehicle"), obj.get("plate_colour")))
 
 
 # --- the fast path: one typed decode ----------------------------------------
@@ -114,6 +117,9 @@ class _Line(msgspec.Struct, forbid_unknown_fields=True):
         Annotated[float, _within(0, MAX_PROCESS_TIME_MS)]] = None
     checkpoint: Optional[Annotated[int, _within(0, MAX_CHECKPOINT)]] = None
     per_vehicle: Optional[bool] = None
+    travel: Optional[str] = None
+    vehicle: Optional[dict] = None
+    plate_colour: Optional[str] = None
 
 
 _decodeLine = msgspec.json.Decoder(_Line).decode
@@ -142,6 +148,11 @@ def _fastRead(line: bytes, nowMs: int, source: str) -> Optional[PlateRead]:
     channel, zone, confidence = obj.channel, obj.zone, obj.confidence
     timeMs, checkpoint = obj.time_ms, obj.checkpoint
     perVehicle = obj.per_vehicle
+    travel = vehicle = None
+    if (obj.travel is not None or obj.vehicle is not None
+            or obj.plate_colour is not None):
+        travel = checkTravel(obj.travel)
+        vehicle = jsonAttributes(obj.vehicle, obj.plate_colour)
     return PlateRead(
         plate=plate, timeMs=nowMs if timeMs is None else timeMs,
         channel=0 if channel is None else channel,
@@ -150,7 +161,7 @@ def _fastRead(line: bytes, nowMs: int, source: str) -> Optional[PlateRead]:
         bbox=obj.bbox, jpeg=jpeg,
         processTimeMs=0 if processTime is None else round(processTime),
         checkpoint=0 if checkpoint is None else checkpoint, source=source,
-        perVehicle=bool(perVehicle))
+        perVehicle=bool(perVehicle), travel=travel, vehicle=vehicle)
 
 
 # --- the entry points --------------------------------------------------------
@@ -245,8 +256,9 @@ def readToObject(read: PlateRead) -> dict:
     The ingest object for C{read}: what the recorder writes, and what
     L{parseReadObject} turns back into the same read (its C{source} aside,
     which is not part of the format).  Keys with default or empty values
-    are still written, except C{bbox} and C{jpeg_b64} when absent and
-    C{per_vehicle} when false.
+    are still written, except C{bbox} and C{jpeg_b64} when absent,
+    C{per_vehicle} when false, and C{travel}, C{vehicle} and
+    C{plate_colour} when unknown.
     """
     obj: dict = {
         "plate": read.plate,
@@ -263,4 +275,14 @@ def readToObject(read: PlateRead) -> dict:
         obj["jpeg_b64"] = base64.b64encode(read.jpeg).decode("ascii")
     if read.perVehicle:
         obj["per_vehicle"] = True
+    if read.travel is not None:
+        obj["travel"] = read.travel
+    vehicle = read.vehicle
+    if vehicle is not None:
+        members = {key: getattr(vehicle, key) for key in VEHICLE_KEYS
+                   if getattr(vehicle, key) is not None}
+        if members:
+            obj["vehicle"] = members
+        if vehicle.plateColour is not None:
+            obj["plate_colour"] = vehicle.plateColour
     return obj

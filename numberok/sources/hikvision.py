@@ -25,11 +25,12 @@ from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 import defusedxml
 import defusedxml.ElementTree
 
-from numberok.events import BBox, PlateRead
+from numberok.events import BBox, PlateRead, VehicleAttributes
 from numberok.images import InvalidImage, frameSize
 from numberok.sources.formats import (MAX_CHANNEL, MAX_TIME_MS, MAX_ZONE,
                                       ReadFormatError, checkPlate)
 from numberok.sources.multipart import multipartParts
+from numberok.vehicle import attributesOf, checkAttribute
 
 MAX_ALARM_BYTES = 8 * 1024 * 1024
 """The largest alarm body taken: the XML and two or three JPEGs of a few
@@ -366,6 +367,33 @@ def parseAlarm(contentType: str, body: bytes, nowMs: int) -> Alarm:
         plate=plate, timeMs=parseTime(_text(root, "dateTime"), nowMs),
         channel=channel - 1, zone=line - 1, confidence=confidenceOf(anpr),
         bbox=bbox, jpeg=frame, source="hikvision", perVehicle=True,
-        travel=TRAVEL.get(direction))
+        travel=TRAVEL.get(direction), vehicle=vehicleAttributes(root, anpr))
     return Alarm(ANPR, eventType, read,
                  direction if direction in DIRECTIONS else None, problem)
+
+
+def vehicleAttributes(root: Element, anpr: Element
+                      ) -> Optional[VehicleAttributes]:
+    """
+    The vehicle as the camera describes it: C{ANPR/vehicleType},
+    C{ANPR/plateColor} and C{vehicleInfo/color} (C{vehicleInfo} inside
+    C{ANPR} or beside it, as firmware differs).  Make and model come only
+    as numeric codes of Hikvision's own tables (C{vehicleLogoRecog},
+    C{vehileModel}), which are not published: left out rather than
+    guessed.  A value that is not a short text is left out too: the plate
+    read stays.
+    """
+    info = _child(anpr, "vehicleInfo")
+    if info is None:
+        info = _child(root, "vehicleInfo")
+
+    def text(element: Optional[Element], name: str) -> Optional[str]:
+        if element is None:
+            return None
+        try:
+            return checkAttribute(_text(element, name), name)
+        except ReadFormatError:
+            return None
+    return attributesOf(type=text(anpr, "vehicleType"),
+                        colour=text(info, "color"),
+                        plateColour=text(anpr, "plateColor"))

@@ -20,6 +20,7 @@ from numberok.sources.fields import (MAX_CHANNEL, MAX_COORDINATE,
                                      ReadFormatError, checkNumber,
                                      checkPlate, checkProcessTime,
                                      decodeJpeg, jsonType)
+from numberok.sources.vehiclefields import openAlprAttributes, openAlprTravel
 
 # OpenALPR's C{epoch_time} is milliseconds in C{alpr -j} and the commercial
 # agent, but seconds in the open-source alprd; below this it must be seconds
@@ -162,7 +163,9 @@ def _alprPlate(result: dict, where: str, channel: int, timeMs: int,
     return PlateRead(
         plate=plate, timeMs=timeMs, channel=channel, zone=0,
         confidence=confidence, bbox=bbox, jpeg=jpeg,
-        processTimeMs=processTime, source="openalpr")
+        processTimeMs=processTime, source="openalpr",
+        vehicle=openAlprAttributes(result.get("vehicle"),
+                                   where + ".vehicle"))
 
 
 def _alprGroup(obj: dict, nowMs: int) -> list[PlateRead]:
@@ -196,6 +199,13 @@ def _alprGroup(obj: dict, nowMs: int) -> list[PlateRead]:
         read = replace(read, confidence=checkNumber(
             obj["best_confidence"], "best_confidence", 0.0, 100.0,
             " percent") / 100.0)
+    # A group is one vehicle: its direction of travel and its attributes.
+    travel = openAlprTravel(obj.get("travel_direction"), "travel_direction")
+    vehicle = openAlprAttributes(obj.get("vehicle"))
+    if travel is not None or vehicle is not None:
+        read = replace(read, travel=travel,
+                       vehicle=vehicle if vehicle is not None
+                       else read.vehicle)
     return [read]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from twisted.application.service import Service
@@ -33,6 +33,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from numberok.events import BBox, PlateEvent
+from numberok.images import frameMark
 from numberok.interfaces import IEventSink
 from numberok.journal.fields import JournalEntry, eventJSON
 from numberok.journal.pictures import makeThumbnail
@@ -115,7 +116,11 @@ class _PictureJob:
     them."""
 
     def __init__(self, frame: bytes, box: Optional[BBox]) -> None:
+        # The frame is held only until its pictures are made; after that
+        # its length and last bytes (JPEG entropy data: distinct per frame)
+        # tell it again, so a 1 MB frame is not kept for 50 rows.
         self.frame, self.box = frame, box
+        self.mark = frameMark(frame)
         self.done = False
         self.pictures: tuple[Optional[bytes], Optional[bytes]] = (None, None)
         self._rows: list[RecentEvent] = []
@@ -126,13 +131,29 @@ class _PictureJob:
         else:
             self._rows.append(row)
 
+    def shows(self, frame: bytes, box: Optional[BBox]) -> bool:
+        """Whether this job's pictures are those of C{frame} and C{box}."""
+        if box != self.box:
+            return False
+        if self.frame is not None:
+            return frame is self.frame
+        return frameMark(frame) == self.mark
+
     def finish(self, pictures: tuple[Optional[bytes], Optional[bytes]]
                ) -> None:
         self.done, self.pictures = True, pictures
+        self.frame = None
         for row in self._rows:
             if row.entry is None:
                 row.thumbnail, row.picture = pictures
         self._rows = []
+
+
+def _sameEvent(a: PlateEvent, b: PlateEvent) -> bool:
+    """Whether row event C{a} (kept without its frame) is C{b}."""
+    return (a.runtimeId == b.runtimeId and a.state is b.state
+            and a.reads == b.reads and a.frameTimeMs == b.frameTimeMs
+            and a.systemId == b.systemId)
 
 
 @implementer(IEventSink)
@@ -202,17 +223,19 @@ class RecentEvents(Service):
         """The journal recorded C{event}: its row takes the journal's id
         and pictures, and lets go of its own."""
         for row in self._rows:
-            if row.event is event:
+            if _sameEvent(row.event, event):
                 row.entry, row.thumbnail, row.picture = entry, None, None
 
     def publish(self, event: PlateEvent) -> None:
-        row = RecentEvent(next(self._liveIds), event)
+        # The row keeps the event without its frame: its pictures are made
+        # from the frame once, and a frame is the biggest thing in an event.
+        row = RecentEvent(next(self._liveIds), replace(event, frame=None)
+                          if event.frame is not None else event)
         self._rows.append(row)
         if event.frame is None:
             return
         job = self._jobs.get(event.runtimeId)
-        if job is not None and job.frame is event.frame \
-                and job.box == event.bbox:
+        if job is not None and job.shows(event.frame, event.bbox):
             job.add(row)
             return
         if self._pending >= self.maxPending or not self.threads.running:
