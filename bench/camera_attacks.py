@@ -68,7 +68,7 @@ def request(port: int, method: str, path: str, body: bytes,
 
 
 def hostileBodies() -> list[tuple[str, bytes, str]]:
-    """(path, body, content type) of each attack of the issue."""
+    """(path, body, content type) of each hostile body listed above."""
     camera = "/api/cameras/hikvision?token=" + TOKEN
     multipart = "multipart/form-data; boundary=" + BOUNDARY
     params = "".join('; p%d="v"' % (i,) for i in range(50000))

@@ -4,7 +4,7 @@ visits and export code the API runs, timed on it; and the cost of
 recording one event against the journal of the release before search.
 
     python bench/journal_search.py [--events 1000000] [--queries 40]
-                                   [--old-code /work/main]
+                                   [--old-code DIR]
 
 The journal is built through the store's own database in batches (the
 rows are what C{JournalStore.record} writes, skeleton included, 10,000
@@ -20,8 +20,9 @@ exactly what C{GET /api/events/search} runs in the journal's thread):
 exact, look-alike, distance 1, mask (C{A12*} style); one day of visits
 (C{visitReport}); the CSV export of one week through C{exportPage} (rows
 per second, RSS growth); and C{JournalStore.record} per event, this code
-against the release before (C{--old-code}, a checkout of it), alternated
-in fresh processes, median of the rounds.
+against the release before (C{--old-code DIR}: a checkout of it, e.g.
+C{git worktree add DIR <commit>}), alternated in fresh processes, median
+of the rounds.
 """
 
 from __future__ import annotations
