@@ -97,6 +97,9 @@ class NumberOkServer(MultiService):
         self.cameras: Optional[Service] = None
         self.mqttPublisher: Optional[Service] = None
         self.sources: list[IService] = []
+        # lists / gates (numberok.lists, numberok.gates)
+        self.lists: Optional[Service] = None
+        self.gates: Optional[Service] = None
 
     def add(self, service: Any, name: Optional[str] = None) -> Any:
         """Add a child (in start order) and return it."""
@@ -217,10 +220,21 @@ def buildServer(settings: Settings, endpoints: Endpoints,
             store, server.journal, metrics=metrics, reactor=reactor),
             "mqtt-publisher")
         sinks.append(server.mqttPublisher)
+    # gates: an output that acts on the decision the lists put on events.
+    from numberok.gates import GateService
+    from numberok.lists import ListsService, PassageDecider
+    server.lists = server.add(ListsService(
+        journalPath, reactor=reactor, metrics=metrics), "lists")
+    server.gates = server.add(GateService(
+        store, server.lists, reactor=reactor, metrics=metrics), "gates")
+    sinks.append(server.gates)
     fanout = EventFanout(*sinks)
 
+    # lists: the analytics' events get their access decision on the way
+    # to every sink (collected events keep the decision of their site).
     server.analytics = server.add(
-        Analytics(store, fanout, reactor=reactor, metrics=metrics),
+        Analytics(store, PassageDecider(server.lists, fanout),
+                  reactor=reactor, metrics=metrics),
         "analytics")
 
     if endpoints.ingest is not None:
@@ -241,6 +255,14 @@ def buildServer(settings: Settings, endpoints: Endpoints,
             reactor=reactor), "cameras")
         server.admin.resource.putCameraPush(b"hikvision",
                                             server.cameras.resource)
+        # lists: the API, the access log and the Lists page.
+        from numberok.lists.api import AccessLogEndpoint, ListsEndpoint
+        from numberok.lists.page import ListsPage
+        resource = server.admin.resource
+        resource.putAPI(b"lists", ListsEndpoint(resource.gate, server.lists))
+        resource.putAPI(b"access-log",
+                        AccessLogEndpoint(resource.gate, server.lists))
+        resource.putChild(b"lists", ListsPage(resource.gate, server.lists))
 
     for makeSource in sources:
         server.sources.append(

@@ -112,6 +112,16 @@ class PlateEvent:
         (for Lost: when the vehicle was declared lost), ms since the epoch;
         L{None} where unknown.  Not on the wire: C{FrameTimeStampMs} stays the
         best read's frame time.
+    @ivar listName: the list whose entry the plate matched (C{ListName}),
+        L{None} when it matched none (L{numberok.lists}).
+    @ivar listKind: that list's kind: C{allow}, C{deny} or C{info}.
+    @ivar listPlate: the matched entry's plate or mask as written in the
+        list (C{ListPlate}).
+    @ivar listMatch: how it matched: C{exact}, C{lookalike} or
+        C{fuzzy:<d>} (C{ListMatch}).
+    @ivar access: C{granted}, C{denied} or C{unknown} on every event of a
+        zone with lists in scope (C{Access}); L{None} where no list
+        applies.
     """
 
     state: EventState
@@ -130,6 +140,11 @@ class PlateEvent:
     bbox: Optional[BBox] = None
     systemId: Optional[int] = None
     eventTimeMs: Optional[int] = None
+    listName: Optional[str] = None
+    listKind: Optional[str] = None
+    listPlate: Optional[str] = None
+    listMatch: Optional[str] = None
+    access: Optional[str] = None
 
 
 def unicodePlateNumber(text: str) -> str:
@@ -146,7 +161,9 @@ def eventPairs(event: PlateEvent, systemId: int,
     The NumberOk C{Key=Value} pairs of an LPR event, in the order the
     original server sends them.  Besides the protocol's keys we add two of
     our own, documented in docs/protocol.rst: C{Confidence} (0..100, the best
-    plate's confidence) and C{ReadCount} (reads in the track so far).
+    plate's confidence) and C{ReadCount} (reads in the track so far); and
+    the list decision (C{ListName}, C{ListKind}, C{ListPlate}, C{ListMatch},
+    C{Access}) where lists apply.
     """
     if event.systemId is not None:
         systemId = event.systemId
@@ -174,4 +191,13 @@ def eventPairs(event: PlateEvent, systemId: int,
         ("Confidence", str(round(event.confidence * 100))),
         ("ReadCount", str(event.reads)),
     ]
+    if event.listName is not None:
+        pairs += [
+            ("ListName", event.listName),
+            ("ListKind", event.listKind or ""),
+            ("ListPlate", event.listPlate or ""),
+            ("ListMatch", event.listMatch or ""),
+        ]
+    if event.access is not None:
+        pairs.append(("Access", event.access))
     return pairs

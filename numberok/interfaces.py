@@ -8,6 +8,8 @@ L{IEventSubscriber}s.  Each implementer declares itself with C{@implementer}
 and has a C{verifyObject} test.
 """
 
+from typing import Awaitable, Optional
+
 from zope.interface import Attribute, Interface
 
 
@@ -119,4 +121,18 @@ class IScreenshotEncoder(Interface):
         @return: a L{Deferred} firing with the JPEG L{bytes}, or with L{None}
             when the frame is not a usable image (or cannot fit).  It never
             fails.
+        """
+
+
+class IRelay(Interface):
+    """What opens a gate (L{numberok.gates.relay.HttpRelay})."""
+
+    def open(method: str, url: str, body: Optional[bytes],
+             timeout: float) -> Awaitable[int]:
+        """
+        Ask the device to open; give up after C{timeout} seconds.
+
+        @return: an awaitable of the HTTP status (or a device's code).
+        @raise numberok.gates.relay.RelayError: when it did not answer or
+            the request failed.
         """

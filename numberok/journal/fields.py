@@ -87,6 +87,13 @@ EVENT_FIELDS: tuple[Field, ...] = (
     Field("systemId", "system_id", "INTEGER", Optional[int]),
     Field("bbox", "plate_box", "TEXT", Optional[str], boxText, boxOf,
           lambda text: list(boxOf(text)) if text else None),
+    # The list decision (numberok.lists): nullable; named as on the wire,
+    # so the journal API, MQTT and webhooks all say ListName, Access, ...
+    Field("listName", "ListName", "TEXT", Optional[str]),
+    Field("listKind", "ListKind", "TEXT", Optional[str]),
+    Field("listPlate", "ListPlate", "TEXT", Optional[str]),
+    Field("listMatch", "ListMatch", "TEXT", Optional[str]),
+    Field("access", "Access", "TEXT", Optional[str]),
 )
 """Every L{PlateEvent} field but C{frame} (stored as a file)."""
 

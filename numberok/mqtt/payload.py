@@ -106,6 +106,27 @@ def _bbox(value: object) -> BBox:
     return (value[0], value[1], value[2], value[3])
 
 
+DECISION_KEYS = {"ListName": "listName", "ListKind": "listKind",
+                 "ListPlate": "listPlate", "ListMatch": "listMatch",
+                 "Access": "access"}
+"""The list decision's wire keys (numberok.lists) -> L{PlateEvent}
+fields."""
+
+
+def _decision(obj: dict) -> dict[str, str]:
+    """The list decision another site made, kept as it said it."""
+    found = {}
+    for key, attr in DECISION_KEYS.items():
+        value = obj.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > 200:
+            raise ReadFormatError(key, "must be a string of at most 200 "
+                                  "characters")
+        found[attr] = value
+    return found
+
+
 def decodeEvent(topic: str, payload: bytes) -> CollectedEvent:
     """
     Validate a message of C{<prefix>/<SystemId>/events/...}.
@@ -152,7 +173,8 @@ def decodeEvent(topic: str, payload: bytes) -> CollectedEvent:
         movement=movement,
         checkpoint=_int(obj, "Checkpoint", default=0),
         confidence=_int(obj, "Confidence", 0, 100, default=100) / 100.0,
-        reads=reads, frame=frame, bbox=bbox, systemId=systemId)
+        reads=reads, frame=frame, bbox=bbox, systemId=systemId,
+        **_decision(obj))
     if state is EventState.LOST and obj.get("id") is not None:
         key = "L%d:%d" % (_int(obj, "id"), frameTimeMs)
     else:

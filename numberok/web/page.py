@@ -198,7 +198,7 @@ class LiveParts:
             row = entry.asJSON()
             rows.append(tags.tr(
                 tags.td(_picture(row)),
-                tags.td(row["plate"], class_="plate"),
+                tags.td(row["plate"], _listBadge(row), class_="plate"),
                 tags.td(tags.span(row["state"], class_="badge %s"
                                   % (row["state"].lower(),))),
                 tags.td("%d / %d" % (row["channel"], row["zone"])),
@@ -214,6 +214,26 @@ class LiveParts:
             rows.append(tags.tr(tags.td("No events yet.", colspan="6",
                                         class_="empty")))
         return tag(rows, id="event-rows")
+
+
+def _listBadge(row: dict):
+    """
+    The list decision of an event (numberok.lists): a badge coloured by
+    its access, naming the list, with the entry and match level as its
+    tooltip; and a link that adds the plate to a list on the Lists page.
+    """
+    access = row.get("Access")
+    add = tags.a("+ list", href="/lists?plate=" + quote(row["plate"]),
+                 class_="add-to-list", title="Add this plate to a list")
+    if access is None and row.get("ListName") is None:
+        return add
+    name = row.get("ListName") or access
+    title = ("%s entry %s (%s), access %s" % (
+        row.get("ListKind"), row.get("ListPlate"), row.get("ListMatch"),
+        access) if row.get("ListName") else "no list entry: access %s"
+        % (access,))
+    return [tags.span(name, class_="badge access %s" % (access or "unknown",),
+                      title=title), " ", add]
 
 
 def _picture(row: dict):
