@@ -7,7 +7,7 @@ injected reactor.  A relay that hangs costs at most the timeout.
 
 from __future__ import annotations
 
-import string
+import re
 from io import BytesIO
 from typing import Any, Mapping, Optional
 from urllib.parse import quote
@@ -25,35 +25,19 @@ class RelayError(Exception):
     """The relay did not do it: C{str()} says why, for the access log."""
 
 
-class _Blank(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
-class _Formatter(string.Formatter):
-    """C{{plate}} style placeholders; an unknown one stays as written, a
-    format spec or attribute access is refused (no templating tricks)."""
-
-    def get_field(self, field_name, args, kwargs):
-        if not field_name.isidentifier():
-            return "{" + field_name + "}", field_name
-        return kwargs[field_name], field_name
-
-    def format_field(self, value, format_spec):
-        return str(value)
+PLACEHOLDER = re.compile(r"\{(plate|channel|zone|list|access|runtimeId)\}")
 
 
 def fill(template: str, values: Mapping[str, Any], forUrl: bool) -> str:
     """
     C{template} with C{{plate}}, C{{channel}}, C{{zone}}, C{{list}},
-    C{{access}}, C{{runtimeId}} replaced (URL-quoted in a URL).
+    C{{access}}, C{{runtimeId}} replaced (URL-quoted in a URL).  Nothing
+    else is touched, so a JSON body keeps its own braces.
     """
-    safe = _Blank({k: quote(str(v), safe="") if forUrl else v
-                   for k, v in values.items()})
-    try:
-        return _Formatter().vformat(template, (), safe)
-    except (ValueError, IndexError):
-        return template
+    def value(match: re.Match) -> str:
+        text = str(values.get(match.group(1), ""))
+        return quote(text, safe="") if forUrl else text
+    return PLACEHOLDER.sub(value, template)
 
 
 @implementer(IRelay)
@@ -83,11 +67,19 @@ class HttpRelay:
                                url.encode("utf-8"), headers, producer)
         d.addCallback(lambda response: readBody(response).addCallback(
             lambda _: response.code))
-        d.addTimeout(timeout, self.reactor)
+        timedOut: list[bool] = []
+
+        def onTimeout(result: Any, seconds: float) -> Any:
+            # The cancelled request fails in the Agent's own words
+            # (ResponseNeverReceived, CancelledError): remember why.
+            timedOut.append(True)
+            return result
+        d.addTimeout(timeout, self.reactor, onTimeoutCancel=onTimeout)
         try:
             return await d
-        except (defer.TimeoutError, defer.CancelledError, TwistedTimeout):
-            raise RelayError("no answer within %gs" % (timeout,))
         except Exception as e:
+            if timedOut or isinstance(e, (defer.TimeoutError,
+                                          TwistedTimeout)):
+                raise RelayError("no answer within %gs" % (timeout,))
             raise RelayError("%s: %s" % (type(e).__name__,
                                          str(e)[:200] or "failed"))
