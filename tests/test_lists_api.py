@@ -175,3 +175,15 @@ def test_mqtt_payload_carries_the_decision_and_the_collector_keeps_it():
     with pytest.raises(ReadFormatError) as e:
         decodeEvent("numberok/3/events/0/1", json.dumps(bad).encode())
     assert "Access" in str(e.value)
+
+
+@pytest_twisted.ensureDeferred
+async def test_lists_page_is_served_with_its_script_and_csrf_token(
+        adminServer):
+    url = adminServer().url
+    r = await http("GET", url + "/lists")
+    assert r.code == 200
+    assert b'<meta name="csrf-token" content="' in r.body
+    assert b'src="/static/lists.js"' in r.body
+    r = await http("GET", url + "/static/lists.js")
+    assert r.code == 200 and b"textContent" in r.body

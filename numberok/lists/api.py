@@ -199,7 +199,7 @@ class EntriesEndpoint(_ListsPart):
     async def GET(self, request, identity) -> None:
         self._list(self.name)
         total, entries = await self.lists.entries(
-            self.name, _arg(request, "q")[:64].upper(),
+            self.name, _arg(request, "q")[:64],
             _int(request, "offset", 0, 0, 10 ** 9),
             _int(request, "limit", 100, 1, MAX_PAGE))
         answerJSON(request, 200, {"total": total, "entries": [

@@ -8,7 +8,7 @@ and puts text into the page with C{textContent}, never as HTML.
 
 from __future__ import annotations
 
-from twisted.web.template import flattenString, tags
+from twisted.web.template import Tag, flattenString, tags
 
 from numberok.web.common import Endpoint, answerHTML
 
@@ -35,7 +35,7 @@ def _page(csrf: str):
                                 class_="btn small ghost light"),
                          class_="topbar-right"),
                 class_="topbar"),
-            tags.main(
+            Tag("main")(
                 tags.div(
                     tags.section(
                         tags.div(tags.h2("Lists"), class_="card-head"),

@@ -47,6 +47,11 @@ _ENTRY = ("plate", "owner", "comment", "valid_from", "valid_until",
           "windows", "visits_left")
 
 
+def _fold(text: Optional[str]) -> Optional[str]:
+    """Case folding for search (SQLite's own LIKE folds ASCII only)."""
+    return text.casefold() if text else text
+
+
 def _entryRow(name: str, e: Entry) -> tuple:
     return (name, e.plate, e.owner, e.comment, e.validFrom, e.validUntil,
             json.dumps([w.text for w in e.windows]) if e.windows else None,
@@ -75,6 +80,7 @@ class ListsStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self.db.create_function("fold", 1, _fold, deterministic=True)
         self._logged = 0
 
     def close(self) -> None:
@@ -119,13 +125,15 @@ class ListsStore:
     def search(self, name: str, query: str, offset: int,
                limit: int) -> tuple[int, list[Entry]]:
         """A page of entries whose plate, owner or comment contain
-        C{query} (case-insensitive for Latin), and how many there are."""
+        C{query} (case-insensitive in any script), and how many there
+        are."""
         where = "list = ?"
         args: list[Any] = [name]
         if query:
-            where += (" AND (plate LIKE ? ESCAPE '\\' OR owner LIKE ? "
-                      "ESCAPE '\\' OR comment LIKE ? ESCAPE '\\')")
-            like = "%" + query.replace("\\", "\\\\").replace(
+            where += (" AND (fold(plate) LIKE ? ESCAPE '\\' OR fold(owner) "
+                      "LIKE ? ESCAPE '\\' OR fold(comment) LIKE ? "
+                      "ESCAPE '\\')")
+            like = "%" + query.casefold().replace("\\", "\\\\").replace(
                 "%", "\\%").replace("_", "\\_") + "%"
             args += [like, like, like]
         total = self.db.execute("SELECT COUNT(*) FROM entries WHERE "

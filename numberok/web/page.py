@@ -226,14 +226,14 @@ def _listBadge(row: dict):
     add = tags.a("+ list", href="/lists?plate=" + quote(row["plate"]),
                  class_="add-to-list", title="Add this plate to a list")
     if access is None and row.get("ListName") is None:
-        return add
+        return [" ", add]
     name = row.get("ListName") or access
     title = ("%s entry %s (%s), access %s" % (
         row.get("ListKind"), row.get("ListPlate"), row.get("ListMatch"),
         access) if row.get("ListName") else "no list entry: access %s"
         % (access,))
-    return [tags.span(name, class_="badge access %s" % (access or "unknown",),
-                      title=title), " ", add]
+    return [" ", tags.span(name, class_="badge access %s"
+                           % (access or "unknown",), title=title), " ", add]
 
 
 def _picture(row: dict):
