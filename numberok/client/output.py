@@ -66,7 +66,9 @@ def formatEventLine(pairs: Pairs, jpegBytes: int,
 
     Columns: frame time (UTC), State, PlateNumber, channel/zone,
     MovementType, RuntimeID, then our own Confidence and ReadCount when the
-    server sends them, then the screenshot size and where it was saved.
+    server sends them, the list decision (C{access=granted
+    list=staff:A123BC77(exact)}) when lists apply, then the screenshot size
+    and where it was saved.
     """
     f = eventFields(pairs)
     get = lambda key: _printable(f.get(key, "?"))  # noqa: E731
@@ -83,6 +85,11 @@ def formatEventLine(pairs: Pairs, jpegBytes: int,
         parts.append("conf=" + get("Confidence"))
     if "ReadCount" in f:
         parts.append("reads=" + get("ReadCount"))
+    if "Access" in f:
+        parts.append("access=" + get("Access"))
+    if "ListName" in f:
+        parts.append("list=%s:%s(%s)" % (get("ListName"), get("ListPlate"),
+                                         get("ListMatch")))
     if jpegBytes:
         if screenshot is None:
             parts.append("[jpeg %d B]" % (jpegBytes,))

@@ -18,8 +18,10 @@ from __future__ import annotations
 import csv
 import io
 from datetime import tzinfo
+from time import sleep
 from typing import Iterable
 
+from numberok.lists.index import YIELD_EVERY
 from numberok.lists.model import Entry, ListError, parseEntry
 
 COLUMNS = ("plate", "owner", "comment", "validFrom", "validUntil",
@@ -64,6 +66,8 @@ def parseCSV(body: bytes, zone: tzinfo, now: float) -> list[Entry]:
     try:
         for values in reader:
             line = reader.line_num
+            if line % YIELD_EVERY == 0:
+                sleep(0)
             if not any(v.strip() for v in values):
                 continue
             problem = None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from datetime import tzinfo
+from time import sleep
 from typing import Iterable, Optional
 
 from rapidfuzz.distance import Levenshtein
@@ -29,6 +30,10 @@ from numberok.lists.windows import weekMinute
 from numberok.plates import fold, skeleton
 
 SEGMENTS = MAX_DISTANCE + 1
+YIELD_EVERY = 500
+"""A whole list is indexed in the lists' thread; every this many entries
+it lets go of the GIL (C{sleep(0)}), so the reactor thread, which waits for
+it, is never held up for more than a fraction of a millisecond's work."""
 REGION = re.compile(r"^(.{4,}\D)(\d{2,3})$")
 """A plate whose last two or three digits may be its region (C{A123BC77},
 C{A123BC777}): a read without them still finds it when it is the only
@@ -47,7 +52,9 @@ class Known:
 
     def __init__(self, entry: Entry, zone: tzinfo) -> None:
         self.plate = entry.plate
-        self.key = fold(entry.plate)
+        key = fold(entry.plate)
+        # Most plates are their own folded text: keep one string, not two.
+        self.key = entry.plate if key == entry.plate else key
         self.skel = skeleton(entry.plate)
         self.since = (parseMoment(entry.validFrom, zone, False)
                       if entry.validFrom else None)
@@ -120,18 +127,33 @@ class ListIndex:
                  entries: Iterable[Entry] = ()) -> None:
         self.list = plateList
         self.zone = zone
-        self.byPlate: dict[str, Known] = {}
+        self.size = 0
         self.exact: dict[str, object] = {}
         self.skels: dict[str, object] = {}
         self.regionless: dict[str, object] = {}
         self.segments: Optional[dict[str, object]] = (
             {} if plateList.distance else None)
         self.masks: dict[str, tuple[re.Pattern, re.Pattern, Known]] = {}
-        for entry in entries:
+        for n, entry in enumerate(entries):
             self.add(entry)
+            if n % YIELD_EVERY == YIELD_EVERY - 1:
+                sleep(0)
 
     def __len__(self) -> int:
-        return len(self.byPlate)
+        return self.size
+
+    def knowns(self) -> list[Known]:
+        """Every entry as indexed, plain ones first."""
+        found = [k for held in self.exact.values() for k in _all(held)]
+        return found + [k for _, _, k in self.masks.values()]
+
+    def find(self, plate: str) -> Optional[Known]:
+        """The entry of C{plate} (as stored), if any."""
+        mask = self.masks.get(plate)
+        if mask is not None:
+            return mask[2]
+        return next((k for k in _all(self.exact.get(fold(plate)))
+                     if k.plate == plate), None)
 
     def withList(self, plateList: PlateList) -> "ListIndex":
         """This index for a changed list (a new distance needs the
@@ -140,7 +162,7 @@ class ListIndex:
             self.list = plateList
             return self
         new = ListIndex(plateList, self.zone)
-        for known in self.byPlate.values():
+        for known in self.knowns():
             new._file(known)
         return new
 
@@ -151,7 +173,7 @@ class ListIndex:
         return known
 
     def _file(self, known: Known) -> None:
-        self.byPlate[known.plate] = known
+        self.size += 1
         if "*" in known.plate or "?" in known.plate:
             self.masks[known.plate] = (_maskPattern(known.key),
                                        _maskPattern(known.skel), known)
@@ -172,9 +194,10 @@ class ListIndex:
                 for i, (a, b) in enumerate(_bounds(n))]
 
     def remove(self, plate: str) -> Optional[Known]:
-        known = self.byPlate.pop(plate, None)
+        known = self.find(plate)
         if known is None:
             return None
+        self.size -= 1
         if plate in self.masks:
             del self.masks[plate]
             return known

@@ -96,7 +96,7 @@ def nearByScan(index: ListIndex, skel: str,
     scan over the list (C speed; the preview's distance may differ from
     the one the list is indexed for).
     """
-    knowns = [k for k in index.byPlate.values() if k.plate not in index.masks]
+    knowns = [k for k in index.knowns() if k.plate not in index.masks]
     return [(int(d), knowns[i]) for _, d, i in process.extract(
         skel, [k.skel for k in knowns], scorer=Levenshtein.distance,
         score_cutoff=limit, limit=None) if d > 0]
