@@ -19,7 +19,7 @@ import csv
 import io
 from datetime import tzinfo
 from time import sleep
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from numberok.lists.index import YIELD_EVERY
 from numberok.lists.model import Entry, ListError, parseEntry
@@ -31,6 +31,19 @@ MAX_LINE_ERRORS = 100
 more."""
 
 
+def _lines(text: str) -> Iterator[str]:
+    """C{text}'s lines with their endings, one at a time (a StringIO would
+    hold a four-byte-per-character copy of a whole 100,000-line file)."""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        if end < 0:
+            yield text[start:]
+            return
+        yield text[start:end + 1]
+        start = end + 1
+
+
 def parseCSV(body: bytes, zone: tzinfo, now: float) -> list[Entry]:
     """
     The entries of a CSV file.
@@ -39,17 +52,28 @@ def parseCSV(body: bytes, zone: tzinfo, now: float) -> list[Entry]:
         L{MAX_LINE_ERRORS}), or C{{"body": ...}} for a file that is not
         CSV at all; nothing is returned then.
     """
+    return list(readCSV(body, zone, now))
+
+
+def readCSV(body: bytes, zone: tzinfo, now: float) -> Iterator[Entry]:
+    """
+    The entries of a CSV file one by one, for an import that stores them
+    as they come (100,000 entries are never all held as values at once).
+    The caller must undo what it did with them when this raises: a bad
+    line is known only once it is reached, and the errors of the whole
+    file are raised at its end (L{ListError}, as L{parseCSV}).
+    """
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ListError({"body": "not UTF-8 (byte %d); save the file as "
                                  "UTF-8" % (e.start,)})
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
+    first = text.split("\n", 1)[0]
+    if not first.strip():
         raise ListError({"line 1": "the header line is missing (%s)"
                                    % (";".join(COLUMNS),)})
-    delimiter = ";" if lines[0].count(";") >= lines[0].count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    delimiter = ";" if first.count(";") >= first.count(",") else ","
+    reader = csv.reader(_lines(text), delimiter=delimiter)
     errors: dict[str, str] = {}
     try:
         header = [h.strip() for h in next(reader)]
@@ -60,7 +84,6 @@ def parseCSV(body: bytes, zone: tzinfo, now: float) -> list[Entry]:
         raise ListError({"line 1": (
             "header must name the columns %s (plate required, each once); "
             "got %s" % (delimiter.join(COLUMNS), delimiter.join(header)))})
-    entries: list[Entry] = []
     seen: dict[str, int] = {}
     bad = 0
     try:
@@ -86,7 +109,7 @@ def parseCSV(body: bytes, zone: tzinfo, now: float) -> list[Entry]:
                             entry.plate, seen[entry.plate])
                     else:
                         seen[entry.plate] = line
-                        entries.append(entry)
+                        yield entry
             if problem is not None:
                 bad += 1
                 if bad <= MAX_LINE_ERRORS:
@@ -98,7 +121,6 @@ def parseCSV(body: bytes, zone: tzinfo, now: float) -> list[Entry]:
         errors["more"] = "%d more bad lines" % (bad - MAX_LINE_ERRORS,)
     if errors:
         raise ListError(errors)
-    return entries
 
 
 def exportCSV(entries: Iterable[Entry]) -> bytes:

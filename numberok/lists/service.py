@@ -13,14 +13,15 @@ sees the old list or the new one, never half of it.
 from __future__ import annotations
 
 from datetime import tzinfo
+from time import sleep
 from typing import Any, Optional, Sequence
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
-from numberok.lists.csvfile import exportCSV, parseCSV
-from numberok.lists.index import Known, ListIndex
+from numberok.lists.csvfile import exportCSV, readCSV
+from numberok.lists.index import YIELD_EVERY, Known, ListIndex
 from numberok.lists.matcher import Decision, Matcher
 from numberok.lists.model import Entry, ListError, PlateList
 from numberok.lists.store import ListsStore, loadAll
@@ -218,9 +219,18 @@ class ListsService(Service):
         now = self.reactor.seconds()
 
         def store(s: ListsStore) -> ListIndex:
-            entries = parseCSV(body, self.zone, now)
-            s.replace(name, entries)
-            return ListIndex(plateList, self.zone, entries)
+            # Stored and indexed line by line in one transaction: a bad
+            # line anywhere rolls it all back, and the index is dropped.
+            index = ListIndex(plateList, self.zone)
+
+            def indexed(entries):
+                for n, entry in enumerate(entries):
+                    index.add(entry)
+                    if n % YIELD_EVERY == YIELD_EVERY - 1:
+                        sleep(0)
+                    yield entry
+            s.replace(name, indexed(readCSV(body, self.zone, now)))
+            return index
         try:
             new = await self._after(store)
         except ListError:
