@@ -89,6 +89,24 @@ def api(port: int, method: str, path: str, body: bytes = b"",
         return json.loads(answer.read() or b"{}")
 
 
+def measured(server: "Server", clients: list, ingest: socket.socket,
+             seq: int, reads: int, sendTimes: dict) -> dict:
+    """
+    L{fanout.flood}, repeated once (with fresh sequence numbers) when a
+    client never saw the last read's event: flood then waits 120 s, and
+    its CPU per read would count that idle time.  Says so when it does.
+    """
+    for attempt in range(2):
+        result = flood(server.process, clients, ingest, seq, reads,
+                       sendTimes)
+        if result["elapsed"] < result["sentAfter"] + 60:
+            return result
+        print("note: a flood stalled (last event not seen by every "
+              "client within 120 s); measured again")
+        seq = result["seq"] + 20
+    return result
+
+
 def rss(pid: int) -> int:
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -230,8 +248,7 @@ def main() -> None:
         clients, ingest = connect(server.eventPort, server.ingestPort,
                                   sendTimes)
         flood(server.process, clients, ingest, 0, 2000, sendTimes)  # warm
-        none = flood(server.process, clients, ingest, 2000, args.reads,
-                     sendTimes)
+        none = measured(server, clients, ingest, 2000, args.reads, sendTimes)
         time.sleep(1.0)
         rssNone = rss(server.process.pid)
         imports, lateness = [], []
@@ -247,8 +264,8 @@ def main() -> None:
         rssLoaded = rss(server.process.pid)
         seq = 20_000_000
         flood(server.process, clients, ingest, seq, 2000, sendTimes)
-        loaded = flood(server.process, clients, ingest, seq + 2000,
-                       args.reads, sendTimes)
+        loaded = measured(server, clients, ingest, seq + 2000, args.reads,
+                          sendTimes)
         metrics = urllib.request.urlopen(
             "http://127.0.0.1:%d/metrics" % server.adminPort,
             timeout=10).read().decode()

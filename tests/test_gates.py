@@ -247,3 +247,11 @@ async def test_refused_connection_is_a_relay_error_not_an_exception():
         assert "ConnectionRefused" in str(e)
     else:
         raise AssertionError("no error from a closed port")
+
+
+def test_gate_url_that_is_not_http_is_a_settings_error():
+    import pytest
+    from numberok.settings import SettingsError
+    with pytest.raises(SettingsError) as e:
+        Settings().withChanges({"Gate:0:1.Url": "ftp://10.0.0.5/open"})
+    assert "Gate:0:1.Url" in e.value.errors

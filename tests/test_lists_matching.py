@@ -212,3 +212,29 @@ def test_removing_entries_leaves_the_index_as_if_never_added(plates, data):
                                               else [v]))
                   for k, v in getattr(fresh, table).items()}
         assert mine == theirs
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(
+    st.sampled_from(["plate", "owner", "comment", "validFrom", "validUntil",
+                     "windows", "visitsLeft", "other"]),
+    st.one_of(st.text(max_size=30), st.integers(-5, 10 ** 10), st.none(),
+              st.lists(st.text(max_size=20), max_size=3), st.booleans())))
+def test_arbitrary_entry_objects_raise_only_list_errors(obj):
+    try:
+        entry = parseEntry(obj, UTC, 0.0)
+    except ListError as e:
+        assert e.errors and all(isinstance(m, str) for m in e.errors.values())
+    else:
+        assert entry.plate == checkPlate(entry.plate)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_arbitrary_csv_bytes_raise_only_list_errors(body):
+    from numberok.lists.csvfile import parseCSV
+    try:
+        parseCSV(b"plate;owner;windows\n" + body, UTC, 0.0)
+    except ListError as e:
+        assert all(k == "body" or k == "more" or k.startswith("line ")
+                   for k in e.errors)
