@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from rapidfuzz.distance import Levenshtein
 
-from numberok.lists.index import ListIndex
+from numberok.lists.index import ListIndex, _all
 from numberok.lists.matcher import Matcher
 from numberok.lists.model import Entry, ListError, PlateList, checkPlate, \
     parseEntry, parseList
@@ -185,7 +185,7 @@ def test_near_search_finds_exactly_what_a_full_scan_finds(plates, read,
                                                           distance):
     index = ListIndex(PlateList("l", "allow", distance), UTC,
                       [Entry(p) for p in plates])
-    found = {(d, k.plate) for d, k in index.near(skeleton(read))}
+    found = {(d, k[0]) for d, k in index.near(skeleton(read))}
     expected = set()
     for p in plates:
         d = Levenshtein.distance(skeleton(read), skeleton(p))
@@ -205,13 +205,20 @@ def test_removing_entries_leaves_the_index_as_if_never_added(plates, data):
     fresh = ListIndex(PlateList("l", "allow", 2), UTC,
                       [Entry(p) for p in plates if p not in gone])
     for table in ("exact", "skels", "regionless", "segments"):
-        mine = {k: sorted(x.plate for x in (v if isinstance(v, list)
-                                            else [v]))
+        mine = {k: sorted(x[0] for x in _all(v))
                 for k, v in getattr(index, table).items()}
-        theirs = {k: sorted(x.plate for x in (v if isinstance(v, list)
-                                              else [v]))
+        theirs = {k: sorted(x[0] for x in _all(v))
                   for k, v in getattr(fresh, table).items()}
         assert mine == theirs
+    assert len(index) == len(fresh)
+
+
+def test_index_entries_are_left_out_of_garbage_collection():
+    import gc
+    index = ListIndex(PlateList("l", "allow", 2), UTC,
+                      [Entry("A%03dBC77" % n) for n in range(500)])
+    gc.collect()
+    assert not any(gc.is_tracked(k) for k in index.knowns())
 
 
 @settings(max_examples=300, deadline=None)

@@ -38,7 +38,7 @@ async def stopped(service: ListsService) -> None:
 
 
 def plates(service: ListsService, name: str) -> list[str]:
-    return sorted(k.plate for k in service.matcher.indexes[name].knowns())
+    return sorted(k[0] for k in service.matcher.indexes[name].knowns())
 
 
 @pytest_twisted.ensureDeferred

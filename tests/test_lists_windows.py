@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from numberok.lists.index import Known
-from numberok.lists.model import Entry, parseEntry
+from numberok.lists.index import ListIndex
+from numberok.lists.model import Entry, PlateList, parseEntry
 from numberok.lists.windows import WindowError, parseWindow, parseWindows
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -22,9 +22,20 @@ def at(zone, *fields) -> float:
     return datetime(*fields, tzinfo=zone).timestamp()
 
 
-def known(zone=BERLIN, **members) -> Known:
-    return Known(parseEntry({"plate": "A123BC77", **members}, zone, 0.0),
-                 zone)
+class One:
+    """One entry in a list of its own, asked whether it is valid."""
+
+    def __init__(self, entry: Entry, zone=BERLIN) -> None:
+        self.index = ListIndex(PlateList("w"), zone, [entry])
+        [self.known] = self.index.knowns()
+
+    def active(self, when: float, zone) -> bool:
+        assert zone is self.index.zone
+        return self.index.active(self.known, when)
+
+
+def known(zone=BERLIN, **members) -> One:
+    return One(parseEntry({"plate": "A123BC77", **members}, zone, 0.0), zone)
 
 
 def test_workday_window_holds_on_weekdays_only():
@@ -101,5 +112,5 @@ def test_overlapping_windows_are_refused_naming_both():
 
 
 def test_entry_without_windows_is_always_in_time():
-    k = Known(Entry("A123BC77"), BERLIN)
+    k = One(Entry("A123BC77"))
     assert k.active(0.0, BERLIN)

@@ -103,12 +103,10 @@ class PassageDecider:
             passage.plate = event.plate
         decision = passage.decision
         if (not passage.counted and event.movement is MovementType.IN
-                and decision is not None and decision.match is not None
-                and decision.match.known is not None
-                and decision.match.known.visitsLeft is not None):
+                and decision is not None and decision.match is not None):
             passage.counted = True
             self.lists.countVisit(decision.match.list.name,
-                                  decision.match.known)
+                                  decision.match.plate)
         if event.state is EventState.LOST:
             self.passages.pop(event.runtimeId, None)
         return decorated(event, decision)

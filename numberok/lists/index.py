@@ -40,69 +40,64 @@ C{A123BC777}): a read without them still finds it when it is the only
 one."""
 
 
-class Known:
-    """
-    One entry as the index holds it: the plate, its folded text and
-    skeleton, validity as timestamps, windows, and the visits left (the
-    only member that changes in place, on the reactor thread).
-    """
+Known = tuple
+"""
+One entry as the index holds it: a plain tuple C{(plate, key, skel,
+since, until, windows)} -- the plate as stored, its folded text, its
+look-alike skeleton, validity as timestamps (or L{None}) and its windows
+(or L{None}).  Plain tuples of strings and numbers are left alone by the
+garbage collector once it has seen them, so 100,000 entries add nothing to
+a full collection's pause (objects would add about 30 ms each time).  The
+visits left, the one thing that changes, live in L{ListIndex.visits}.
+"""
+PLATE, KEY, SKEL, SINCE, UNTIL, WINDOWS = range(6)
 
-    __slots__ = ("plate", "key", "skel", "since", "until", "windows",
-                 "visitsLeft")
 
-    def __init__(self, entry: Entry, zone: tzinfo) -> None:
-        self.plate = entry.plate
-        key = fold(entry.plate)
-        # Most plates are their own folded text: keep one string, not two.
-        self.key = entry.plate if key == entry.plate else key
-        self.skel = skeleton(entry.plate)
-        self.since = (parseMoment(entry.validFrom, zone, False)
-                      if entry.validFrom else None)
-        self.until = (parseMoment(entry.validUntil, zone, True)
-                      if entry.validUntil else None)
-        self.windows = entry.windows or None
-        self.visitsLeft = entry.visitsLeft
-
-    def active(self, now: float, zone: tzinfo) -> bool:
-        """Valid now: within its dates, a visit left, inside a window."""
-        if self.since is not None and now < self.since:
-            return False
-        if self.until is not None and now > self.until:
-            return False
-        if self.visitsLeft is not None and self.visitsLeft <= 0:
-            return False
-        if self.windows is not None:
-            minute = weekMinute(now, zone)
-            return any(w.contains(minute) for w in self.windows)
-        return True
+def makeKnown(entry: Entry, zone: tzinfo) -> Known:
+    key = fold(entry.plate)
+    return (entry.plate,
+            # Most plates are their own folded text: one string, not two.
+            entry.plate if key == entry.plate else key,
+            skeleton(entry.plate),
+            parseMoment(entry.validFrom, zone, False)
+            if entry.validFrom else None,
+            parseMoment(entry.validUntil, zone, True)
+            if entry.validUntil else None,
+            entry.windows or None)
 
 
 def _add(table: dict, key: str, known: Known) -> None:
+    """File C{known} under C{key}: the entry itself, or a tuple of them
+    when several share the key (told apart by the first member's type)."""
     held = table.get(key)
     if held is None:
         table[key] = known
-    elif isinstance(held, list):
-        held.append(known)
+    elif type(held[0]) is str:
+        table[key] = (held, known)
     else:
-        table[key] = [held, known]
+        table[key] = held + (known,)
 
 
 def _remove(table: dict, key: str, known: Known) -> None:
     held = table.get(key)
+    if held is None:
+        return
     if held is known:
         del table[key]
-    elif isinstance(held, list):
-        held[:] = [k for k in held if k is not known]
-        if len(held) == 1:
-            table[key] = held[0]
-        elif not held:
+    elif type(held[0]) is not str:
+        kept = tuple(k for k in held if k is not known)
+        if len(kept) == 1:
+            table[key] = kept[0]
+        elif kept:
+            table[key] = kept
+        else:
             del table[key]
 
 
-def _all(held) -> list[Known]:
+def _all(held) -> tuple:
     if held is None:
-        return []
-    return held if isinstance(held, list) else [held]
+        return ()
+    return (held,) if type(held[0]) is str else held
 
 
 def _bounds(length: int) -> list[tuple[int, int]]:
@@ -128,6 +123,7 @@ class ListIndex:
         self.list = plateList
         self.zone = zone
         self.size = 0
+        self.visits: dict[str, int] = {}
         self.exact: dict[str, object] = {}
         self.skels: dict[str, object] = {}
         self.regionless: dict[str, object] = {}
@@ -153,7 +149,33 @@ class ListIndex:
         if mask is not None:
             return mask[2]
         return next((k for k in _all(self.exact.get(fold(plate)))
-                     if k.plate == plate), None)
+                     if k[PLATE] == plate), None)
+
+    def active(self, known: Known, now: float) -> bool:
+        """Valid now: within its dates, a visit left, inside a window."""
+        since, until, windows = known[SINCE], known[UNTIL], known[WINDOWS]
+        if since is not None and now < since:
+            return False
+        if until is not None and now > until:
+            return False
+        if self.visits and self.visits.get(known[PLATE], 1) <= 0:
+            return False
+        if windows is not None:
+            minute = weekMinute(now, self.zone)
+            return any(w.contains(minute) for w in windows)
+        return True
+
+    def visitsLeft(self, plate: str) -> Optional[int]:
+        return self.visits.get(plate)
+
+    def countVisit(self, plate: str) -> bool:
+        """One visit of C{plate} used; C{False} when it has no limit or
+        none left."""
+        left = self.visits.get(plate)
+        if left is None or left <= 0:
+            return False
+        self.visits[plate] = left - 1
+        return True
 
     def withList(self, plateList: PlateList) -> "ListIndex":
         """This index for a changed list (a new distance needs the
@@ -164,28 +186,32 @@ class ListIndex:
         new = ListIndex(plateList, self.zone)
         for known in self.knowns():
             new._file(known)
+        new.visits = self.visits
         return new
 
     def add(self, entry: Entry) -> Known:
         self.remove(entry.plate)
-        known = Known(entry, self.zone)
+        known = makeKnown(entry, self.zone)
         self._file(known)
+        if entry.visitsLeft is not None:
+            self.visits[entry.plate] = entry.visitsLeft
         return known
 
     def _file(self, known: Known) -> None:
         self.size += 1
-        if "*" in known.plate or "?" in known.plate:
-            self.masks[known.plate] = (_maskPattern(known.key),
-                                       _maskPattern(known.skel), known)
+        plate, key, skel = known[PLATE], known[KEY], known[SKEL]
+        if "*" in plate or "?" in plate:
+            self.masks[plate] = (_maskPattern(key), _maskPattern(skel),
+                                 known)
             return
-        _add(self.exact, known.key, known)
-        _add(self.skels, known.skel, known)
-        region = REGION.match(known.key)
+        _add(self.exact, key, known)
+        _add(self.skels, skel, known)
+        region = REGION.match(key)
         if region is not None:
             _add(self.regionless, skeleton(region.group(1)), known)
         if self.segments is not None:
-            for key in self._segmentKeys(known.skel):
-                _add(self.segments, key, known)
+            for segment in self._segmentKeys(skel):
+                _add(self.segments, segment, known)
 
     @staticmethod
     def _segmentKeys(skel: str) -> list[str]:
@@ -198,33 +224,35 @@ class ListIndex:
         if known is None:
             return None
         self.size -= 1
+        self.visits.pop(plate, None)
         if plate in self.masks:
             del self.masks[plate]
             return known
-        _remove(self.exact, known.key, known)
-        _remove(self.skels, known.skel, known)
-        region = REGION.match(known.key)
+        key, skel = known[KEY], known[SKEL]
+        _remove(self.exact, key, known)
+        _remove(self.skels, skel, known)
+        region = REGION.match(key)
         if region is not None:
             _remove(self.regionless, skeleton(region.group(1)), known)
         if self.segments is not None:
-            for key in self._segmentKeys(known.skel):
-                _remove(self.segments, key, known)
+            for segment in self._segmentKeys(skel):
+                _remove(self.segments, segment, known)
         return known
 
     # -- the levels of a match ---------------------------------------------
 
-    def exactly(self, key: str) -> list[Known]:
+    def exactly(self, key: str) -> tuple[Known, ...]:
         found = _all(self.exact.get(key))
         if self.masks:
-            found = found + [k for pattern, _, k in self.masks.values()
-                             if pattern.match(key)]
+            found = found + tuple(k for pattern, _, k in self.masks.values()
+                                  if pattern.match(key))
         return found
 
-    def lookalike(self, skel: str) -> list[Known]:
+    def lookalike(self, skel: str) -> tuple[Known, ...]:
         found = _all(self.skels.get(skel))
         if self.masks:
-            found = found + [k for _, pattern, k in self.masks.values()
-                             if pattern.match(skel)]
+            found = found + tuple(k for _, pattern, k in self.masks.values()
+                                  if pattern.match(skel))
         return found
 
     def near(self, skel: str) -> list[tuple[int, Known]]:
@@ -247,10 +275,10 @@ class ListIndex:
                         seen[id(known)] = known
         found = []
         for known in seen.values():
-            d = Levenshtein.distance(skel, known.skel, score_cutoff=limit)
+            d = Levenshtein.distance(skel, known[SKEL], score_cutoff=limit)
             if 0 < d <= limit:
                 found.append((d, known))
         return found
 
-    def withoutRegion(self, skel: str) -> list[Known]:
+    def withoutRegion(self, skel: str) -> tuple[Known, ...]:
         return _all(self.regionless.get(skel))

@@ -19,14 +19,14 @@ bounded candidate search.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Iterable, Optional
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from numberok.lists.index import REGION, Known, ListIndex
+from numberok.lists.index import KEY, PLATE, REGION, SKEL, Known, ListIndex
 from numberok.lists.model import PlateList
 from numberok.plates import fold, skeleton
 
@@ -42,7 +42,6 @@ class Match:
     plate: str
     level: str
     distance: int = 0
-    known: Optional[Known] = field(default=None, compare=False, repr=False)
 
     @property
     def wire(self) -> str:
@@ -68,7 +67,7 @@ class Decision:
 
 def _known(found: list[tuple[ListIndex, Known]]) -> list[tuple[ListIndex,
                                                                Known]]:
-    plain = [(i, k) for i, k in found if k.plate not in i.masks]
+    plain = [(i, k) for i, k in found if k[PLATE] not in i.masks]
     return plain or found
 
 
@@ -76,16 +75,16 @@ def resolve(found: list[tuple[ListIndex, Known]], level: str,
             distance: int = 0) -> Decision:
     """One level's candidates (not empty) to a decision."""
     found = _known(found)
-    plates = sorted({k.key for _, k in found})
+    plates = sorted({k[KEY] for _, k in found})
     if len(plates) > 1:
         shown = ", ".join(plates[:5]) + (", ..." if len(plates) > 5 else "")
         return Decision("unknown", None, "tie at %s%s between %s" % (
             level, ":%d" % distance if level == "fuzzy" else "", shown))
     index, known = min(found, key=lambda f: (KIND_ORDER[f[0].list.kind],
                                              f[0].list.name))
-    match = Match(index.list, known.plate, level, distance, known)
+    match = Match(index.list, known[PLATE], level, distance)
     return Decision(ACCESS_OF_KIND[index.list.kind], match,
-                    "%s entry %s of list %s" % (match.wire, known.plate,
+                    "%s entry %s of list %s" % (match.wire, known[PLATE],
                                                 index.list.name))
 
 
@@ -96,9 +95,9 @@ def nearByScan(index: ListIndex, skel: str,
     scan over the list (C speed; the preview's distance may differ from
     the one the list is indexed for).
     """
-    knowns = [k for k in index.knowns() if k.plate not in index.masks]
+    knowns = [k for k in index.knowns() if k[PLATE] not in index.masks]
     return [(int(d), knowns[i]) for _, d, i in process.extract(
-        skel, [k.skel for k in knowns], scorer=Levenshtein.distance,
+        skel, [k[SKEL] for k in knowns], scorer=Levenshtein.distance,
         score_cutoff=limit, limit=None) if d > 0]
 
 
@@ -148,30 +147,30 @@ class Matcher:
         tz = self.zone
         key = fold(plate)
         found = [(i, k) for i in indexes for k in i.exactly(key)
-                 if k.active(now, tz)]
+                 if i.active(k, now)]
         if found:
             return resolve(found, "exact")
         skel = skeleton(plate)
         found = [(i, k) for i in indexes for k in i.lookalike(skel)
-                 if k.active(now, tz)]
+                 if i.active(k, now)]
         if found:
             return resolve(found, "lookalike")
         near = [(d, i, k) for i in indexes for d, k in i.near(skel)
-                if k.active(now, tz)]
+                if i.active(k, now)]
         if near:
             best = min(d for d, _, _ in near)
             return resolve([(i, k) for d, i, k in near if d == best],
                            "fuzzy", best)
         if key and not key[-1].isdigit():
             found = [(i, k) for i in indexes for k in i.withoutRegion(skel)
-                     if k.active(now, tz)]
-            if len({k.key for _, k in found}) == 1:
-                region = REGION.match(found[0][1].key)
+                     if i.active(k, now)]
+            if len({k[KEY] for _, k in found}) == 1:
+                region = REGION.match(found[0][1][KEY])
                 return resolve(found, "fuzzy", len(region.group(2)))
             if found:
                 return Decision("unknown", None, (
                     "read without region digits fits %d entries"
-                    % (len({k.key for _, k in found}),)))
+                    % (len({k[KEY] for _, k in found}),)))
         return Decision("unknown", None, "no entry matches")
 
     def preview(self, plate: str, distance: Optional[int],
@@ -196,12 +195,12 @@ class Matcher:
                     if id(k) in seen:
                         continue
                     seen.add(id(k))
-                    match = Match(index.list, k.plate, level, d)
+                    match = Match(index.list, k[PLATE], level, d)
                     rows.append({"list": name, "kind": index.list.kind,
                                  "colour": index.list.colour,
-                                 "plate": k.plate, "match": match.wire,
-                                 "activeNow": k.active(now, self.zone),
-                                 "visitsLeft": k.visitsLeft})
+                                 "plate": k[PLATE], "match": match.wire,
+                                 "activeNow": index.active(k, now),
+                                 "visitsLeft": index.visitsLeft(k[PLATE])})
         order = {"exact": 0, "lookalike": 1}
         rows.sort(key=lambda r: (order.get(r["match"], 2), r["match"],
                                  r["list"], r["plate"]))

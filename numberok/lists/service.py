@@ -21,7 +21,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from numberok.lists.csvfile import exportCSV, readCSV
-from numberok.lists.index import YIELD_EVERY, Known, ListIndex
+from numberok.lists.index import YIELD_EVERY, ListIndex
 from numberok.lists.matcher import Decision, Matcher
 from numberok.lists.model import Entry, ListError, PlateList
 from numberok.lists.store import ListsStore, loadAll
@@ -275,16 +275,19 @@ class ListsService(Service):
         return self.matcher.decide(plate, channel, zone,
                                    self.reactor.seconds())
 
-    def countVisit(self, listName: str, known: Known) -> None:
-        """One In passage of C{known}: counted down now in memory, and in
-        the database in the thread."""
-        if known.visitsLeft is None or known.visitsLeft <= 0:
+    def countVisit(self, listName: str, plate: str) -> None:
+        """
+        One In passage of the entry C{plate}: a visit limit is counted down
+        now in memory, and in the database in the thread; an entry without
+        a limit is left alone.
+        """
+        index = self.matcher.indexes.get(listName)
+        if index is None or not index.countVisit(plate):
             return
-        known.visitsLeft -= 1
         self.metrics.visitsCounted.inc()
         if self.threads.running and self.store is not None:
             self.threads.run(self.store.countVisit, listName,
-                             known.plate).addErrback(
+                             plate).addErrback(
                 lambda f: self.log.failure("lists: visit not stored", f))
 
     def preview(self, plate: str, distance: Optional[int]) -> list[dict]:
