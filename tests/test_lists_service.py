@@ -258,3 +258,24 @@ async def test_event_of_a_zone_without_lists_carries_no_decision(tmp_path):
         assert out.events[0].access is None
     finally:
         await stopped(service)
+
+
+@pytest_twisted.ensureDeferred
+async def test_switching_a_large_lists_distance_on_reindexes_it(
+        tmp_path, monkeypatch):
+    from numberok.lists import service as serviceModule
+    service = await started(tmp_path)
+    try:
+        await service.putList(PlateList("staff"))
+        await service.upsert("staff", [Entry("A%03dBC77" % n)
+                                       for n in range(5, 50)])
+        monkeypatch.setattr(serviceModule, "SMALL_CHANGE", 10)  # "large"
+        assert service.decide("A005BX77", 0, 0).match is None
+        await service.putList(PlateList("staff", distance=1))
+        assert service.getList("staff")[0].distance == 1
+        decision = service.decide("A005BX77", 0, 0)
+        assert decision.match.plate == "A005BC77"
+        assert decision.match.wire == "fuzzy:1"
+        assert service.decide("A005BC77", 0, 0).match.wire == "exact"
+    finally:
+        await stopped(service)

@@ -165,8 +165,18 @@ class ListsService(Service):
         index = self.matcher.indexes.get(plateList.name)
         if index is None:
             self.matcher.put(ListIndex(plateList, self.zone))
-        else:
+        elif (bool(plateList.distance) == bool(index.list.distance)
+              or len(index) <= SMALL_CHANGE):
             self.matcher.put(index.withList(plateList))
+        else:
+            # A distance switched on or off re-indexes the whole list: from
+            # the database, in the thread.  Meanwhile the old index serves
+            # the new settings (with no segment index, no fuzzy level).
+            index.list = plateList
+            self.matcher.put(index)
+            del index
+            self._swap(await self._after(lambda s: ListIndex(
+                plateList, self.zone, s.entries(plateList.name))))
         return created
 
     async def deleteList(self, name: str) -> None:
