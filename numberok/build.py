@@ -268,6 +268,11 @@ def buildServer(settings: Settings, endpoints: Endpoints,
         server.sources.append(
             server.add(makeSource(server.analytics, reactor, metrics)))
     if broker:
+        # lists: the central office's lists to and from the broker.
+        from numberok.lists.share import ListsShare
+        server.add(ListsShare(store, server.lists, metrics=metrics,
+                              reactor=reactor), "lists-share")
+    if broker:
         from numberok.mqtt import MqttCollector
         # Other sites' events (handed on like our own) and raw reads from a
         # topic: a source, started last and stopped first.

@@ -37,7 +37,8 @@ async def test_lists_are_created_changed_listed_and_deleted(adminServer):
     r = await http("PUT", url + "/api/lists/banned", {"kind": "deny"})
     assert r.code == 201
     assert r.json() == {"name": "banned", "kind": "deny", "distance": 0,
-                        "scope": [], "colour": "#c62828", "entries": 0}
+                        "scope": [], "colour": "#c62828", "entries": 0,
+                        "origin": "local"}
     r = await http("PUT", url + "/api/lists/banned", {"kind": "deny",
                                                        "colour": "#123456"})
     assert r.code == 200 and r.json()["colour"] == "#123456"

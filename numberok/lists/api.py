@@ -70,9 +70,11 @@ def _refused(service: ListsService, what: str, e: ListError) -> HTTPError:
     return HTTPError(400, e.errors)
 
 
-def _listJSON(plateList, size: int) -> dict[str, Any]:
+def _listJSON(plateList, size: int, origin: str = "local"
+              ) -> dict[str, Any]:
     data = plateList.toJSON()
     data["entries"] = size
+    data["origin"] = origin
     return data
 
 
@@ -86,6 +88,13 @@ class _ListsPart(Endpoint):
             return self.lists.getList(name)
         except NoSuchList:
             raise HTTPError(404, {"name": "no list named %r" % (name,)})
+
+    def _writable(self, name: str) -> None:
+        """409 for a list that comes from the central office."""
+        if self.lists.isRemote(name):
+            raise HTTPError(409, {"name": (
+                "list %r comes from the central office over the broker; "
+                "change it there" % (name,))})
 
 
 class ListsEndpoint(_ListsPart):
@@ -102,7 +111,8 @@ class ListsEndpoint(_ListsPart):
 
     async def GET(self, request, identity) -> None:
         answerJSON(request, 200, {"lists": [
-            _listJSON(l, n) for l, n in self.lists.lists()]})
+            _listJSON(l, n, "central" if self.lists.isRemote(l.name)
+                      else "local") for l, n in self.lists.lists()]})
 
     async def POST(self, request, identity) -> None:
         try:
@@ -166,6 +176,7 @@ class ListEndpoint(_ListsPart):
         answerJSON(request, 200, _listJSON(*self._list(self.name)))
 
     async def PUT(self, request, identity) -> None:
+        self._writable(self.name)
         try:
             checkName(self.name)
             plateList = parseList(_json(request, SMALL_BODY_BYTES),
@@ -178,6 +189,7 @@ class ListEndpoint(_ListsPart):
 
     async def DELETE(self, request, identity) -> None:
         self._list(self.name)
+        self._writable(self.name)
         await self.lists.deleteList(self.name)
         answer(request, 204, None, b"")
 
@@ -224,12 +236,14 @@ class EntriesEndpoint(_ListsPart):
 
     async def POST(self, request, identity) -> None:
         self._list(self.name)
+        self._writable(self.name)
         entries = self._entries(_json(request, LISTS_BODY_BYTES))
         await self.lists.upsert(self.name, entries)
         answerJSON(request, 200, {"upserted": len(entries)})
 
     async def PUT(self, request, identity) -> None:
         self._list(self.name)
+        self._writable(self.name)
         kind = (request.getHeader("content-type") or "").split(";")[0]
         kind = kind.strip().lower()
         if kind == "text/csv":
@@ -260,6 +274,7 @@ class EntryEndpoint(_ListsPart):
 
     async def DELETE(self, request, identity) -> None:
         self._list(self.name)
+        self._writable(self.name)
         try:
             plate = checkPlate(self.plate)
         except ListError as e:

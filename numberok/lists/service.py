@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from datetime import tzinfo
 from time import sleep
-from typing import Any, Optional, Sequence
+import json
+from typing import Any, Callable, Optional, Sequence
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
@@ -23,7 +24,8 @@ from twisted.logger import Logger
 from numberok.lists.csvfile import exportCSV, readCSV
 from numberok.lists.index import YIELD_EVERY, ListIndex
 from numberok.lists.matcher import Decision, Matcher
-from numberok.lists.model import Entry, ListError, PlateList
+from numberok.lists.model import (Entry, ListError, PlateList, parseEntry,
+                                  parseList)
 from numberok.lists.store import ListsStore, loadAll
 from numberok.lists.windows import localZone
 from numberok.metrics import Metrics
@@ -71,6 +73,8 @@ class ListsService(Service):
         self.store: Optional[ListsStore] = None
         self.ready: Deferred = Deferred()
         self._waiting: list[tuple] = []
+        self.remote: dict[str, int] = {}
+        self.observers: list[Callable[[str], None]] = []
         self._pending: list[tuple] = []
         self._flushing = False
         self._flushTimer = None
@@ -83,14 +87,15 @@ class ListsService(Service):
         Service.startService(self)
         self.threads.start()
 
-        def load() -> tuple[ListsStore, list[ListIndex]]:
+        def load() -> tuple[ListsStore, list[ListIndex], dict[str, int]]:
             store = ListsStore(self.directory)
             return store, [ListIndex(plateList, self.zone, entries)
-                           for plateList, entries in loadAll(store,
-                                                             self.zone)]
+                           for plateList, entries in loadAll(
+                               store, self.zone)], store.remote()
 
-        def loaded(result: tuple[ListsStore, list[ListIndex]]) -> None:
-            self.store, indexes = result
+        def loaded(result: tuple[ListsStore, list[ListIndex],
+                                 dict[str, int]]) -> None:
+            self.store, indexes, self.remote = result
             for index in indexes:
                 self.matcher.put(index)
             self._countEntries()
@@ -177,6 +182,7 @@ class ListsService(Service):
             del index
             self._swap(await self._after(lambda s: ListIndex(
                 plateList, self.zone, s.entries(plateList.name))))
+        self._changed(plateList.name)
         return created
 
     async def deleteList(self, name: str) -> None:
@@ -184,6 +190,7 @@ class ListsService(Service):
         await self._after(ListsStore.deleteList, name)
         self.matcher.drop(name)
         self._countEntries()
+        self._changed(name)
 
     # -- entries ---------------------------------------------------------------
 
@@ -209,6 +216,7 @@ class ListsService(Service):
                 return ListIndex(plateList, self.zone, s.entries(name))
             self._swap(await self._after(store))
         self._countEntries()
+        self._changed(name)
 
     async def replace(self, name: str, entries: Sequence[Entry]) -> None:
         """The list's entries become C{entries}, atomically."""
@@ -219,6 +227,7 @@ class ListsService(Service):
             return ListIndex(plateList, self.zone, entries)
         self._swap(await self._after(store))
         self._countEntries()
+        self._changed(name)
 
     async def importCSV(self, name: str, body: bytes) -> int:
         """
@@ -248,6 +257,7 @@ class ListsService(Service):
             raise
         self._swap(new)
         self._countEntries()
+        self._changed(name)
         return len(new)
 
     def _swap(self, new: ListIndex) -> None:
@@ -275,7 +285,100 @@ class ListsService(Service):
         if index is not None:
             index.remove(plate)
         self._countEntries()
+        self._changed(name)
         return gone
+
+    # -- the central office's lists (numberok.lists.share) ----------------------
+
+    def _changed(self, name: str) -> None:
+        for observer in list(self.observers):
+            try:
+                observer(name)
+            except Exception:
+                self.log.failure("lists: change observer failed")
+
+    def isRemote(self, name: str) -> bool:
+        """Whether C{name} is a central office's list (read-only here)."""
+        return name in self.remote
+
+    async def snapshot(self, name: str) -> bytes:
+        """
+        The list as one JSON message for the broker: C{version} (the
+        server's time in ms: later changes have higher versions), the list
+        and every entry; empty bytes when the list is gone.
+        """
+        version = int(self.reactor.seconds() * 1000)
+
+        def read(s: ListsStore) -> bytes:
+            found = [l for l in s.lists() if l.name == name]
+            if not found:
+                return b""
+            return json.dumps({
+                "version": version, "list": found[0].toJSON(),
+                "entries": [e.toJSON() for e in s.entries(name)]},
+                ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return await self._after(read)
+
+    async def applyRemote(self, name: str, payload: bytes) -> str:
+        """
+        A central office's list as published (L{snapshot}): stored and
+        indexed in the thread if newer than the copy held, applied in one
+        step; an empty payload removes it.  A local list of the same name
+        stays as it is.
+
+        @return: C{"applied"}, C{"removed"}, C{"old"} or C{"local"}.
+        @raise ListError: a message that is not a valid list.
+        """
+        if name in self.matcher.indexes and name not in self.remote:
+            return "local"
+        zone = self.zone
+
+        def store(s: ListsStore):
+            if not payload:
+                s.deleteList(name)
+                return None
+            try:
+                obj = json.loads(payload.decode("utf-8"))
+                version = obj["version"]
+                plateList = parseList(obj["list"])
+                entries = [parseEntry(e, zone, float("-inf"))
+                           for e in obj["entries"]]
+            except ListError:
+                raise
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                raise ListError({"message": "not a list message: %s"
+                                            % (e,)})
+            if plateList.name != name or not isinstance(version, int):
+                raise ListError({"message": "name or version do not fit "
+                                            "the topic"})
+            held = s.remote()
+            if name not in held and any(l.name == name for l in s.lists()):
+                return "local"
+            if version <= held.get(name, -1):
+                return "old"
+            s.putRemote(plateList, version, entries)
+            return version, ListIndex(plateList, zone, entries)
+        try:
+            result = await self._after(store)
+        except ListError:
+            self.metrics.listRefused.labels(what="broker").inc()
+            raise
+        if result is None:
+            self.remote.pop(name, None)
+            self.matcher.drop(name)
+            self._countEntries()
+            return "removed"
+        if result == "old":
+            return "old"
+        version, index = result
+        old = self.matcher.indexes.get(name)
+        self.remote[name] = version
+        self.matcher.put(index)
+        if old is not None:
+            self.threads.run(_release, [old])
+            del old
+        self._countEntries()
+        return "applied"
 
     # -- decisions ---------------------------------------------------------------
 

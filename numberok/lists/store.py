@@ -30,7 +30,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lists (
     name TEXT PRIMARY KEY, kind TEXT NOT NULL, distance INTEGER NOT NULL,
     scope TEXT NOT NULL, colour TEXT NOT NULL,
-    version INTEGER NOT NULL DEFAULT 1);
+    version INTEGER NOT NULL DEFAULT 1,
+    origin TEXT NOT NULL DEFAULT 'local');
 CREATE TABLE IF NOT EXISTS entries (
     list TEXT NOT NULL, plate TEXT NOT NULL,
     owner TEXT NOT NULL DEFAULT '', comment TEXT NOT NULL DEFAULT '',
@@ -93,6 +94,29 @@ class ListsStore:
                 for n, k, d, s, c in self.db.execute(
                     "SELECT name, kind, distance, scope, colour FROM lists "
                     "ORDER BY name")]
+
+    def remote(self) -> dict[str, int]:
+        """The lists that came from the central office: name -> version."""
+        return dict(self.db.execute(
+            "SELECT name, version FROM lists WHERE origin = 'central'"))
+
+    def putRemote(self, plateList: PlateList, version: int,
+                  entries: Iterable[Entry]) -> None:
+        """A central list, with its entries, in one transaction."""
+        with _transaction(self.db):
+            self.db.execute(
+                "INSERT OR REPLACE INTO lists (name, kind, distance, scope, "
+                "colour, version, origin) VALUES (?, ?, ?, ?, ?, ?, "
+                "'central')", (plateList.name, plateList.kind,
+                               plateList.distance,
+                               json.dumps(list(plateList.scope)),
+                               plateList.colour, version))
+            self.db.execute("DELETE FROM entries WHERE list = ?",
+                            (plateList.name,))
+            self.db.executemany(
+                "INSERT INTO entries (list, %s) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?)" % (", ".join(_ENTRY),),
+                (_entryRow(plateList.name, e) for e in entries))
 
     def putList(self, plateList: PlateList) -> bool:
         """Create or change a list.  @return: whether it was new."""
