@@ -144,7 +144,6 @@ class Matcher:
     def decideAmong(self, indexes: Iterable[ListIndex], plate: str,
                     now: float) -> Decision:
         indexes = tuple(indexes)
-        tz = self.zone
         key = fold(plate)
         found = [(i, k) for i in indexes for k in i.exactly(key)
                  if i.active(k, now)]

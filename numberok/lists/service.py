@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from datetime import tzinfo
 from time import sleep
-import json
 from typing import Any, Callable, Optional, Sequence
 
 from twisted.application.service import Service
@@ -24,8 +23,8 @@ from twisted.logger import Logger
 from numberok.lists.csvfile import exportCSV, readCSV
 from numberok.lists.index import YIELD_EVERY, ListIndex
 from numberok.lists.matcher import Decision, Matcher
-from numberok.lists.model import (Entry, ListError, PlateList, parseEntry,
-                                  parseList)
+from numberok.lists.remote import CentralLists, release
+from numberok.lists.model import Entry, ListError, PlateList
 from numberok.lists.store import ListsStore, loadAll
 from numberok.lists.windows import localZone
 from numberok.metrics import Metrics
@@ -37,16 +36,11 @@ SMALL_CHANGE = 1000
 thread and swapped in."""
 
 
-def _release(held: list) -> None:
-    """Drop what C{held} holds, in the thread that runs this."""
-    held.clear()
-
-
 class NoSuchList(KeyError):
     """A list name that is not there."""
 
 
-class ListsService(Service):
+class ListsService(CentralLists, Service):
     """
     @param directory: where C{lists.sqlite} lives (the journal folder);
         L{None} keeps the lists in memory only (docs/lists.rst).
@@ -74,6 +68,7 @@ class ListsService(Service):
         self.ready: Deferred = Deferred()
         self._waiting: list[tuple] = []
         self.remote: dict[str, int] = {}
+        self._lastVersion = 0
         self.observers: list[Callable[[str], None]] = []
         self._pending: list[tuple] = []
         self._flushing = False
@@ -270,7 +265,7 @@ class ListsService(Service):
         self.matcher.put(new.withList(current.list))
         # Freeing 100,000 entries takes tens of milliseconds: let the
         # last reference to the old index go in the thread.
-        self.threads.run(_release, [current])
+        self.threads.run(release, [current])
         del current
 
     async def exportCSV(self, name: str) -> bytes:
@@ -288,97 +283,22 @@ class ListsService(Service):
         self._changed(name)
         return gone
 
-    # -- the central office's lists (numberok.lists.share) ----------------------
+    # -- changes, for the broker (numberok.lists.share) --------------------------
 
     def _changed(self, name: str) -> None:
+        """A local list changed: its version (for the broker) becomes now,
+        in the database after the change itself, then observers hear."""
+        # Strictly increasing, also for two changes in one millisecond.
+        version = self._lastVersion = max(int(self.reactor.seconds() * 1000),
+                                          self._lastVersion + 1)
+        self._after(ListsStore.touch, name, version).addErrback(
+            lambda f: self.log.failure("lists: version of {name} not "
+                                       "stored", f, name=name))
         for observer in list(self.observers):
             try:
                 observer(name)
             except Exception:
                 self.log.failure("lists: change observer failed")
-
-    def isRemote(self, name: str) -> bool:
-        """Whether C{name} is a central office's list (read-only here)."""
-        return name in self.remote
-
-    async def snapshot(self, name: str) -> bytes:
-        """
-        The list as one JSON message for the broker: C{version} (the
-        server's time in ms: later changes have higher versions), the list
-        and every entry; empty bytes when the list is gone.
-        """
-        version = int(self.reactor.seconds() * 1000)
-
-        def read(s: ListsStore) -> bytes:
-            found = [l for l in s.lists() if l.name == name]
-            if not found:
-                return b""
-            return json.dumps({
-                "version": version, "list": found[0].toJSON(),
-                "entries": [e.toJSON() for e in s.entries(name)]},
-                ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return await self._after(read)
-
-    async def applyRemote(self, name: str, payload: bytes) -> str:
-        """
-        A central office's list as published (L{snapshot}): stored and
-        indexed in the thread if newer than the copy held, applied in one
-        step; an empty payload removes it.  A local list of the same name
-        stays as it is.
-
-        @return: C{"applied"}, C{"removed"}, C{"old"} or C{"local"}.
-        @raise ListError: a message that is not a valid list.
-        """
-        if name in self.matcher.indexes and name not in self.remote:
-            return "local"
-        zone = self.zone
-
-        def store(s: ListsStore):
-            if not payload:
-                s.deleteList(name)
-                return None
-            try:
-                obj = json.loads(payload.decode("utf-8"))
-                version = obj["version"]
-                plateList = parseList(obj["list"])
-                entries = [parseEntry(e, zone, float("-inf"))
-                           for e in obj["entries"]]
-            except ListError:
-                raise
-            except (ValueError, KeyError, TypeError, AttributeError) as e:
-                raise ListError({"message": "not a list message: %s"
-                                            % (e,)})
-            if plateList.name != name or not isinstance(version, int):
-                raise ListError({"message": "name or version do not fit "
-                                            "the topic"})
-            held = s.remote()
-            if name not in held and any(l.name == name for l in s.lists()):
-                return "local"
-            if version <= held.get(name, -1):
-                return "old"
-            s.putRemote(plateList, version, entries)
-            return version, ListIndex(plateList, zone, entries)
-        try:
-            result = await self._after(store)
-        except ListError:
-            self.metrics.listRefused.labels(what="broker").inc()
-            raise
-        if result is None:
-            self.remote.pop(name, None)
-            self.matcher.drop(name)
-            self._countEntries()
-            return "removed"
-        if result == "old":
-            return "old"
-        version, index = result
-        old = self.matcher.indexes.get(name)
-        self.remote[name] = version
-        self.matcher.put(index)
-        if old is not None:
-            self.threads.run(_release, [old])
-            del old
-        self._countEntries()
-        return "applied"
 
     # -- decisions ---------------------------------------------------------------
 

@@ -118,6 +118,17 @@ class ListsStore:
                 "(?, ?, ?, ?, ?, ?, ?, ?)" % (", ".join(_ENTRY),),
                 (_entryRow(plateList.name, e) for e in entries))
 
+    def touch(self, name: str, version: int) -> None:
+        """A local list changed: its version becomes C{version} (the
+        server's time in ms), the one the broker message carries."""
+        self.db.execute("UPDATE lists SET version = ? WHERE name = ? AND "
+                        "origin = 'local'", (version, name))
+
+    def version(self, name: str) -> Optional[int]:
+        row = self.db.execute("SELECT version FROM lists WHERE name = ?",
+                              (name,)).fetchone()
+        return None if row is None else row[0]
+
     def putList(self, plateList: PlateList) -> bool:
         """Create or change a list.  @return: whether it was new."""
         existed = self.db.execute("SELECT 1 FROM lists WHERE name = ?",
