@@ -188,3 +188,23 @@ async def test_lists_page_is_served_with_its_script_and_csrf_token(
     assert b'src="/static/lists.js"' in r.body
     r = await http("GET", url + "/static/lists.js")
     assert r.code == 200 and b"textContent" in r.body
+
+
+def test_last_events_row_shows_a_badge_by_access_and_an_add_link():
+    from twisted.web.template import flattenString
+    from numberok.web.page import _listBadge
+
+    def html(row) -> str:
+        out = []
+        flattenString(None, _listBadge(row)).addCallback(out.append)
+        return out[0].decode()
+    denied = html({"plate": "X555XX5", "Access": "denied",
+                   "ListName": "banned", "ListKind": "deny",
+                   "ListPlate": "X555XX55", "ListMatch": "fuzzy:1"})
+    assert 'class="badge access denied"' in denied
+    assert 'title="deny entry X555XX55 (fuzzy:1), access denied"' in denied
+    assert 'href="/lists?plate=X555XX5"' in denied
+    odd = html({"plate": "A1", "Access": "<b>", "ListName": None})
+    assert 'class="badge access unknown"' in odd and "<b>" not in odd
+    bare = html({"plate": "A1"})
+    assert "badge" not in bare and "add-to-list" in bare

@@ -232,8 +232,9 @@ def _listBadge(row: dict):
         row.get("ListKind"), row.get("ListPlate"), row.get("ListMatch"),
         access) if row.get("ListName") else "no list entry: access %s"
         % (access,))
-    return [" ", tags.span(name, class_="badge access %s"
-                           % (access or "unknown",), title=title), " ", add]
+    shown = access if access in ("granted", "denied") else "unknown"
+    return [" ", tags.span(name, class_="badge access " + shown,
+                           title=title), " ", add]
 
 
 def _picture(row: dict):
