@@ -95,8 +95,8 @@ def measured(server: "Server", clients: list, ingest: socket.socket,
     The flood of L{fanout.flood}, ended by one read of a vehicle of its
     own (a Detected): the flood ends when every client has that event.
     (Waiting for the last flood read's own event, as fanout.flood does,
-    can wait forever: under the flood it is an Updated, which the
-    documented drop order may drop when the queue holds Detected events.)
+    can wait long: under the flood it is an Updated, which the documented
+    drop order may drop when the queue holds Detected events.)
     """
     cpuBefore, _ = procStats(server.process.pid)
     start = time.perf_counter()
@@ -262,6 +262,10 @@ def main() -> None:
         sendTimes: dict[int, float] = {}
         clients, ingest = connect(server.eventPort, server.ingestPort,
                                   sendTimes)
+        for c in clients:
+            # fanout's clients give up after 5 s without an event; the
+            # quiet before each import is longer.
+            c.sock.settimeout(None)
         measured(server, clients, ingest, 0, 2000, sendTimes)  # warm
         none = measured(server, clients, ingest, 2000, args.reads, sendTimes)
         time.sleep(1.0)
