@@ -290,6 +290,47 @@ def makeCameras(context: BuildContext) -> Optional[IService]:
     return cameras
 
 
+def makeLists(context: BuildContext) -> IService:
+    """
+    Known plates (docs/lists.rst): the analytics' events get their access
+    decision on the way to every sink (a stage of the event path; events
+    collected from other sites keep their site's decision).  The API, the
+    access log and the Lists page are mounted on the admin server.
+    """
+    from numberok.lists import ListsService, PassageDecider
+    lists = ListsService(context.journalPath, reactor=context.reactor,
+                         metrics=context.metrics)
+    context.events.addStage(lambda down: PassageDecider(lists, down))
+    admin = context.part("admin")
+    if admin is not None:
+        from numberok.lists.api import AccessLogEndpoint, ListsEndpoint
+        from numberok.lists.page import ListsPage
+        resource = admin.resource
+        resource.putAPI(b"lists", ListsEndpoint(resource.gate, lists))
+        resource.putAPI(b"access-log",
+                        AccessLogEndpoint(resource.gate, lists))
+        resource.putChild(b"lists", ListsPage(resource.gate, lists))
+    return lists
+
+
+def makeGates(context: BuildContext) -> IService:
+    """Gates: an output that acts on the decision the lists put on
+    events (C{[Gate:<channel>:<zone>]})."""
+    from numberok.gates import GateService
+    return GateService(context.store, context.part("lists"),
+                       reactor=context.reactor, metrics=context.metrics)
+
+
+def makeListsShare(context: BuildContext) -> Optional[IService]:
+    """The central office's lists to and from the broker
+    (C{[Lists] Share})."""
+    if not context.settings[MQTT_BROKER]:
+        return None
+    from numberok.lists.share import ListsShare
+    return ListsShare(context.store, context.part("lists"),
+                      metrics=context.metrics, reactor=context.reactor)
+
+
 def makeMqttCollector(context: BuildContext) -> Optional[IService]:
     if not context.settings[MQTT_BROKER]:
         return None
@@ -320,6 +361,9 @@ PARTS: tuple[Part, ...] = (
     Part("admin", Role.PORT, Phase.SOURCES, makeAdmin),
     Part("cameras", Role.SOURCE, Phase.SOURCES, makeCameras),
     Part("webhooks", Role.OUTPUT, Phase.OUTPUTS, makeWebhooks),
+    Part("lists", Role.STORE, Phase.REST, makeLists),
+    Part("gates", Role.OUTPUT, Phase.OUTPUTS, makeGates),
+    Part("listsShare", Role.SOURCE, Phase.SOURCES, makeListsShare),
     Part("mqttCollector", Role.SOURCE, Phase.SOURCES, makeMqttCollector),
 )
 """Every part of the server, in the order they are made (a maker may ask

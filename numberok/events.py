@@ -153,6 +153,16 @@ class PlateEvent:
         the winner of the reads that gave it), L{None} when no read gave
         any; C{vehicleType}, C{vehicleColour}, C{vehicleMake},
         C{vehicleModel} and C{plateColour} read one each.
+    @ivar listName: the list whose entry the plate matched (C{ListName}),
+        L{None} when it matched none (L{numberok.lists}).
+    @ivar listKind: that list's kind: C{allow}, C{deny} or C{info}.
+    @ivar listPlate: the matched entry's plate or mask as written in the
+        list (C{ListPlate}).
+    @ivar listMatch: how it matched: C{exact}, C{lookalike} or
+        C{fuzzy:<d>} (C{ListMatch}).
+    @ivar access: C{granted}, C{denied} or C{unknown} on every event of a
+        zone with lists in scope (C{Access}); L{None} where no list
+        applies.
     """
 
     state: EventState
@@ -174,6 +184,11 @@ class PlateEvent:
     channelName: Optional[str] = None
     journalId: Optional[int] = None
     vehicle: Optional[VehicleAttributes] = None
+    listName: Optional[str] = None
+    listKind: Optional[str] = None
+    listPlate: Optional[str] = None
+    listMatch: Optional[str] = None
+    access: Optional[str] = None
 
     # One field for the five attributes (each field costs every event its
     # construction), and a view of each for the journal and readers.
@@ -213,9 +228,10 @@ def eventPairs(event: PlateEvent, systemId: int,
     original server sends them.  Besides the protocol's keys we add two of
     our own, documented in docs/protocol.rst: C{Confidence} (0..100, the best
     plate's confidence) and C{ReadCount} (reads in the track so far); then,
-    each only when known, C{ChannelName}, C{JournalId} and the vehicle's
+    each only when known, C{ChannelName}, C{JournalId}, the vehicle's
     attributes (C{VehicleType}, C{VehicleColour}, C{VehicleMake},
-    C{VehicleModel}, C{PlateColour}).
+    C{VehicleModel}, C{PlateColour}) and the list decision (C{ListName},
+    C{ListKind}, C{ListPlate}, C{ListMatch}, C{Access}) where lists apply.
     """
     if event.systemId is not None:
         systemId = event.systemId
@@ -254,4 +270,13 @@ def eventPairs(event: PlateEvent, systemId: int,
             value = getattr(vehicle, name)
             if value is not None:
                 pairs.append((key, value))
+    if event.listName is not None:
+        pairs += [
+            ("ListName", event.listName),
+            ("ListKind", event.listKind or ""),
+            ("ListPlate", event.listPlate or ""),
+            ("ListMatch", event.listMatch or ""),
+        ]
+    if event.access is not None:
+        pairs.append(("Access", event.access))
     return pairs

@@ -8,6 +8,8 @@ L{IEventSubscriber}s.  Each implementer declares itself with C{@implementer}
 and has a C{verifyObject} test.
 """
 
+from typing import Awaitable, Optional
+
 from zope.interface import Attribute, Interface
 
 
@@ -239,4 +241,18 @@ class IOutbox(Interface):
         @return: a L{dict} with C{acknowledged} (the cursor), C{sent},
             C{inFlight}, C{queued}, C{lastId}, C{backlog} and
             C{skipped} (rows retention removed before they were sent).
+        """
+
+
+class IRelay(Interface):
+    """What opens a gate (L{numberok.gates.relay.HttpRelay})."""
+
+    def open(method: str, url: str, body: Optional[bytes],
+             timeout: float) -> Awaitable[int]:
+        """
+        Ask the device to open; give up after C{timeout} seconds.
+
+        @return: an awaitable of the HTTP status (or a device's code).
+        @raise numberok.gates.relay.RelayError: when it did not answer or
+            the request failed.
         """

@@ -311,6 +311,34 @@ class Metrics:
         self.memoryTrimmedBytes = Counter(
             "numberok_memory_trimmed_bytes",
             "Resident bytes those trims gave back.", registry=r)
+        # -- lists and gates (lists/, gates/) -----------------------------
+        self.listDecisions = Counter(
+            "numberok_list_decisions",
+            "Access decisions made for passages, by access (granted, "
+            "denied, unknown).", ["access"], registry=r)
+        self.listDecisionSeconds = ReactorHistogram(
+            "numberok_list_decision_seconds",
+            "Time one access decision took (memory only).",
+            buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                     0.01), registry=r)
+        self.listEntries = Gauge(
+            "numberok_list_entries", "Entries in all lists.", registry=r)
+        self.listRefused = Counter(
+            "numberok_list_refused",
+            "List and entry changes refused as bad input, by what "
+            "(list, entry, csv).", ["what"], registry=r)
+        self.visitsCounted = Counter(
+            "numberok_list_visits_counted",
+            "Visits counted down on entries with a visit limit.",
+            registry=r)
+        self.accessLogDropped = Counter(
+            "numberok_access_log_dropped",
+            "Access log rows dropped (the writer fell behind or failed).",
+            registry=r)
+        self.gateOpens = Counter(
+            "numberok_gate_opens",
+            "Gate open attempts, by result (ok, failed, timeout, given_up).",
+            ["result"], registry=r)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

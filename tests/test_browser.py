@@ -509,9 +509,9 @@ def driveThirdRound(page, server: Server, config: Path) -> None:
         re.compile(r"^\d\d:\d\d:\d\d GMT\+9$"))
 
     # Plates in a face that tells O from 0 and I from 1, served by us.
-    plate = page.locator("#events td.plate", has_text=LOOK_ALIKE)
+    plate = page.locator("#events td.plate .plate-text", has_text=LOOK_ALIKE)
     expect(plate).to_have_text(LOOK_ALIKE)
-    assert platformFonts(page, "#events td.plate") == [
+    assert platformFonts(page, "#events td.plate .plate-text") == [
         ("DejaVu Sans Mono", True)]
     expect(lost.locator("td", has_text="0 / 0")).to_contain_text(CHANNEL_NAME)
 
@@ -585,7 +585,7 @@ def driveJournalAndVisits(page, server: Server, failed: list) -> None:
     from playwright.sync_api import expect
     page.goto(server.url + "/")
     expect(page.locator("nav.tabs a")).to_have_text(
-        ["Settings", "Live", "Journal", "Visits"])
+        ["Settings", "Live", "Journal", "Visits", "Lists"])
     page.click("nav.tabs a[data-tab=journal]")
     page.wait_for_url(server.url + "/?tab=journal")
     expect(page.locator("nav.tabs a[aria-current=page]")).to_have_text(
@@ -681,6 +681,99 @@ def test_webhook_target_added_and_removed_on_the_page(tmp_path):
             assert "[Webhook:erp]" not in config.read_text()
     finally:
         server.stop()
+
+
+def test_lists_page_in_a_real_browser(tmp_path):
+    """
+    The Lists page (numberok.lists.page): from a Last events row's
+    "+ list" to a new list and entry, search, a CSV import with a bad line
+    (nothing imported, the line named), a good one, the match preview and
+    deleting an entry.
+    """
+    sync_playwright, chromium = requireBrowser()
+    from numberok.web import auth
+    config = tmp_path / "numberok.ini"
+    config.write_text("[Admin]\nPasswordHash = %s\n" % (
+        auth.hashPassword(PASSWORD, iterations=1000),))
+    server = Server(config, "seeded")
+    try:
+        with browserPage(sync_playwright, chromium) as page:
+            page.on("pageerror", lambda e: print("page error:", e))
+            driveLists(page, server, tmp_path)
+    finally:
+        server.stop()
+
+
+def driveLists(page, server: Server, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server.url + "/")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/")
+    expect(page.locator("nav.tabs a")).to_have_text(
+        ["Settings", "Live", "Journal", "Visits", "Lists"])
+    page.goto(server.url + "/?tab=live")
+    # "+ list" on a Last events row opens the Lists page with the plate.
+    first = page.locator("#event-rows tr").first
+    plate = first.locator("td.plate").inner_text().split()[0]
+    first.locator("a.add-to-list").click()
+    page.wait_for_url("**/lists?plate=*")
+    entry = page.locator("#entry-form")
+    expect(entry.locator('[name="plate"]')).to_have_value(plate)
+
+    form = page.locator("#list-form")
+    form.locator('[name="name"]').fill("staff")
+    form.locator('[name="distance"]').fill("1")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#list-items button", has_text="staff (allow, 0)")
+           ).to_be_visible()
+
+    entry.locator('[name="owner"]').fill("\u0418\u0432\u0430\u043d\u043e\u0432")
+    entry.locator('[name="windows"]').fill("Mon-Fri 07:00-20:00")
+    entry.locator("button[type=submit]").click()
+    rows = page.locator("#entry-rows tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(plate)
+    expect(rows.first).to_contain_text("Mon-Fri 07:00-20:00")
+
+    # A bad entry: the server's message, nothing added.
+    entry.locator('[name="plate"]').fill("*")
+    entry.locator("button[type=submit]").click()
+    expect(page.locator("#entry-errors")).to_contain_text("plate: a mask")
+    expect(rows).to_have_count(1)
+
+    # A CSV with a bad line imports nothing and names the line.
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes("\ufeffplate;owner\nB777OP199;x\n*;y\n".encode())
+    page.set_input_files("#import", str(bad))
+    expect(page.locator("#entry-errors")).to_contain_text("line 3:")
+    expect(rows).to_have_count(1)
+    good = tmp_path / "good.csv"
+    good.write_bytes("plate,owner\nB777OP199,\u041f\u0451\u0442\u0440\n"
+                     "X555XX55,z\n".encode())
+    page.set_input_files("#import", str(good))
+    expect(page.locator("#entry-errors")).to_have_text("imported 2 entries")
+    expect(rows).to_have_count(2)
+    page.fill("#search", "\u041f\u0451")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("B777OP199")
+    page.fill("#search", "")
+    expect(rows).to_have_count(2)
+
+    # The match preview: a misread one character off.
+    preview = page.locator("#preview-form")
+    preview.locator('[name="plate"]').fill("X555XX5")
+    preview.locator("button[type=submit]").click()
+    expect(page.locator("#preview-decision")).to_contain_text("granted")
+    expect(page.locator("#preview-rows tr").first).to_contain_text("fuzzy:1")
+
+    page.once("dialog", lambda d: d.accept())
+    page.locator('#entry-rows button[data-plate="X555XX55"]').click()
+    expect(rows).to_have_count(1)
+    href = page.locator("#export").get_attribute("href")
+    assert href == "/api/lists/staff/entries.csv"
+
 
 if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
     extra = sys.argv[3:]

@@ -62,8 +62,8 @@ def test_children_start_by_role_so_a_late_output_still_starts_before_sources(
                             lambda context: RecordingPart("added", []))))
     assert [child.name for child in server] == [
         "memory", "screenshots", "publisher", "analytics", "journal",
-        "recent", "webhooks", "added", "eventPort", "ingest", "admin",
-        "cameras", None]
+        "recent", "lists", "webhooks", "gates", "added", "eventPort",
+        "ingest", "admin", "cameras", None]
 
 
 def test_a_port_that_cannot_be_bound_stops_the_start_before_any_thread():

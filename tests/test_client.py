@@ -185,6 +185,15 @@ def test_event_line_shows_the_site_and_the_channel_name():
     assert "cam=" not in client.formatEventLine(_pairs(1), 0)
 
 
+def test_event_line_shows_the_list_decision_when_sent():
+    pairs = _pairs(5) + [("ListName", "staff"), ("ListKind", "allow"),
+                         ("ListPlate", "A123BC77"), ("ListMatch", "fuzzy:1"),
+                         ("Access", "granted")]
+    line = client.formatEventLine(pairs, 0)
+    assert line.endswith("reads=12 access=granted list=staff:A123BC77"
+                         "(fuzzy:1)")
+
+
 def test_event_line_names_the_saved_screenshot():
     line = client.formatEventLine(_pairs(5), 10, "shots/x.jpg")
     assert line.endswith("[jpeg 10 B -> shots/x.jpg]")

@@ -46,3 +46,14 @@ async def test_the_page_is_not_refused_for_a_parameter(adminServer):
     stack = adminServer()
     r = await http("GET", stack.url + "/?utm_source=mail")
     assert r.code == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_cyrillic_plate_in_the_query_is_searched_not_a_500(
+        adminServer, tmp_path):
+    stack = adminServer(journalPath=tmp_path / "journal")
+    r = await http("GET", stack.url + "/api/events/search?plate="
+                   "%D0%90123%D0%92%D0%A177&match=lookalike")
+    assert r.code == 200 and r.json()["events"] == []
+    r = await http("GET", stack.url + "/api/events/search?%D0%AF=1")
+    assert r.code == 400 and set(r.json()["errors"]) == {"\u042f"}

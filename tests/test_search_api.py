@@ -49,6 +49,28 @@ def test_search_answers_events_total_and_a_cursor_to_the_next_page(
 
 
 @pytest_twisted.inlineCallbacks
+def test_search_filters_by_the_list_decision(journalSite):
+    journal, get = journalSite
+    journal.publish(lost(1, "A123BC77", listName="staff", listKind="allow",
+                         listPlate="A123BC77", listMatch="exact",
+                         access="granted"))
+    journal.publish(lost(2, "E777KX199", access="unknown"))
+    journal.publish(lost(3, "K001OO50", listName="banned", listKind="deny",
+                         listPlate="K001OO50", listMatch="fuzzy:1",
+                         access="denied"))
+    yield journal.whenIdle()
+    code, _, body = yield get("/api/events/search?access=denied")
+    doc = json.loads(body)
+    assert code == 200 and [e["plate"] for e in doc["events"]] == [
+        "K001OO50"]
+    assert doc["events"][0]["ListMatch"] == "fuzzy:1"
+    code, _, body = yield get("/api/events/search?list=staff")
+    assert [e["plate"] for e in json.loads(body)["events"]] == ["A123BC77"]
+    code, _, body = yield get("/api/events/search?access=maybe")
+    assert code == 400 and "access" in json.loads(body)["errors"]
+
+
+@pytest_twisted.inlineCallbacks
 def test_bad_search_answers_400_naming_the_parameter_and_is_counted(
         journalSite):
     journal, get = journalSite

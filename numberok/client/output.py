@@ -92,9 +92,10 @@ def formatEventLine(pairs: Pairs, jpegBytes: int,
     RuntimeID, then our own Confidence and ReadCount when the server sends
     them, the event's frame time (C{FrameTimeStampMs}: for a Lost the
     best read's frame, which can be older than a Detected printed before
-    it), the channel's name when the server sends one, then the screenshot
-    size and where it was saved.  Lines are printed in arrival order, so
-    the leading times only grow.  Without C{arrivedMs} (a caller with no
+    it), the channel's name when the server sends one, the list decision
+    (C{access=granted list=staff:A123BC77(exact)}) when lists apply, then
+    the screenshot size and where it was saved.  Lines are printed in
+    arrival order, so the leading times only grow.  Without C{arrivedMs} (a caller with no
     clock) the line leads with the frame time instead and has no
     C{frame=}.
     """
@@ -120,6 +121,11 @@ def formatEventLine(pairs: Pairs, jpegBytes: int,
         parts.append(_frameTimeAfter(frameTime, arrivedMs))
     if f.get("ChannelName"):
         parts.append('cam="%s"' % (get("ChannelName").replace('"', '\\"'),))
+    if "Access" in f:
+        parts.append("access=" + get("Access"))
+    if "ListName" in f:
+        parts.append("list=%s:%s(%s)" % (get("ListName"), get("ListPlate"),
+                                         get("ListMatch")))
     if jpegBytes:
         if screenshot is None:
             parts.append("[jpeg %d B]" % (jpegBytes,))

@@ -99,6 +99,13 @@ EVENT_FIELDS: tuple[Field, ...] = (
     Field("vehicleMake", "vehicle_make", "TEXT", Optional[str]),
     Field("vehicleModel", "vehicle_model", "TEXT", Optional[str]),
     Field("plateColour", "plate_colour", "TEXT", Optional[str]),
+    # The list decision (numberok.lists): nullable; named as on the wire,
+    # so the journal API, MQTT and webhooks all say ListName, Access, ...
+    Field("listName", "ListName", "TEXT", Optional[str]),
+    Field("listKind", "ListKind", "TEXT", Optional[str]),
+    Field("listPlate", "ListPlate", "TEXT", Optional[str]),
+    Field("listMatch", "ListMatch", "TEXT", Optional[str]),
+    Field("access", "Access", "TEXT", Optional[str]),
 )
 """Every L{PlateEvent} field but C{frame} (stored as a file)."""
 

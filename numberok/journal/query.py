@@ -55,6 +55,14 @@ def _choice(names: Sequence[str]) -> Callable[[str], str]:
     return parse
 
 
+def _name(longest: int) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if not text or len(text) > longest or not text.isprintable():
+            raise ValueError("must be 1..%d printable characters" % longest)
+        return text
+    return parse
+
+
 @dataclass(frozen=True, slots=True)
 class ColumnFilter:
     """
@@ -74,6 +82,11 @@ COLUMN_FILTERS: tuple[ColumnFilter, ...] = (
     ColumnFilter("zone", "zone", _intIn(0, MAX_ZONE)),
     ColumnFilter("movement", "movement",
                  _choice([m.wireName for m in MovementType])),
+    # The list decision (numberok.lists): the list an event matched, and
+    # its access result.
+    ColumnFilter("list", "ListName", _name(64)),
+    ColumnFilter("access", "Access", _choice(["granted", "denied",
+                                              "unknown"])),
 )
 """Every one-column filter of the search, in the order they are checked."""
 

@@ -148,6 +148,27 @@ def _channelName(obj: dict) -> Optional[str]:
         raise ReadFormatError("ChannelName", str(e)) from None
 
 
+DECISION_KEYS = {"ListName": "listName", "ListKind": "listKind",
+                 "ListPlate": "listPlate", "ListMatch": "listMatch",
+                 "Access": "access"}
+"""The list decision's wire keys (numberok.lists) -> L{PlateEvent}
+fields."""
+
+
+def _decision(obj: dict) -> dict[str, str]:
+    """The list decision another site made, kept as it said it."""
+    found = {}
+    for key, attr in DECISION_KEYS.items():
+        value = obj.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > 200:
+            raise ReadFormatError(key, "must be a string of at most 200 "
+                                  "characters")
+        found[attr] = value
+    return found
+
+
 def decodeEvent(topic: str, payload: bytes,
                 prefix: str = "numberok") -> CollectedEvent:
     """
@@ -198,7 +219,8 @@ def decodeEvent(topic: str, payload: bytes,
         checkpoint=_int(obj, "Checkpoint", default=0),
         confidence=_int(obj, "Confidence", 0, 100, default=100) / 100.0,
         reads=reads, frame=frame, bbox=bbox, systemId=systemId,
-        channelName=_channelName(obj), vehicle=eventVehicle(obj))
+        channelName=_channelName(obj), vehicle=eventVehicle(obj),
+        **_decision(obj))
     journalId = None
     if state is EventState.LOST and obj.get("id") is not None:
         journalId = _int(obj, "id", 1)

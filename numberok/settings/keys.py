@@ -231,6 +231,13 @@ GATE_RETRY_WITHIN_SEC = Field(
     help="A failed open is retried only this long after the decision "
          "(a late open is worse than none).")
 
+LISTS_SHARE = Field(
+    "Lists", "Share", "choice", "none",
+    choices=("none", "publish", "subscribe"),
+    help="Known-plate lists over the broker: publish this instance's lists "
+         "(the central office), subscribe to the central office's (a "
+         "site), or none.")
+
 CHANNEL_NAME = Field(
     "Channel", "Name", "str", "",
     help="A name for the camera channel, shown on the page and sent as "

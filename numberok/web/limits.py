@@ -52,6 +52,7 @@ SMALL_BODY_BYTES = 16 * 1024
 login form, logout, DELETE), and of a large-limit path while a password is
 set and the request carries no credentials at all."""
 SETTINGS_BODY_BYTES = 64 * 1024
+LISTS_BODY_BYTES = 32 * 1024 * 1024
 FORM_TYPE = "application/x-www-form-urlencoded"
 JSON_TYPES = ("application/json",)
 READS_TYPES = ("application/json", "multipart/form-data")
@@ -299,6 +300,9 @@ class AdminSite(Site):
                   b"/api/settings": SETTINGS_BODY_BYTES}
     """The site's own paths; pushes add theirs (L{acceptPush})."""
     bodyTypes = {b"/api/reads": READS_TYPES, b"/api/settings": JSON_TYPES}
+    bodyPrefixLimits = ((b"/api/lists/", LISTS_BODY_BYTES),)
+    """Limits of whole subtrees: a list's CSV of 100,000 entries is a few
+    MB."""
     tokenPaths: frozenset[bytes] = frozenset()
     """Paths whose callers (cameras) may prove who they are with a
     C{token} in the query instead of credentials in a header."""
@@ -370,6 +374,9 @@ class AdminSite(Site):
         L{tokenPaths} path a C{token} in the query counts as credentials.
         """
         limit = self.bodyLimits.get(path, SMALL_BODY_BYTES)
+        for prefix, prefixLimit in self.bodyPrefixLimits:
+            if path.startswith(prefix):
+                limit = prefixLimit
         hasToken = (path in self.tokenPaths
                     and TOKEN_QUERY.match(query) is not None)
         if (limit > SMALL_BODY_BYTES and not self.isOpen() and not hasToken

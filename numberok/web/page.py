@@ -202,7 +202,8 @@ class LiveParts:
             row = entry.asJSON()
             rows.append(tags.tr(
                 tags.td(_picture(row)),
-                tags.td(row["plate"], class_="plate"),
+                tags.td(tags.span(row["plate"], class_="plate-text"),
+                        _listBadge(row), class_="plate"),
                 tags.td(tags.span(row["state"], class_="badge %s"
                                   % (row["state"].lower(),))),
                 tags.td("%d / %d" % (row["channel"], row["zone"]),
@@ -236,6 +237,27 @@ class LiveParts:
             ("bad messages",
              int(value("numberok_mqtt_bad_messages_total")))]),
             id="mqtt-counters")
+
+
+def _listBadge(row: dict):
+    """
+    The list decision of an event (numberok.lists): a badge coloured by
+    its access, naming the list, with the entry and match level as its
+    tooltip; and a link that adds the plate to a list on the Lists page.
+    """
+    access = row.get("Access")
+    add = tags.a("+ list", href="/lists?plate=" + quote(row["plate"]),
+                 class_="add-to-list", title="Add this plate to a list")
+    if access is None and row.get("ListName") is None:
+        return [" ", add]
+    name = row.get("ListName") or access
+    title = ("%s entry %s (%s), access %s" % (
+        row.get("ListKind"), row.get("ListPlate"), row.get("ListMatch"),
+        access) if row.get("ListName") else "no list entry: access %s"
+        % (access,))
+    shown = access if access in ("granted", "denied") else "unknown"
+    return [" ", tags.span(name, class_="badge access " + shown,
+                           title=title), " ", add]
 
 
 def _picture(row: dict):

@@ -27,9 +27,11 @@ def unknownParameters(request, allowed: Collection[str]) -> dict[str, str]:
         return {}
     takes = (", ".join(sorted(allowed)) if allowed else "none")
     errors: dict[str, str] = {}
-    for name, _ in parse_qsl(query, keep_blank_values=True,
-                             max_num_fields=None):
-        text = name.decode("utf-8", "replace")[:40]
+    # As text: parse_qsl given bytes re-encodes each decoded value as
+    # ASCII and fails on a Cyrillic plate (?q=%D0%9F...).
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True,
+                             max_num_fields=None, errors="replace"):
+        text = name[:40]
         if text not in allowed and text not in errors:
             errors[text] = ("unknown query parameter; this path takes %s"
                             % (takes,))
