@@ -632,9 +632,11 @@ class WebhookReceiver:
     A real HTTP receiver on 127.0.0.1 port 0 (twisted.web in the test's
     reactor), checking every request's X-Numberok-Signature as an
     integrator's would.  C{script(n, body)} chooses each answer: an HTTP
-    code, C{"abort"} (the connection is cut) or C{"hang"} (no answer: the
-    sender's timeout).  C{accepted} holds the bodies answered 2xx, in
-    arrival order; C{requests} every request as C{(headers, body)}.
+    code, C{"abort"} (the connection is cut), C{"hang"} (no answer: the
+    sender's timeout) or C{"close"} (200, then the connection is closed
+    without a C{Connection: close} having said so).  C{accepted} holds the
+    bodies answered 2xx, in arrival order; C{requests} every request as
+    C{(headers, body)}.
     """
 
     def __init__(self, script=None) -> None:
@@ -686,6 +688,13 @@ class WebhookReceiver:
         if action == "hang":
             self.hanging.append(request)
             return NOT_DONE_YET
+        if action == "close":           # 200, then closed unannounced
+            self.accepted.append(body)
+            transport = request.channel.transport
+            request.write(b"ok")
+            request.finish()
+            transport.loseConnection()
+            return NOT_DONE_YET
         request.setResponseCode(action)
         if 200 <= action < 300:
             self.accepted.append(body)
@@ -727,6 +736,7 @@ class MemoryHTTP:
         self.site = Site(resource)
         self.site.timeOut = None
         self.pumps: list = []
+        self.closedQuietly: list = []
 
     def endpointForURI(self, uri):
         return _MemoryEndpoint(self)
@@ -735,6 +745,30 @@ class MemoryHTTP:
         for _ in range(3):
             for pump in self.pumps:
                 pump.flush()
+            for pump in self.closedQuietly:
+                _meetClosedSocket(pump)
+
+    def closeQuietly(self) -> None:
+        """
+        The receiver closes every open connection without the client
+        hearing of it (the race of a receiver that closes after each answer
+        without C{Connection: close}): the client learns only when it next
+        writes -- its bytes meet a closed socket, the connection dies, no
+        answer comes.
+        """
+        for pump in self.pumps:
+            pump.serverIO.disconnected = True
+            pump.serverIO.reportDisconnect()
+        self.closedQuietly.extend(self.pumps)
+        self.pumps = []
+
+
+def _meetClosedSocket(pump) -> None:
+    """Whatever the client wrote to a quietly closed connection is lost,
+    and the client's connection dies (a reset)."""
+    if pump.clientIO.getOutBuffer() and not pump.clientIO.disconnected:
+        pump.clientIO.disconnected = True
+        pump.clientIO.reportDisconnect()
 
 
 class _MemoryEndpoint:

@@ -164,6 +164,22 @@ async def test_lost_events_arrive_in_order_through_cut_timeout_and_500_and_a_poi
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_receiver_closing_after_each_answer_unannounced_costs_no_failed_try(  # noqa: E501
+        tmp_path, sites, webhookReceiver):
+    receiver = webhookReceiver(lambda n, body: "close")
+    site = sites(tmp_path, settings(receiver.url)).start()
+    await waitFor(lambda: site.status()["cursor"] is not None)
+    for rid in range(1, 31):
+        site.emit(event(rid))
+    await waitFor(lambda: site.status()["cursor"] == 30, 15)
+    assert ids(receiver.accepted) == list(range(1, 31))
+    assert site.status()["last_error"] is None
+    for outcome in ("error", "timeout", "connect"):
+        assert site.metrics.value("numberok_webhook_attempts_total",
+                                  target="erp", outcome=outcome) == 0
+
+
+@pytest_twisted.ensureDeferred
 async def test_body_is_the_mqtt_event_message_with_the_journal_id(
         tmp_path, sites, webhookReceiver):
     receiver = webhookReceiver()

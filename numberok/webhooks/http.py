@@ -2,6 +2,14 @@
 One webhook request over Twisted's HTTP client (C{Agent} on a persistent
 C{HTTPConnectionPool}), and what its answer means for the delivery: done,
 try again later, or refused (docs/integrations.rst, "Retries").
+
+A receiver that closes its connection after each answer without saying so
+(C{Connection: close}) races the pool: the next request may go out on the
+connection it already closed and die unanswered.  Such a request is sent
+again at once, once, on another connection (the dead one never goes back to
+the pool) -- the idempotency key makes the repeat harmless -- before it
+counts as a failed try.  Twisted's own retry covers only bodiless
+idempotent methods, not our C{POST}.
 """
 
 from __future__ import annotations
@@ -9,11 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.error import ConnectError, DNSLookupError
+from twisted.internet.defer import CancelledError, Deferred, succeed
+from twisted.internet.error import (ConnectError, ConnectionAborted,
+                                    DNSLookupError)
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
-from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
+from twisted.web.client import (Agent, HTTPConnectionPool,
+                                RequestTransmissionFailed, ResponseDone,
+                                ResponseNeverReceived)
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer, IResponse
 from zope.interface import implementer
@@ -75,19 +86,29 @@ def makeAgent(reactor: Any, connectTimeout: float = 10.0
 def deliver(agent: Agent, reactor: Any, config: TargetConfig,
             body: Body) -> Deferred:
     """
-    Send C{body} once.
+    Send C{body} once -- twice when the connection died before any answer
+    (see the module docstring).
 
     @return: a Deferred firing with an L{Outcome}; it never fails, and
         cancelling it ends the request.  The whole request (connect, send,
-        answer) is cancelled after C{config.timeout} seconds (a timer of
-        the injected reactor).
+        answer, and the one resend) is cancelled after C{config.timeout}
+        seconds (a timer of the injected reactor).
     """
-    headers = Headers(config.requestHeaders(body.data, body.key))
-    d = agent.request(config.method.encode("ascii"),
-                      config.url.encode("utf-8"), headers,
-                      BytesProducer(body.data))
-    d.addCallback(_readAnswer)
     timedOut: list[bool] = []
+
+    def send() -> Deferred:
+        headers = Headers(config.requestHeaders(body.data, body.key))
+        return agent.request(config.method.encode("ascii"),
+                             config.url.encode("utf-8"), headers,
+                             BytesProducer(body.data))
+
+    def resendIfUnanswered(failure: Failure) -> Any:
+        if timedOut or not _diedUnanswered(failure):
+            return failure
+        return send()
+    d = send()
+    d.addErrback(resendIfUnanswered)
+    d.addCallback(_readAnswer)
 
     def expire() -> None:
         timedOut.append(True)
@@ -123,6 +144,15 @@ class BytesProducer:
 
     def stopProducing(self) -> None:
         pass
+
+
+def _diedUnanswered(failure: Failure) -> bool:
+    """Did the connection die before any answer, not by our own
+    cancelling (the timeout, a stop)?"""
+    if not failure.check(ResponseNeverReceived, RequestTransmissionFailed):
+        return False
+    return not any(reason.check(CancelledError, ConnectionAborted)
+                   for reason in failure.value.reasons)
 
 
 def _readAnswer(response: IResponse) -> Deferred:
