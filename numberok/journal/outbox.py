@@ -26,6 +26,7 @@ from collections import deque
 from typing import Any, Optional
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -34,7 +35,7 @@ from zope.interface import implementer
 from numberok.interfaces import IOutbox, IOutboxOutput
 from numberok.journal.cursor import readCursorState, writeCursor
 from numberok.journal.fields import JournalEntry, JournalPage
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.threads import ServiceThreads
 
 END_OF_JOURNAL = 2 ** 62
@@ -62,7 +63,8 @@ class Outbox:
 
     def __init__(self, name: str, journal: Any, output: IOutboxOutput,
                  cursorPath: str, threads: ServiceThreads,
-                 metrics: Optional[Metrics] = None, reactor: Any = None,
+                 metrics: Optional[Metrics] = None,
+                 reactor: Optional[IReactorTime] = None,
                  backlog: Any = None, window: Optional[int] = None,
                  pageSize: Optional[int] = None,
                  pollInterval: Optional[float] = None,
@@ -84,7 +86,7 @@ class Outbox:
         self.journal = journal
         self.output = output
         self.cursorPath = cursorPath
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self.reactor = reactor if reactor is not None else threads.reactor
         self._threads = threads
         self._backlog = (backlog if backlog is not None else

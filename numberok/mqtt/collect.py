@@ -32,6 +32,7 @@ from typing import Any, Callable, Optional
 from paho.mqtt import client as paho
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -81,7 +82,8 @@ class MqttCollector(MqttService):
     def __init__(self, store: Any, sink: Optional[IEventSink] = None,
                  readSink: Optional[IPlateReadSink] = None,
                  statePath: Optional[str] = None,
-                 metrics: Optional[Metrics] = None, reactor: Any = None,
+                 metrics: Optional[Metrics] = None,
+                 reactor: Optional[IReactorTime] = None,
                  broker: Optional[str] = None,
                  clients: Optional[Callable[[], int]] = None) -> None:
         """

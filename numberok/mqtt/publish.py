@@ -26,6 +26,7 @@ from typing import Any, Optional
 from paho.mqtt import client as paho
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -79,7 +80,8 @@ class MqttPublisher(MqttService):
     infoInterval = 1.0
 
     def __init__(self, store: Any, journal: Any = None,
-                 metrics: Optional[Metrics] = None, reactor: Any = None,
+                 metrics: Optional[Metrics] = None,
+                 reactor: Optional[IReactorTime] = None,
                  broker: Optional[str] = None,
                  cursorPath: Optional[str] = None) -> None:
         """
