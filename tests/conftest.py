@@ -617,7 +617,8 @@ def journalSite(tmp_path):
     api.putChild(b"events", JournalResource(journal, openGate(),
                                             "/api/events"))
     settings = SettingsStore()
-    api.putChild(b"visits", VisitsResource(Visits(journal, settings)))
+    api.putChild(b"visits", VisitsResource(Visits(journal, settings),
+                                           openGate()))
     port = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
     base = "http://127.0.0.1:%d" % (port.getHost().port,)
     agent = Agent(reactor)

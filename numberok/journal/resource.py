@@ -17,17 +17,14 @@ a browser revalidates instead of trusting a cached picture for an id.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
-from twisted.logger import Logger
-from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 
 from numberok.journal.fields import JournalEntry
 from numberok.journal.service import Journal, JournalUnavailable
-from numberok.web.common import Endpoint, Guarded, HTTPError, answer
-from numberok.web.common import answerJSON as answerEndpointJSON
+from numberok.web.common import (Endpoint, Guarded, HTTPError, answer,
+                                 answerJSON)
 from numberok.web.gate import Gate, Identity
 
 DEFAULT_LIMIT = 100
@@ -35,9 +32,6 @@ MAX_LIMIT = 1000
 PICTURES = {b"screenshot.jpg": "screenshot", b"plate.jpg": "plate",
             b"thumbnail": "thumbnail"}
 DISABLED = "the journal is disabled ([Journal] Path is empty)"
-INTERNAL = "internal error; see the server log"
-
-log = Logger()
 
 
 def _intArgument(request, name: str, default: int, low: int,
@@ -56,7 +50,7 @@ def _intArgument(request, name: str, default: int, low: int,
     return value
 
 
-async def _read(d: Any) -> Any:
+async def readJournal(d: Any) -> Any:
     """The journal's answer; 503 when it is not open (other failures are
     the endpoint's logged 500)."""
     try:
@@ -154,8 +148,8 @@ class JournalResource(Endpoint):
             raise HTTPError(404, {"journal": DISABLED})
         sinceId = _intArgument(request, "since_id", 0, 0, 2 ** 63 - 1)
         limit = _intArgument(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-        page = await _read(self.journal.since(sinceId, limit))
-        answerEndpointJSON(request, 200, {
+        page = await readJournal(self.journal.since(sinceId, limit))
+        answerJSON(request, 200, {
             "events": [self.entryJSON(e) for e in page.entries],
             "oldest_id": page.oldestId,
             "last_id": page.lastId,
@@ -205,7 +199,7 @@ class _PictureEndpoint(Endpoint):
         self.journal, self.entryId, self.kind = journal, entryId, kind
 
     async def GET(self, request, identity: Identity) -> None:
-        found = await _read(self.journal.picture(
+        found = await readJournal(self.journal.picture(
             self.entryId, self.kind, _requestTag(request)))
         if found is None:
             raise HTTPError(404, {"id": "event %d has no %s" % (
@@ -224,39 +218,3 @@ def _requestTag(request) -> Optional[str]:
     if not value:
         return None
     return value.decode("ascii", "replace").strip().strip('"')
-
-
-# -- for the search's and visits' resources (twisted.web render style) ----
-
-def answerJSON(request, status: int, document: Any) -> bytes:
-    """Set the status and headers of a JSON answer; @return: its body."""
-    request.setResponseCode(status)
-    request.setHeader(b"content-type", b"application/json; charset=utf-8")
-    request.setHeader(b"cache-control", b"no-store")
-    return json.dumps(document, ensure_ascii=False).encode("utf-8")
-
-
-def answerError(request, status: int, where: str, message: str) -> bytes:
-    """The API's error shape: C{{"errors": {where: message}}}."""
-    return answerJSON(request, status, {"errors": {where: message}})
-
-
-def finish(request, body: bytes) -> None:
-    """Write C{body} and finish, unless the client went away."""
-    if request.finished or getattr(request, "_disconnected", False):
-        return
-    request.write(body)
-    request.finish()
-
-
-def answerFailure(request, f: Failure) -> None:
-    """Answer a failed journal read: 503 when the journal is not open, else
-    a logged 500."""
-    if f.check(JournalUnavailable):
-        body = answerError(request, 503, "journal", "journal unavailable: %s"
-                           % (f.getErrorMessage(),))
-    else:
-        log.failure("journal request {path} failed", f,
-                    path=request.path.decode("ascii", "replace"))
-        body = answerError(request, 500, "server", INTERNAL)
-    finish(request, body)
