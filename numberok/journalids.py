@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from typing import Any
+from typing import Any, Optional
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -38,7 +39,8 @@ class JournalIds:
     maxWait = 0.02
     reactor = LazyReactor()
 
-    def __init__(self, sink: IEventSink, journal: Any, reactor: Any) -> None:
+    def __init__(self, sink: IEventSink, journal: Any,
+                 reactor: Optional[IReactorTime]) -> None:
         """
         @param sink: the event publisher.
         @param journal: the L{numberok.journal.Journal}; it must receive

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+from twisted.internet.interfaces import IReactorTime
+
 from numberok.tracks import Track
 
 EPSILON = 1e-9
@@ -43,7 +45,8 @@ class LossTimers:
         the track, which calls L{forget}.
     """
 
-    def __init__(self, reactor: Any, expire: Callable[[Track], None]) -> None:
+    def __init__(self, reactor: IReactorTime,
+                 expire: Callable[[Track], None]) -> None:
         self.reactor = reactor
         self.expire = expire
         self._groups: dict[float, _Group] = {}

@@ -27,10 +27,11 @@ from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.reactors import LazyReactor
 from numberok.threads import ServiceThreads
 
@@ -78,13 +79,13 @@ class MemoryTrimmer(Service):
     interval = 2.0
     slack = 16 * 1024 * 1024
 
-    def __init__(self, reactor: Any = None,
+    def __init__(self, reactor: Optional[IReactorTime] = None,
                  metrics: Optional[Metrics] = None,
                  trim: Optional[Callable[[], Any]] = None,
                  measure: Callable[[], Optional[int]] = residentBytes
                  ) -> None:
         self._reactor = reactor
-        metrics = metrics if metrics is not None else Metrics()
+        metrics = metricsOrPrivate(metrics)
         self._trims = metrics.memoryTrims
         self._trimmed = metrics.memoryTrimmedBytes
         self._trim = trim if trim is not None else glibcTrim()

@@ -300,6 +300,16 @@ def _stoppedAfter(make):
             pytest_twisted.blockon(s.stop())
 
 
+def openGate():
+    """The admin site's real gate with no password set: it lets
+    loopback requests in (for resource trees served without the whole
+    admin site)."""
+    from numberok.settings import Settings, SettingsStore
+    from numberok.web.auth import Sessions
+    from numberok.web.gate import Gate
+    return Gate(SettingsStore(Settings()), Sessions(getReactor()), None)
+
+
 def connectTo(port: int, protocol):
     """Connect C{protocol} to 127.0.0.1:C{port} (bounded)."""
     from twisted.internet.endpoints import TCP4ClientEndpoint
@@ -604,9 +614,11 @@ def journalSite(tmp_path):
     journal.startService()
     root, api = Resource(), Resource()
     root.putChild(b"api", api)
-    api.putChild(b"events", JournalResource(journal, "/api/events"))
+    api.putChild(b"events", JournalResource(journal, openGate(),
+                                            "/api/events"))
     settings = SettingsStore()
-    api.putChild(b"visits", VisitsResource(Visits(journal, settings)))
+    api.putChild(b"visits", VisitsResource(Visits(journal, settings),
+                                           openGate()))
     port = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
     base = "http://127.0.0.1:%d" % (port.getHost().port,)
     agent = Agent(reactor)

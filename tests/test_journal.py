@@ -310,6 +310,8 @@ def test_api_pages_events_with_screenshot_urls_and_serves_the_file(tmp_path):
     from twisted.web.resource import Resource
     from twisted.web.server import Site
 
+    from conftest import openGate
+
     from numberok.journal.resource import JournalResource
 
     journal = started(tmp_path / "j")
@@ -318,7 +320,8 @@ def test_api_pages_events_with_screenshot_urls_and_serves_the_file(tmp_path):
     yield timeout(journal.whenIdle())
     root, api = Resource(), Resource()
     root.putChild(b"api", api)
-    api.putChild(b"events", JournalResource(journal, "/api/events"))
+    api.putChild(b"events", JournalResource(journal, openGate(),
+                                            "/api/events"))
     port = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
     base = "http://127.0.0.1:%d" % (port.getHost().port,)
     agent = Agent(reactor)

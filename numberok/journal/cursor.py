@@ -1,7 +1,9 @@
 """
 The persisted cursor of an outbox consumer (L{numberok.journal.outbox}): a
 small JSON file beside the journal naming the last journal id the output
-acknowledged.  Blocking: run in a thread.
+acknowledged and the first id it was ever to deliver (where its cursor
+stood at its very first run: ids before were history it never sent).
+Blocking: run in a thread.
 """
 
 from __future__ import annotations
@@ -20,9 +22,25 @@ def readCursor(path: str) -> Optional[int]:
         return None
 
 
-def writeCursor(path: str, value: int) -> None:
+def readCursorState(path: str) -> Optional[tuple[int, Optional[int]]]:
+    """C{(acknowledged, first)}, C{first} L{None} in a file written before
+    it was kept; L{None} before the first run."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            state = json.load(f)
+    except FileNotFoundError:
+        return None
+    first = state.get("first")
+    return int(state["acknowledged"]), (int(first) if first is not None
+                                        else None)
+
+
+def writeCursor(path: str, value: int, first: Optional[int] = None) -> None:
     """Replace the cursor file atomically."""
-    replaceFile(path, json.dumps({"acknowledged": value}))
+    state = {"acknowledged": value}
+    if first is not None:
+        state["first"] = first
+    replaceFile(path, json.dumps(state))
 
 
 def replaceFile(path: str, text: str) -> None:

@@ -26,15 +26,16 @@ from collections import deque
 from typing import Any, Optional
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from numberok.interfaces import IOutbox, IOutboxOutput
-from numberok.journal.cursor import readCursor, writeCursor
+from numberok.journal.cursor import readCursorState, writeCursor
 from numberok.journal.fields import JournalEntry, JournalPage
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.threads import ServiceThreads
 
 END_OF_JOURNAL = 2 ** 62
@@ -62,7 +63,8 @@ class Outbox:
 
     def __init__(self, name: str, journal: Any, output: IOutboxOutput,
                  cursorPath: str, threads: ServiceThreads,
-                 metrics: Optional[Metrics] = None, reactor: Any = None,
+                 metrics: Optional[Metrics] = None,
+                 reactor: Optional[IReactorTime] = None,
                  backlog: Any = None, window: Optional[int] = None,
                  pageSize: Optional[int] = None,
                  pollInterval: Optional[float] = None,
@@ -84,7 +86,7 @@ class Outbox:
         self.journal = journal
         self.output = output
         self.cursorPath = cursorPath
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self.reactor = reactor if reactor is not None else threads.reactor
         self._threads = threads
         self._backlog = (backlog if backlog is not None else
@@ -116,6 +118,9 @@ class Outbox:
         self._saved: Optional[int] = None   # the value in the file
         self.skipped = 0
         self.lastSkipped: Optional[tuple[int, int]] = None
+        self.firstId: Optional[int] = None  # the first id ever to deliver
+        self.epoch: Optional[str] = None    # the journal's, last page read
+        self.oldestId: Optional[int] = None  # the journal's oldest kept id
 
     # -- life cycle --------------------------------------------------------
 
@@ -172,7 +177,8 @@ class Outbox:
                             if acked is not None else None),
                 "skipped": self.skipped,
                 "lastSkipped": (list(self.lastSkipped)
-                                if self.lastSkipped else None)}
+                                if self.lastSkipped else None),
+                "firstId": self.firstId}
 
     def _forget(self) -> None:
         self._generation += 1
@@ -213,16 +219,28 @@ class Outbox:
         outbox.
         """
         end = self.journal.since(END_OF_JOURNAL, 1)
-        end.addCallback(lambda page: page.lastId or 0)
-        d = self._threads.run(readCursor, self.cursorPath)
+        end.addCallback(self._firstPage)
+        d = self._threads.run(readCursorState, self.cursorPath)
 
-        def first(value: Optional[int]) -> Any:
-            if value is not None:
-                self._saved = value
+        def first(state: Optional[tuple[int, Optional[int]]]) -> Any:
+            if state is not None:
+                value, firstId = state
+                self._saved = value if firstId is not None else None
+                # A file from before the first id was kept: what was sent
+                # before is unknown, so claim only from here on.
+                self.firstId = firstId if firstId is not None else value + 1
                 end.addErrback(lambda f: None)
                 return value
-            return end
+            return end.addCallback(self._firstRun)
         return d.addCallback(first)
+
+    def _firstPage(self, page: JournalPage) -> int:
+        self.epoch, self.oldestId = page.epoch or None, page.oldestId
+        return page.lastId or 0
+
+    def _firstRun(self, end: int) -> int:
+        self.firstId = end + 1
+        return end
 
     def _cursorLoaded(self, result: Any) -> None:
         self._reading = False
@@ -250,6 +268,7 @@ class Outbox:
         if generation != self._generation:
             return None
         self._lastId = page.lastId or 0
+        self.epoch, self.oldestId = page.epoch or None, page.oldestId
         self._showBacklog()
         self._checkRetention(page)
         if not page.entries:
@@ -367,7 +386,8 @@ class Outbox:
             return
         self._lastSave = self.reactor.seconds()
         value = self._acked
-        d = self._threads.run(writeCursor, self.cursorPath, value)
+        d = self._threads.run(writeCursor, self.cursorPath, value,
+                              self.firstId)
         self._saving = d
 
         def done(result: Any) -> None:

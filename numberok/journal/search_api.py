@@ -14,24 +14,20 @@ is counted in C{numberok_search_refused_total{param}}.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 from urllib.parse import parse_qs
 
-from twisted.logger import Logger
-from twisted.python.failure import Failure
-from twisted.web import server
 from twisted.web.resource import Resource
 
 from numberok.journal.export import CSVFormat, ExportStream, JSONLinesFormat
 from numberok.journal.query import SEARCH_PARAMETERS, SearchError, parseQuery
-from numberok.journal.resource import (answerError, answerFailure,
-                                       answerJSON, finish)
+from numberok.journal.resource import readJournal
 from numberok.journal.search import JournalSearch
+from numberok.web.common import Endpoint, HTTPError, answerJSON
+from numberok.web.gate import Gate, Identity
 
 MAX_EXPORT_ROWS = 10 ** 9
 SEPARATORS = {",": ",", ";": ";", "tab": "\t"}
-
-log = Logger()
 
 
 def textArgs(request) -> Mapping[str, list[str]]:
@@ -50,25 +46,20 @@ def textArgs(request) -> Mapping[str, list[str]]:
             from None
 
 
-class _SearchBase(Resource):
+class _SearchBase(Endpoint):
     isLeaf = True
 
-    def __init__(self, search: JournalSearch, events: Any,
-                 kind: str) -> None:
-        super().__init__()
+    def __init__(self, gate: Optional[Gate], search: JournalSearch,
+                 events: Any, kind: str) -> None:
+        super().__init__(gate)
         self.search, self.events, self.kind = search, events, kind
         self.metrics = search.journal.metrics
 
-    def refuse(self, request, error: SearchError) -> bytes:
+    def refuse(self, error: SearchError) -> HTTPError:
+        """A bad parameter: counted, and the 400 naming it."""
         param, message = error.args
         self.metrics.searchRefused.labels(param=param).inc()
-        return answerError(request, 400, param, message)
-
-    def failed(self, request, f: Failure) -> None:
-        if f.check(SearchError):
-            finish(request, self.refuse(request, f.value))
-            return
-        answerFailure(request, f)
+        return HTTPError(400, {param: message})
 
 
 class SearchResource(_SearchBase):
@@ -76,23 +67,18 @@ class SearchResource(_SearchBase):
 
     queryParameters = SEARCH_PARAMETERS
 
-    def render_GET(self, request) -> Any:
+    async def GET(self, request, identity: Identity) -> None:
         try:
             query = parseQuery(textArgs(request))
+            self.metrics.searchRequests.labels(kind=self.kind).inc()
+            page = await readJournal(self.search.search(query))
         except SearchError as e:
-            return self.refuse(request, e)
-        self.metrics.searchRequests.labels(kind=self.kind).inc()
-        d = self.search.search(query)
-
-        def found(page) -> None:
-            finish(request, answerJSON(request, 200, {
-                "events": [self.events.entryJSON(e) for e in page.entries],
-                "total": page.total,
-                "cursor": page.cursor,
-            }))
-        d.addCallbacks(found, lambda f: self.failed(request, f))
-        d.addErrback(lambda f: log.failure("answering failed", f))
-        return server.NOT_DONE_YET
+            raise self.refuse(e)
+        answerJSON(request, 200, {
+            "events": [self.events.entryJSON(e) for e in page.entries],
+            "total": page.total,
+            "cursor": page.cursor,
+        })
 
 
 class ExportResource(_SearchBase):
@@ -101,23 +87,21 @@ class ExportResource(_SearchBase):
 
     queryParameters = SEARCH_PARAMETERS | {"sep"}
 
-    def render_GET(self, request) -> Any:
+    async def GET(self, request, identity: Identity) -> None:
         try:
             args = textArgs(request)
             query = parseQuery(args, MAX_EXPORT_ROWS)
             form = self._format(args)
         except SearchError as e:
-            return self.refuse(request, e)
+            raise self.refuse(e)
         self.metrics.searchRequests.labels(kind=self.kind).inc()
         maxRows = query.limit if args.get("limit") else None
         request.setHeader(b"content-type", form.contentType)
-        request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"content-disposition",
                           b"attachment; filename=events.%s"
                           % (form.extension.encode("ascii"),))
         ExportStream(request, self.search, query, self.events.entryJSON,
                      form, maxRows, self.metrics).start()
-        return server.NOT_DONE_YET
 
     def _format(self, args: Mapping[str, list[str]]):
         if self.kind == "jsonl":
@@ -136,8 +120,11 @@ def mountSearch(events: Resource, journal: Any) -> JournalSearch:
     L{numberok.journal.resource.JournalResource}) of C{journal}.
     @return: the journal's L{JournalSearch}."""
     search = journal.search
-    events.putChild(b"search", SearchResource(search, events, "search"))
-    events.putChild(b"export.csv", ExportResource(search, events, "csv"))
-    events.putChild(b"export.jsonl", ExportResource(search, events,
+    gate = events.gate
+    events.putChild(b"search", SearchResource(gate, search, events,
+                                              "search"))
+    events.putChild(b"export.csv", ExportResource(gate, search, events,
+                                                  "csv"))
+    events.putChild(b"export.jsonl", ExportResource(gate, search, events,
                                                     "jsonl"))
     return search

@@ -17,25 +17,20 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from twisted.logger import Logger
-from twisted.web import server
-from twisted.web.resource import Resource
-
 from numberok.journal.query import SearchError, parseTime
-from numberok.journal.resource import (DISABLED, answerError,
-                                       answerFailure, answerJSON, finish)
+from numberok.journal.resource import DISABLED, readJournal
 from numberok.journal.search_api import textArgs
 from numberok.journal.visits import (DAY_MS, LOOKBACK_MS, Passage, Visit,
                                      VisitReport, visitReport)
 from numberok.plates.matching import skeleton
 from numberok.plates.rules import canonical
+from numberok.web.common import Endpoint, HTTPError, answerJSON
+from numberok.web.gate import Gate, Identity
 
 MAX_RANGE_MS = 31 * DAY_MS
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
 FAR_FUTURE_MS = 2 ** 53
-
-log = Logger()
 
 
 def _intParam(args: Mapping[str, list[str]], name: str, default: int,
@@ -127,25 +122,27 @@ def parseRange(args: Mapping[str, list[str]],
     return fromMs, toMs
 
 
-class VisitsResource(Resource):
+class VisitsResource(Endpoint):
     """C{/api/visits} and C{/api/visits/inside}."""
 
     isLeaf = True
     queryParameters = frozenset({"from", "to", "plate", "open",
                                  "longer_than", "limit"})
 
-    def __init__(self, visits: Optional[Visits]) -> None:
-        super().__init__()
+    def __init__(self, visits: Optional[Visits],
+                 gate: Optional[Gate]) -> None:
+        super().__init__(gate)
         self.visits = visits
 
-    def render_GET(self, request) -> Any:
+    async def GET(self, request, identity: Identity) -> None:
         if self.visits is None:
-            return answerError(request, 404, "journal", DISABLED)
+            raise HTTPError(404, {"journal": DISABLED})
         path = [p for p in request.postpath if p]
         if path not in ([], [b"inside"]):
-            return answerError(request, 404, "path", "no such resource")
+            raise HTTPError(404, {"path": "no such resource"})
         metrics = self.visits.journal.metrics
         now = self.visits.nowMs()
+        openOnly = limit = 0
         try:
             args = textArgs(request)
             longer = _intParam(args, "longer_than", 0, 0, 10 ** 9)
@@ -165,25 +162,21 @@ class VisitsResource(Resource):
                 kind = "visits"
         except SearchError as e:
             metrics.searchRefused.labels(param=e.args[0]).inc()
-            return answerError(request, 400, *e.args)
+            raise HTTPError(400, {e.args[0]: e.args[1]})
         metrics.searchRequests.labels(kind=kind).inc()
-
-        def found(result) -> None:
-            if isinstance(result, VisitReport):
-                visits = result.visits
-                if openOnly:
-                    visits = [v for v in visits if v.status == "inside"]
-            else:
-                visits = result
-            visits = longerThan(visits, longer, now) if longer else visits
-            doc: dict[str, Any] = {"count": len(visits)}
-            if isinstance(result, VisitReport):
-                visits = visits[:limit]
-                doc["entriesPerHour"] = [
-                    {"hour": h, "entries": n}
-                    for h, n in result.entriesPerHour]
-            doc["visits"] = [self.visits.visitJSON(v, now) for v in visits]
-            finish(request, answerJSON(request, 200, doc))
-        d.addCallbacks(found, lambda f: answerFailure(request, f))
-        d.addErrback(lambda f: log.failure("answering failed", f))
-        return server.NOT_DONE_YET
+        result = await readJournal(d)
+        if isinstance(result, VisitReport):
+            visits = result.visits
+            if openOnly:
+                visits = [v for v in visits if v.status == "inside"]
+        else:
+            visits = result
+        visits = longerThan(visits, longer, now) if longer else visits
+        doc: dict[str, Any] = {"count": len(visits)}
+        if isinstance(result, VisitReport):
+            visits = visits[:limit]
+            doc["entriesPerHour"] = [
+                {"hour": h, "entries": n}
+                for h, n in result.entriesPerHour]
+        doc["visits"] = [self.visits.visitJSON(v, now) for v in visits]
+        answerJSON(request, 200, doc)

@@ -15,7 +15,9 @@ the CONNECT says so), a bad one is counted and logged at a bounded rate,
 an event carrying our own C{SystemId} is dropped loudly (two instances
 configured with the same C{SystemId} would otherwise lose everything
 silently), and holes in a site's journal ids are asked for again
-(L{numberok.mqtt.gaps}).  After a start, collection waits up to
+(L{numberok.mqtt.gaps}), from where the site's retained info message
+(L{numberok.mqtt.info}) says it started when the collector first hears of
+it.  After a start, collection waits up to
 L{MqttCollector.holdSec} for as many NumberOk clients as were subscribed at
 the last stop, so the backlog the broker kept is not handed to nobody.
 """
@@ -30,12 +32,14 @@ from typing import Any, Callable, Optional
 from paho.mqtt import client as paho
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from numberok.interfaces import IEventSink, IPlateReadSink
 from numberok.metrics import Metrics
 from numberok.mqtt.gaps import Gaps, Hole, republishTopic
+from numberok.mqtt.info import decodeInfo, infoFilter
 from numberok.mqtt.payload import collectFilter, decodeEvent
 from numberok.mqtt.quiet import QuietLog
 from numberok.mqtt.seen import SeenKeys, SeenStore
@@ -78,7 +82,8 @@ class MqttCollector(MqttService):
     def __init__(self, store: Any, sink: Optional[IEventSink] = None,
                  readSink: Optional[IPlateReadSink] = None,
                  statePath: Optional[str] = None,
-                 metrics: Optional[Metrics] = None, reactor: Any = None,
+                 metrics: Optional[Metrics] = None,
+                 reactor: Optional[IReactorTime] = None,
                  broker: Optional[str] = None,
                  clients: Optional[Callable[[], int]] = None) -> None:
         """
@@ -127,6 +132,8 @@ class MqttCollector(MqttService):
         self._quiet = QuietLog(self.log, self.reactor)
         self.eventsFilter = (collectFilter(self.prefix)
                              if self._setting(MQTT_COLLECT) else None)
+        self.infoFilter = (infoFilter(self.prefix)
+                           if self._setting(MQTT_COLLECT) else None)
         self.readsFilter = self._setting(MQTT_READS) or None
         self.connection = self._makeConnection(
             "collect", "-collect", False, self._configure, self._connected,
@@ -219,8 +226,8 @@ class MqttCollector(MqttService):
         # lose it; QoS 1 plus our duplicate removal is exactly once and
         # survives restarts (docs/mqtt.rst, "Guarantees").
         qos = min(self.qos, 1)
-        topics = [(f, qos) for f in (self.eventsFilter, self.readsFilter)
-                  if f]
+        topics = [(f, qos) for f in (self.eventsFilter, self.infoFilter,
+                                     self.readsFilter) if f]
         client.subscribe(topics)
 
     def _disconnected(self) -> None:
@@ -244,6 +251,9 @@ class MqttCollector(MqttService):
                 if self._collect(topic, message.payload, client,
                                  message.mid, message.qos):
                     return
+            elif self.infoFilter and paho.topic_matches_sub(
+                    self.infoFilter, topic):
+                self._info(client, topic, message.payload)
             elif self.readsFilter:
                 self._reads(topic, message.payload)
         except Exception:
@@ -282,7 +292,8 @@ class MqttCollector(MqttService):
         if forgotten is not None:
             self._forgotten.append(forgotten)
         if collected.journalId is not None:
-            self._observeId(client, collected.systemId, collected.journalId)
+            self._observeId(client, collected.systemId, collected.journalId,
+                            collected.after)
         self.metrics.mqttCollected.inc()
         self._batch.append(item)
         self._acks.append((client, mid, qos))
@@ -343,9 +354,9 @@ class MqttCollector(MqttService):
         self._quiet.warn(kind, format, **fields)
 
     def _observeId(self, client: paho.Client, systemId: int,
-                   journalId: int) -> None:
+                   journalId: int, after: Optional[int]) -> None:
         hole, givenUp = self.gaps.observe(systemId, journalId,
-                                          self.reactor.seconds())
+                                          self.reactor.seconds(), after)
         if givenUp:
             self.metrics.mqttGapEvents.labels(outcome="unfilled").inc(givenUp)
         if hole is None:
@@ -354,9 +365,48 @@ class MqttCollector(MqttService):
         self.log.warn("mqtt: SystemId {systemId} journal ids {first}..{last} "
                       "never arrived; asking the site to publish them again",
                       systemId=systemId, first=hole.first, last=hole.last)
+        self._askFrom(client, systemId, hole.first)
+
+    def _askFrom(self, client: paho.Client, systemId: int,
+                 journalId: int) -> None:
         client.publish(republishTopic(self.prefix, systemId),
-                       json.dumps({"from": hole.first}).encode("ascii"),
+                       json.dumps({"from": journalId}).encode("ascii"),
                        qos=1)
+
+    def _info(self, client: paho.Client, topic: str, payload: bytes) -> None:
+        """A site's retained info: the first time we hear of the site, ask
+        for its Lost events from where it started publishing (those sent
+        before our session existed never reached us)."""
+        try:
+            info = decodeInfo(topic, payload, self.prefix)
+        except ReadFormatError as e:
+            self._bad("info", "mqtt: bad info message on {topic}: {error}",
+                      topic=topic, error=str(e))
+            return
+        if info.systemId == self.ownId:
+            return
+        start, hole, unfillable = self.gaps.introduce(
+            info.systemId, info.firstId, info.lastId, info.oldestId,
+            self.reactor.seconds())
+        if unfillable:
+            self.metrics.mqttGapEvents.labels(outcome="unfilled").inc(
+                unfillable)
+            self.log.error(
+                "mqtt: SystemId {systemId} published from journal id "
+                "{first} on, but its journal keeps ids from {oldest} on: "
+                "{count} Lost events cannot reach this instance",
+                systemId=info.systemId, first=info.firstId,
+                oldest=info.oldestId, count=unfillable)
+        if start is None:
+            return
+        if hole is not None:
+            self.metrics.mqttGapEvents.labels(outcome="asked").inc(hole.size)
+        self.log.info("mqtt: first heard of SystemId {systemId} (journal "
+                      "epoch {epoch}, published from id {first}); asking it "
+                      "to publish again from id {start}",
+                      systemId=info.systemId, epoch=info.epoch,
+                      first=info.firstId, start=start)
+        self._askFrom(client, info.systemId, start)
 
     def _expireGaps(self) -> None:
         for systemId, hole in self.gaps.expire(self.reactor.seconds()):

@@ -39,11 +39,13 @@ from paho.mqtt import client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorFDSet
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python import threadable
 from twisted.python.failure import Failure
 
+from numberok.metrics import Metrics
 from numberok.mqtt.broker import BrokerAddress
 from numberok.mqtt.descriptor import PahoSocket, closeClient
 from numberok.reactors import LazyReactor
@@ -95,7 +97,8 @@ class MqttConnection:
                  connected: Callable[[paho.Client], None],
                  disconnected: Callable[[], None],
                  username: str = "", password: str = "",
-                 metrics: Any = None, reactor: Any = None,
+                 metrics: Optional[Metrics] = None,
+                 reactor: Optional[IReactorFDSet] = None,
                  maxPacketSize: Optional[int] = None,
                  receiveMaximum: Optional[int] = None) -> None:
         self.name = name

@@ -54,14 +54,20 @@ def collectFilter(prefix: str) -> str:
 def encodeEvent(event: PlateEvent, systemId: int, journalId: Optional[int],
                 picture: Optional[bytes] = None,
                 platePicture: Optional[bytes] = None,
-                testMode: bool = False) -> bytes:
+                testMode: bool = False, after: Optional[int] = None) -> bytes:
     """
     The message for C{event}: every wire key with its wire text, then
     C{id} (the journal id, Lost only), C{bbox} (when the event has one and
-    a picture goes with it), C{picture} and C{plate_picture} (base64 JPEG).
+    a picture goes with it), C{picture} and C{plate_picture} (base64 JPEG),
+    and C{after} when the ids C{after + 1 .. id - 1} are not this site's
+    own Lost events (collected from other instances: no hole).
     """
-    return encodeObject(eventObject(event, systemId, journalId, picture,
-                                    platePicture, testMode))
+    obj = eventObject(event, systemId, journalId, picture, platePicture,
+                      testMode)
+    if journalId is not None and after is not None \
+            and after < journalId - 1:
+        obj["after"] = after
+    return encodeObject(obj)
 
 
 def eventObject(event: PlateEvent, systemId: int, journalId: Optional[int],
@@ -99,12 +105,15 @@ class CollectedEvent:
         C{RuntimeID}, C{State}, C{ReadCount} and frame time for the others.
     @ivar journalId: the site's journal id (C{id}) of a Lost, else
         L{None}: consecutive per site, so a hole shows a lost message.
+    @ivar after: the message's C{after} (ids between it and C{journalId}
+        are not the site's own), or L{None}.
     """
 
     systemId: int
     key: str
     event: PlateEvent
     journalId: Optional[int] = None
+    after: Optional[int] = None
 
 
 def _text(obj: dict, key: str) -> str:
@@ -221,10 +230,17 @@ def decodeEvent(topic: str, payload: bytes,
         reads=reads, frame=frame, bbox=bbox, systemId=systemId,
         channelName=_channelName(obj), vehicle=eventVehicle(obj),
         **_decision(obj))
-    journalId = None
+    journalId = after = None
     if state is EventState.LOST and obj.get("id") is not None:
         journalId = _int(obj, "id", 1)
         key = "L%d:%d" % (journalId, frameTimeMs)
+        if obj.get("after") is not None:
+            after = _int(obj, "after", 0, journalId - 1)
     else:
         key = "%s%d:%d:%d" % (state.value[0], runtimeId, reads, frameTimeMs)
-    return CollectedEvent(systemId, key, event, journalId)
+    return CollectedEvent(systemId, key, event, journalId, after)
+
+
+checkInt = _int
+"""For the other MQTT messages (L{numberok.mqtt.info}): an integer member
+checked as the event's are."""

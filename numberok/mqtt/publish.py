@@ -10,6 +10,11 @@ each Lost at QoS >= 1; paho's C{on_publish} (the broker's acknowledgment)
 is what tells the outbox a row is delivered.  A broker outage, a cut or a
 restart of numberok starts again from the cursor (so a few messages may go
 twice: the collecting side removes them).
+
+So that a collector can tell what it should have (L{numberok.mqtt.gaps}):
+a retained info message says where the outbox stands (L{numberok.mqtt.info}),
+and a Lost message carries C{after} when the journal rows just before it
+were not ours (collected from other instances, never published here).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Any, Optional
 from paho.mqtt import client as paho
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -31,6 +38,7 @@ from numberok.journal.outbox import Outbox
 from numberok.metrics import Metrics
 from numberok.mqtt.files import CURSOR_NAME, loadPictures
 from numberok.mqtt.gaps import republishTopic
+from numberok.mqtt.info import SiteInfo, encodeInfo, infoTopic
 from numberok.mqtt.payload import encodeEvent, eventTopic, statusTopic
 from numberok.mqtt.service import MqttService
 from numberok.settings.keys import (
@@ -59,6 +67,8 @@ class MqttPublisher(MqttService):
         are dropped and counted.
     @ivar outbox: the L{Outbox} Lost events come from (L{None} without a
         journal, or before start).
+    @ivar infoInterval: seconds between two looks at whether the retained
+        info message must be published again.
     """
 
     name = "mqtt-publisher"
@@ -67,9 +77,11 @@ class MqttPublisher(MqttService):
     pageSize = 20
     pollInterval = 1.0
     maxLive = 100
+    infoInterval = 1.0
 
     def __init__(self, store: Any, journal: Any = None,
-                 metrics: Optional[Metrics] = None, reactor: Any = None,
+                 metrics: Optional[Metrics] = None,
+                 reactor: Optional[IReactorTime] = None,
                  broker: Optional[str] = None,
                  cursorPath: Optional[str] = None) -> None:
         """
@@ -90,9 +102,18 @@ class MqttPublisher(MqttService):
         self._threads = ServiceThreads("numberok-mqtt-pictures", 1,
                                        reactor=reactor)
         self.outbox: Optional[Outbox] = None
-        self._mids: dict[int, Deferred] = {}   # paho mid -> its row's ack
+        # paho mid -> its row's acknowledgment and journal id
+        self._mids: dict[int, tuple[Deferred, int]] = {}
         self._generation = 0
         self._live = 0
+        self._after: Optional[int] = None   # rows after it were not ours
+        # own rows sent with an after, until acknowledged: a resend after
+        # a cut (the outbox restarts past the rows that were not ours)
+        # says the same
+        self._afters: dict[int, int] = {}
+        self._lastOwn: Optional[int] = None  # newest own id acknowledged
+        self._infoSent: Optional[bytes] = None
+        self._infoLoop: Optional[LoopingCall] = None
 
     @property
     def enabled(self) -> bool:
@@ -115,6 +136,7 @@ class MqttPublisher(MqttService):
         self.testMode = bool(self._setting(SYSTEM_TEST_MODE))
         self.status = statusTopic(self.prefix, self.ownId)
         self.republishTopic = republishTopic(self.prefix, self.ownId)
+        self.infoTopic = infoTopic(self.prefix, self.ownId)
         self._threads.start()
         self.connection = self._makeConnection(
             "publish", "", True, self._configure, self._connected,
@@ -127,6 +149,9 @@ class MqttPublisher(MqttService):
                 backlog=self.metrics.mqttOutboxBacklog, window=self.window,
                 pageSize=self.pageSize, pollInterval=self.pollInterval)
             self.outbox.start()
+            self._infoLoop = LoopingCall(self._publishInfo)
+            self._infoLoop.clock = self.reactor
+            self._infoLoop.start(self.infoInterval, now=False)
 
     def stopService(self) -> Deferred:
         """Publish the retained C{offline}, disconnect cleanly (no Last
@@ -134,6 +159,9 @@ class MqttPublisher(MqttService):
         Service.stopService(self)
         if self.connection is None:
             return succeed(None)
+        if self._infoLoop is not None and self._infoLoop.running:
+            self._infoLoop.stop()
+        self._infoLoop = None
         connection, self.connection = self.connection, None
         outbox, self.outbox = self.outbox, None
         d = connection.stop(self._goodbye)
@@ -190,6 +218,8 @@ class MqttPublisher(MqttService):
 
     def _connected(self, client: paho.Client) -> None:
         client.publish(self.status, b"online", qos=1, retain=True)
+        self._infoSent = None
+        self._publishInfo()
         if self.outbox is not None:
             client.message_callback_add(self.republishTopic,
                                         self._onRepublish)
@@ -246,12 +276,13 @@ class MqttPublisher(MqttService):
         return self._threads.run(loadPictures, frame, path, bbox)
 
     def _send(self, event: PlateEvent, journalId: Optional[int],
-              pictures: tuple, qos: int) -> Optional[int]:
+              pictures: tuple, qos: int, after: Optional[int] = None
+              ) -> Optional[int]:
         client = self.connection.client if self.connection else None
         if client is None:
             return None
         payload = encodeEvent(event, self.ownId, journalId, pictures[0],
-                              pictures[1], self.testMode)
+                              pictures[1], self.testMode, after)
         info = client.publish(eventTopic(self.prefix, self.ownId, event),
                               payload, qos=qos)
         if info.rc != paho.MQTT_ERR_SUCCESS:
@@ -276,24 +307,59 @@ class MqttPublisher(MqttService):
     def send(self, entry: JournalEntry, prepared: tuple
              ) -> Optional[Deferred]:
         """Publish one Lost at QoS >= 1; its Deferred fires on the
-        broker's acknowledgment."""
+        broker's acknowledgment.  Rows collected from other instances are
+        not ours and not sent; the next own message says so (C{after})."""
+        # The outbox hands rows in id order from its cursor: rows since
+        # the last own one were all handed here.  After a rewind or a
+        # reset an C{_after} at or above the row is stale.
+        if self._after is not None and self._after >= entry.id:
+            self._after = None
         if entry.systemId is not None:
+            if self._after is None:
+                self._after = entry.id - 1
             return None     # collected from another instance: not ours
+        after, self._after = self._after, None
+        if entry.id in self._afters:
+            after = min(after if after is not None else entry.id,
+                        self._afters[entry.id])
+        elif after is not None and len(self._afters) < 2 * self.window:
+            self._afters[entry.id] = after
         mid = self._send(entry.toEvent(), entry.id, prepared,
-                         max(1, self.qos))
+                         max(1, self.qos), after)
         if mid is None:
             return fail(NotPublished("paho refused journal id %d"
                                      % (entry.id,)))
         acked: Deferred = Deferred()
-        self._mids[mid] = acked
+        self._mids[mid] = (acked, entry.id)
         return acked
 
     def _onPublish(self, client: paho.Client, userdata: Any, mid: int,
                    reasonCode: Any, properties: Any) -> None:
-        acked = self._mids.pop(mid, None)
-        if acked is not None:
+        waiting = self._mids.pop(mid, None)
+        if waiting is not None:
+            acked, entryId = waiting
+            self._afters.pop(entryId, None)
+            self._lastOwn = max(self._lastOwn or 0, entryId)
             self.metrics.mqttAcknowledged.inc()
             acked.callback(None)
+
+    def _publishInfo(self) -> None:
+        """The retained info message (L{numberok.mqtt.info}), when it
+        changed or after a connect; not before the outbox knows its
+        first id."""
+        outbox = self.outbox
+        client = self.connection.client if self.connection else None
+        if outbox is None or outbox.firstId is None or client is None \
+                or not self.ready:
+            return
+        payload = encodeInfo(SiteInfo(self.ownId, outbox.epoch or "",
+                                      outbox.firstId, self._lastOwn,
+                                      outbox.oldestId))
+        if payload == self._infoSent:
+            return
+        info = client.publish(self.infoTopic, payload, qos=1, retain=True)
+        if info.rc == paho.MQTT_ERR_SUCCESS:
+            self._infoSent = payload
 
     def outboxState(self) -> dict[str, Any]:
         """For the admin page and tests: cursor, in flight, backlog."""

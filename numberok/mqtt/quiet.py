@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 
@@ -24,7 +25,7 @@ class QuietLog:
     burst = 10
     interval = 60.0
 
-    def __init__(self, log: Logger, reactor: Any) -> None:
+    def __init__(self, log: Logger, reactor: IReactorTime) -> None:
         self.log = log
         self.reactor = reactor
         self._windows: dict[str, list] = {}   # kind -> [start, written, held]

@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
+from twisted.internet.interfaces import IReactorTime
 
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.mqtt.broker import parseBroker
 from numberok.mqtt.connection import MqttConnection
 from numberok.reactors import LazyReactor
@@ -35,9 +36,10 @@ class MqttService(Service):
     """
 
     def __init__(self, store: Any, metrics: Optional[Metrics],
-                 reactor: Any, broker: Optional[str]) -> None:
+                 reactor: Optional[IReactorTime], broker: Optional[str]
+                 ) -> None:
         self.store = store
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._reactor = reactor
         self.brokerOverride = broker
         self.connection: Optional[MqttConnection] = None

@@ -328,7 +328,7 @@ def eventsResource(journal: Any, recent: Optional[RecentEvents],
     admin page's C{recent} list and its C{live} pictures (L{Endpoint}s,
     which pass the C{gate} themselves).
     """
-    root = JournalResource(journal, base)
+    root = JournalResource(journal, gate, base)
     if recent is not None:
         root.putChild(b"recent", RecentListEndpoint(gate, recent))
         root.putChild(b"live", LivePictureEndpoint(gate, recent))

@@ -40,7 +40,8 @@ from typing import Optional
 from twisted.web import resource
 
 from numberok.metrics import Metrics, metricsOrPrivate
-from numberok.web.common import Guarded, Node, Push
+from numberok.journal.visits_api import VisitsResource
+from numberok.web.common import Node, Push
 from numberok.web.connections_api import ConnectionsEndpoint
 from numberok.web.gate import Gate
 from numberok.web.login import LoginEndpoint, LogoutEndpoint
@@ -80,10 +81,10 @@ class AdminResource(Node):
         self.putAPI(b"settings", SettingsEndpoint(gate, admin))
         self.putAPI(b"connections",
                     ConnectionsEndpoint(gate, admin, self.metrics))
-        self.putAPI(b"events", Guarded(gate, eventsResource(
-            admin.journal, admin.recent, gate)))
+        self.putAPI(b"events", eventsResource(admin.journal, admin.recent,
+                                              gate))
         self.putAPI(b"reads", ReadsEndpoint(gate, admin, self.metrics))
-        self.putAPI(b"visits", Guarded(gate, admin.visitsResource))
+        self.putAPI(b"visits", VisitsResource(admin.visits, gate))
 
     def putPush(self, push: Push) -> None:
         """

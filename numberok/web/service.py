@@ -18,7 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from numberok.interfaces import IPlateReadSink
 from numberok.journal import Journal
-from numberok.journal.visits_api import Visits, VisitsResource
+from numberok.journal.visits_api import Visits
 from numberok.listening import ListeningService
 from numberok.reactors import LazyReactor
 from numberok.server import NumberOkFactory
@@ -80,7 +80,6 @@ class AdminService(MultiService):
         self._reactor = reactor
         self.visits = (Visits(journal, store) if journal is not None
                        else None)
-        self.visitsResource = VisitsResource(self.visits)
         self.threads = ServiceThreads("numberok-admin", 2, reactor=reactor)
         self.readThreads = ServiceThreads("numberok-reads", 2,
                                           reactor=reactor)

@@ -11,12 +11,13 @@ from typing import Any, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from numberok.events import EventState, PlateEvent
 from numberok.interfaces import IEventSink
-from numberok.metrics import Metrics
+from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.reactors import LazyReactor
 from numberok.settings import Settings
 from numberok.settings.keys import (SYSTEM_SYSTEM_ID, SYSTEM_TEST_MODE,
@@ -42,7 +43,8 @@ class WebhookService(Service):
     reactor = LazyReactor()
 
     def __init__(self, store: Any, journal: Any = None,
-                 metrics: Optional[Metrics] = None, reactor: Any = None,
+                 metrics: Optional[Metrics] = None,
+                 reactor: Optional[IReactorTime] = None,
                  pictureBase: Optional[str] = None) -> None:
         """
         @param store: the L{numberok.settings.SettingsStore}.
@@ -52,7 +54,7 @@ class WebhookService(Service):
         """
         self.store = store
         self.journal = journal
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metricsOrPrivate(metrics)
         self._reactor = reactor
         self.pictureBase = pictureBase
         self.targets: dict[str, WebhookTarget] = {}

@@ -29,6 +29,7 @@ from typing import Any, Callable, Optional
 
 from twisted.application.internet import backoffPolicy
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -88,7 +89,8 @@ class WebhookTarget:
     saveInterval = 0.5
     ready = True
 
-    def __init__(self, config: TargetConfig, agent: Any, reactor: Any,
+    def __init__(self, config: TargetConfig, agent: Any,
+                 reactor: IReactorTime,
                  threads: ServiceThreads, metrics: Metrics,
                  journal: Any = None, systemId: int = 0,
                  testMode: bool = False,
