@@ -36,7 +36,9 @@ RANK = {state: rank for rank, state in enumerate(DROP_ORDER)}
 """A state's place in L{DROP_ORDER}: queues are indexed by it (an int
 index is much cheaper than hashing the enum on every push)."""
 
-_UPDATED_DROPPED = (0,)
+UPDATED_DROPPED = (0,)
+"""What L{Subscription.push} returns when it made room by dropping the
+oldest Updated (rank 0): the flood's usual case, one object."""
 
 ENTRY_BYTES = 1024
 """
@@ -226,7 +228,7 @@ class Subscription:
                     bytesOf = self._bytesOf
                     bytesOf[0] -= freed
                     bytesOf[rank] += size
-                    return _UPDATED_DROPPED
+                    return UPDATED_DROPPED
         # Room can only come from events no more important than this one:
         # if even all of them would not make room, this one goes instead.
         freeable = sum(len(q) for q in self._queues[:rank + 1])
