@@ -204,7 +204,9 @@ class Subscription:
             (L{RANK}) of the events dropped: the new one itself, or older
             ones.
         """
-        size = outgoing.size(withShot)
+        # Without a picture an entry is ENTRY_BYTES (L{Outgoing.size}): the
+        # flood's case, without the call.
+        size = outgoing.size(True) if withShot else ENTRY_BYTES
         rank = outgoing.rank
         entry = (outgoing.sequence, outgoing, withShot, size)
         # The two common cases inline: room, and (a flood) full by count
