@@ -98,7 +98,9 @@ class Analytics(Service):
         self._emptyReads = metrics.emptyReads
         self._activeTracks = metrics.activeTracks
         self._dropped = 0
-        self.lossTimers = LossTimers(reactor, self._expired)
+        self.lossTimers = LossTimers(self.reactor, self._expired)
+        # Resolved above (the runtime ids): bound once for the read path.
+        self._seconds = self.reactor.seconds
 
     @property
     def reads(self) -> int:
@@ -162,8 +164,11 @@ class Analytics(Service):
             counter = self._readsBy[read.source] = self.metrics.reads.labels(
                 source=read.source or "other")
         counter.inc()
-        self._refreshRules()
-        processed, key = self._processed(read.plate)
+        if self.store.current is not self._rulesFrom:
+            self._refreshRules()
+        known = self._normalized.get(read.plate)
+        processed, key = (known if known is not None
+                          else self._processed(read.plate))
         if not processed:
             self._emptyReads.inc()
             return
@@ -172,7 +177,7 @@ class Analytics(Service):
         if aggregator is None:
             aggregator = self._zones[where] = ZoneAggregator(
                 read.channel, read.zone, self)
-        aggregator.addRead(read, processed, key, self.reactor.seconds())
+        aggregator.addRead(read, processed, key, self._seconds())
 
     def emit(self, event: PlateEvent, arrival: Optional[float]) -> None:
         """
@@ -181,7 +186,7 @@ class Analytics(Service):
         """
         self._eventsBy[event.state].inc()
         if arrival is not None:
-            self._readToEvent(max(0.0, self.reactor.seconds() - arrival))
+            self._readToEvent(max(0.0, self._seconds() - arrival))
         try:
             self.sink.publish(event)
         except Exception:

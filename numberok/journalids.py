@@ -25,6 +25,8 @@ from numberok.events import EventState, PlateEvent
 from numberok.interfaces import IEventSink
 from numberok.reactors import LazyReactor
 
+_LOST = EventState.LOST
+
 
 @implementer(IEventSink)
 class JournalIds:
@@ -53,8 +55,13 @@ class JournalIds:
         journal.addRecordedObserver(self._recorded)
 
     def publish(self, event: PlateEvent) -> None:
-        if event.state is not EventState.LOST and not self._held:
-            self._hand(event)
+        if event.state is not _LOST and not self._held:
+            # The usual event: nothing to wait for (L{_hand}, inlined: this
+            # runs for every event).
+            try:
+                self.sink.publish(event)
+            except Exception:
+                self._refused(event)
             return
         item: list = [event, None, None]
         if event.state is EventState.LOST:
@@ -93,8 +100,11 @@ class JournalIds:
         try:
             self.sink.publish(event)
         except Exception:
-            self.log.failure("journal ids: the publisher refused event "
-                             "{runtimeId}", runtimeId=event.runtimeId)
+            self._refused(event)
+
+    def _refused(self, event: PlateEvent) -> None:
+        self.log.failure("journal ids: the publisher refused event "
+                         "{runtimeId}", runtimeId=event.runtimeId)
 
     def flush(self) -> None:
         """Hand on every held event now, with the ids known so far (at

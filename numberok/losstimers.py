@@ -51,24 +51,35 @@ class LossTimers:
         self.expire = expire
         self._groups: dict[float, _Group] = {}
 
-    def touch(self, track: Track, interval: float) -> None:
-        """C{track} was read now: its deadline is C{interval} from now."""
+    def touch(self, track: Track, interval: float,
+              now: Optional[float] = None) -> None:
+        """
+        C{track} was read now (the reactor's time, or C{now} when the
+        caller has it already): its deadline is C{interval} from now.
+        """
+        if now is None:
+            now = self.reactor.seconds()
+        group = track.timer
+        if group is not None and group.interval == interval:
+            # The usual read: its track is in this interval's group already.
+            # Re-insert it at the end: the latest deadline of its interval.
+            tracks = group.tracks
+            runtimeId = track.runtimeId
+            del tracks[runtimeId]
+            tracks[runtimeId] = track
+            track.deadline = now + interval
+            if group.timer is None:
+                group.timer = self.reactor.callLater(interval, self._fire,
+                                                     group)
+            return
         group = self._groups.get(interval)
         if group is None:
             group = self._groups[interval] = _Group(interval)
-        runtimeId = track.runtimeId
-        old = track.timer
-        if old is group:
-            tracks = group.tracks
-            # Re-insert at the end: the latest deadline of its interval.
-            del tracks[runtimeId]
-            tracks[runtimeId] = track
-        else:
-            if old is not None:
-                self.forget(track)
-            track.timer = group
-            group.tracks[runtimeId] = track
-        track.deadline = self.reactor.seconds() + interval
+        if track.timer is not None:
+            self.forget(track)
+        track.timer = group
+        group.tracks[track.runtimeId] = track
+        track.deadline = now + interval
         if group.timer is None:
             group.timer = self.reactor.callLater(interval, self._fire, group)
 

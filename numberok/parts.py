@@ -93,7 +93,19 @@ class EventPath:
 
     def __init__(self) -> None:
         self.fanout = EventFanout()
-        self._head: IEventSink = self.fanout
+        self._head = self.fanout
+
+    @property
+    def _head(self) -> IEventSink:
+        """The first stage (the fan-out before any).  Setting it binds
+        C{publish} to the new head's own, so an event costs no call here,
+        wherever the head is changed."""
+        return self._first
+
+    @_head.setter
+    def _head(self, sink: IEventSink) -> None:
+        self._first = sink
+        self.publish = sink.publish
 
     def addStage(self, stage: Callable[[IEventSink], IEventSink]) -> None:
         """
@@ -115,6 +127,8 @@ class EventPath:
         sinks[sinks.index(old)] = new
 
     def publish(self, event: Any) -> None:
+        """Hand C{event} to the first stage (an instance's C{publish} is
+        its head's own: see L{_head})."""
         self._head.publish(event)
 
 

@@ -38,7 +38,8 @@ from numberok.events import EventState, PlateEvent
 from numberok.interfaces import (IEventPublisher, IEventSubscriber,
                                  IScreenshotEncoder)
 from numberok.metrics import Metrics, metricsOrPrivate
-from numberok.queues import DROP_ORDER, Outgoing, Subscription
+from numberok.queues import (DROP_ORDER, UPDATED_DROPPED, Outgoing,
+                             Subscription)
 from numberok.pictures import PictureAttacher
 from numberok.reactors import LazyReactor
 from numberok.settings import SettingsStore
@@ -96,6 +97,9 @@ class EventPublisher(Service):
             runInThread = self._threads.run
         self._pictures = PictureAttacher(encoder, runInThread)
         self._subscriptions: dict[IEventSubscriber, Subscription] = {}
+        # The same, as a tuple made when a subscriber comes or goes: what
+        # each event is handed to (a snapshot, as the list copy it replaces).
+        self._pairs: tuple[tuple[IEventSubscriber, Subscription], ...] = ()
         self._pending: deque[Outgoing] = deque()
         self._dispatchWaiters: list[Deferred] = []
         self._drains: list[tuple[Deferred, IDelayedCall]] = []
@@ -139,6 +143,7 @@ class EventPublisher(Service):
             subscription = Subscription(subscriber, self.queueLimit,
                                         self.queueBytes)
             self._subscriptions[subscriber] = subscription
+            self._pairs = tuple(self._subscriptions.items())
         return subscription
 
     def unsubscribe(self, subscriber: IEventSubscriber) -> None:
@@ -148,6 +153,7 @@ class EventPublisher(Service):
         """
         subscription = self._subscriptions.pop(subscriber, None)
         if subscription is not None:
+            self._pairs = tuple(self._subscriptions.items())
             subscription.cancelTimer()
             subscription.clear()
             self._checkDrained()
@@ -217,32 +223,43 @@ class EventPublisher(Service):
         isLost = outgoing.state is EventState.LOST
         hasShot = outgoing.jpeg is not None
         drops: Optional[list[int]] = None
-        for subscriber, subscription in list(self._subscriptions.items()):
+        # Under a flood every queue is full and each push drops the oldest
+        # Updated: that case is counted without a list (this runs for every
+        # event and subscriber).
+        updatedDrops = 0
+        for subscriber, subscription in self._pairs:
             if not isLost and subscriber.lostOnly:
                 continue
             dropped = subscription.push(
                 outgoing, hasShot and subscriber.wantsScreenshots)
             if dropped is not None:
-                if drops is None:
-                    drops = [0] * len(DROP_ORDER)
-                for rank in dropped:
-                    drops[rank] += 1
-                self._logDropped(subscription, len(dropped))
+                if dropped is UPDATED_DROPPED:
+                    updatedDrops += 1
+                else:
+                    if drops is None:
+                        drops = [0] * len(DROP_ORDER)
+                    for rank in dropped:
+                        drops[rank] += 1
+                total = subscription.dropped
+                before = total - len(dropped)
+                if before == 0 or before // 1000 != total // 1000:
+                    self._logDropped(subscription)
             if subscription.timer is None:
                 self._sendOrSchedule(subscription)
+        if updatedDrops:
+            self._droppedOf[UPDATED_DROPPED[0]].inc(updatedDrops)
         if drops is not None:
             for rank, count in enumerate(drops):
                 if count:
                     self._droppedOf[rank].inc(count)
 
-    def _logDropped(self, subscription: Subscription, count: int) -> None:
-        before = subscription.dropped - count
-        if before == 0 or before // 1000 != subscription.dropped // 1000:
-            self.log.warn(
-                "queue of {subscriber} full ({limit} events, {maxBytes} "
-                "bytes): {dropped} dropped so far",
-                subscriber=subscription.subscriber, limit=subscription.limit,
-                maxBytes=subscription.maxBytes, dropped=subscription.dropped)
+    def _logDropped(self, subscription: Subscription) -> None:
+        """Log a full queue: its first drop, then every 1000th."""
+        self.log.warn(
+            "queue of {subscriber} full ({limit} events, {maxBytes} "
+            "bytes): {dropped} dropped so far",
+            subscriber=subscription.subscriber, limit=subscription.limit,
+            maxBytes=subscription.maxBytes, dropped=subscription.dropped)
 
     def _countUnencodable(self, outgoing: Outgoing,
                           error: wire.WireError) -> None:

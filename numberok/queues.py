@@ -36,7 +36,9 @@ RANK = {state: rank for rank, state in enumerate(DROP_ORDER)}
 """A state's place in L{DROP_ORDER}: queues are indexed by it (an int
 index is much cheaper than hashing the enum on every push)."""
 
-_UPDATED_DROPPED = (0,)
+UPDATED_DROPPED = (0,)
+"""What L{Subscription.push} returns when it made room by dropping the
+oldest Updated (rank 0): the flood's usual case, one object."""
 
 ENTRY_BYTES = 1024
 """
@@ -202,7 +204,9 @@ class Subscription:
             (L{RANK}) of the events dropped: the new one itself, or older
             ones.
         """
-        size = outgoing.size(withShot)
+        # Without a picture an entry is ENTRY_BYTES (L{Outgoing.size}): the
+        # flood's case, without the call.
+        size = outgoing.size(True) if withShot else ENTRY_BYTES
         rank = outgoing.rank
         entry = (outgoing.sequence, outgoing, withShot, size)
         # The two common cases inline: room, and (a flood) full by count
@@ -226,7 +230,7 @@ class Subscription:
                     bytesOf = self._bytesOf
                     bytesOf[0] -= freed
                     bytesOf[rank] += size
-                    return _UPDATED_DROPPED
+                    return UPDATED_DROPPED
         # Room can only come from events no more important than this one:
         # if even all of them would not make room, this one goes instead.
         freeable = sum(len(q) for q in self._queues[:rank + 1])

@@ -45,6 +45,8 @@ second (a 180 px plate at 10 frames a second moving 2 widths a frame is
 VELOCITY_SMOOTHING = 0.5
 """Weight of the newest step in the track's velocity estimate."""
 
+_VERTICAL = frozenset({"down", "up"})
+
 
 def boxFits(last: BBox, lastAtMs: int,
             velocity: Optional[tuple[float, float]], box: BBox, atMs: int,
@@ -60,29 +62,32 @@ def boxFits(last: BBox, lastAtMs: int,
     camera's resolution.
     """
     # Centre minus centre, with the halves folded together (this runs for
-    # every framed read).
-    w0 = last[2]
-    w1 = box[2]
-    dx = box[0] - last[0] + (w1 - w0) / 2
-    dy = box[1] - last[1] + (box[3] - last[3]) / 2
+    # every framed read, so: one unpacking each, no calls).
+    x0, y0, w0, h0 = last
+    x1, y1, w1, h1 = box
+    dx = x1 - x0 + (w1 - w0) * 0.5
+    dy = y1 - y0 + (h1 - h0) * 0.5
     if velocity is not None:
-        dt = (atMs - lastAtMs) / 1000.0
+        dt = (atMs - lastAtMs) * 0.001
         if dt > MAX_PREDICTION_S:
             dt = MAX_PREDICTION_S
         elif dt < -MAX_PREDICTION_S:
             dt = -MAX_PREDICTION_S
         dx -= velocity[0] * dt
         dy -= velocity[1] * dt
-    unit = (w0 + w1) / 2
+    unit = (w0 + w1) * 0.5
     if unit < 1.0:
         unit = 1.0
-    if inDirection == "down" or inDirection == "up":
+    if inDirection in _VERTICAL:
         along, across = dy, dx
     else:
         along, across = dx, dy
-    return (-ACROSS_PLATE_WIDTHS * unit <= across <= ACROSS_PLATE_WIDTHS * unit
-            and -ALONG_PLATE_WIDTHS * unit <= along
-            <= ALONG_PLATE_WIDTHS * unit)
+    if across < 0:
+        across = -across
+    if along < 0:
+        along = -along
+    return (across <= ACROSS_PLATE_WIDTHS * unit
+            and along <= ALONG_PLATE_WIDTHS * unit)
 
 
 def nextVelocity(velocity: Optional[tuple[float, float]], last: BBox,

@@ -232,14 +232,17 @@ class Track:
         track's span, and, for a frame read with a box, the box where the
         track's motion puts the plate.
         """
-        if not (self.firstMs - lossMs <= read.timeMs
-                <= self.lastMs + lossMs):
+        atMs = read.timeMs
+        if atMs < self.firstMs - lossMs or atMs > self.lastMs + lossMs:
             return False
-        box = read.bbox
-        if box is None or self.gateBox is None or read.perVehicle:
+        gate = self.gateBox
+        if gate is None or read.perVehicle:
             return True
-        return boxFits(self.gateBox, self.gateAt, self.velocity, box,
-                       read.timeMs, inDirection)
+        box = read.bbox
+        if box is None:
+            return True
+        return boxFits(gate, self.gateAt, self.velocity, box, atMs,
+                       inDirection)
 
     def sameVehicleAs(self, other: "Track", lossMs: int,
                       inDirection: str) -> bool:

@@ -79,21 +79,35 @@ class ZoneAggregator:
         # exact match is one dict look-up, and soft comparison a near
         # search over the texts rather than a loop over tracks.
         self.index = TextIndex(analytics.nearBudget)
-        self._zoneFrom = None
+        # What this zone reads from the settings, kept while the settings
+        # object is the same (the per-read path; see _follow).
+        self._settingsFrom = None
+        self._config: Optional[AnalyticsConfig] = None
+        self._lossInterval = 0.0
         self._lossMs = 0
+        self._inDirection = ""
+        self._channelName: Optional[str] = None
+
+    def _follow(self, settings) -> None:
+        """Take this zone's settings from C{settings} (once per change)."""
+        zone = settings.zone(self.channel, self.zone)
+        self._config = self.analytics.config
+        self._lossInterval = zone.lossInterval
+        self._lossMs = int(zone.lossInterval * 1000)
+        self._inDirection = zone.inDirection
+        self._channelName = channelName(settings, self.channel)
+        self._settingsFrom = settings
 
     def addRead(self, read: PlateRead, processed: str, key: str,
                 now: float) -> None:
         analytics = self.analytics
         settings = analytics.store.current
-        config = analytics.config
+        if settings is not self._settingsFrom:
+            self._follow(settings)
+        config = self._config
         soft = config.soft
-        zone = settings.zone(self.channel, self.zone)
-        if zone is not self._zoneFrom:
-            self._zoneFrom = zone
-            self._lossMs = int(zone.lossInterval * 1000)
         lossMs = self._lossMs
-        inDirection = zone.inDirection
+        inDirection = self._inDirection
         track = self._match(read, processed, key, config, lossMs, inDirection)
         if track is None:
             track = analytics.openTrack(self)
@@ -121,17 +135,18 @@ class ZoneAggregator:
                 track.movement is MovementType.UNDETERMINED):
             # The boxes cannot tell (one alarm, one box): the camera can.
             track.movement = movementOfTravel(read.travel, inDirection)
-        analytics.lossTimers.touch(track, zone.lossInterval)
+        analytics.lossTimers.touch(track, self._lossInterval, now)
         if not track.announced:
             if read.perVehicle or self._readyToAnnounce(track, config.skip):
                 track.announced = True
                 self.pending.pop(track.runtimeId, None)
                 analytics.announced(track)
-                analytics.emit(self._event(track, EventState.DETECTED, read),
-                               now)
+                analytics.emit(self._event(track, EventState.DETECTED, read,
+                                           now), now)
             return
         if config.raw or (track.voted, track.movement) != before:
-            analytics.emit(self._event(track, EventState.UPDATED, read), now)
+            analytics.emit(self._event(track, EventState.UPDATED, read, now),
+                           now)
 
     def _readyToAnnounce(self, track: Track, skip: int) -> bool:
         """
@@ -235,7 +250,11 @@ class ZoneAggregator:
         if not track.announced:
             track.lost.callback(None)
             return
-        event = self._event(track, EventState.LOST, None)
+        settings = analytics.store.current
+        if settings is not self._settingsFrom:
+            self._follow(settings)
+        event = self._event(track, EventState.LOST, None,
+                            analytics.reactor.seconds())
         analytics.emit(event, None)
         track.lost.callback(event)
 
@@ -257,10 +276,13 @@ class ZoneAggregator:
         return True
 
     def _event(self, track: Track, state: EventState,
-               current: Optional[PlateRead]) -> PlateEvent:
+               current: Optional[PlateRead], now: float) -> PlateEvent:
+        """C{track}'s event now (reactor time C{now}); the zone's settings
+        are followed already (L{_follow})."""
         plate, raw, confidence = track.vote.best()
         best = track.bestRead(plate)
         timed = current if current is not None else best
+        attributes = track.attributes
         return PlateEvent(
             state=state, runtimeId=track.runtimeId, channel=track.channel,
             zone=track.zone, plate=plate, rawPlate=raw,
@@ -269,8 +291,6 @@ class ZoneAggregator:
             movement=track.movement, checkpoint=timed.checkpoint,
             confidence=confidence, reads=track.reads,
             frame=best.jpeg, bbox=best.bbox,
-            eventTimeMs=int(self.analytics.reactor.seconds() * 1000),
-            channelName=channelName(self.analytics.store.current,
-                                    track.channel),
-            vehicle=None if track.attributes is None
-            else track.attributes.winner())
+            eventTimeMs=int(now * 1000),
+            channelName=self._channelName,
+            vehicle=None if attributes is None else attributes.winner())
