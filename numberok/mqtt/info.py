@@ -19,11 +19,10 @@ identity, for the operator.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Optional
 
-from numberok.mqtt.payload import checkInt, encodeObject
+from numberok.mqtt.payload import checkInt, decodeObject, encodeObject
 from numberok.sources.formats import ReadFormatError
 
 MAX_INFO_BYTES = 1024
@@ -67,12 +66,7 @@ def decodeInfo(topic: str, payload: bytes, prefix: str) -> SiteInfo:
     if len(payload) > MAX_INFO_BYTES:
         raise ReadFormatError("message", "info over %d bytes"
                               % (MAX_INFO_BYTES,))
-    try:
-        obj = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise ReadFormatError("message", "not UTF-8 JSON: %s" % (e,))
-    if not isinstance(obj, dict):
-        raise ReadFormatError("message", "must be a JSON object")
+    obj = decodeObject(payload)
     systemId = checkInt(obj, "SystemId", 0, 2 ** 31 - 1)
     if topic != infoTopic(prefix, systemId):
         raise ReadFormatError("SystemId", "%d does not match the topic %s"

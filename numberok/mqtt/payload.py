@@ -116,6 +116,20 @@ class CollectedEvent:
     after: Optional[int] = None
 
 
+def decodeObject(payload: bytes) -> dict[str, Any]:
+    """A message's JSON object (every message of ours is one).
+
+    @raise ReadFormatError: on C{message} when it is not UTF-8 JSON or not
+        an object."""
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ReadFormatError("message", "not UTF-8 JSON: %s" % (e,))
+    if not isinstance(obj, dict):
+        raise ReadFormatError("message", "must be a JSON object")
+    return obj
+
+
 def _text(obj: dict, key: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str):
@@ -189,12 +203,7 @@ def decodeEvent(topic: str, payload: bytes,
         ACL to write C{<prefix>/2/#} must not pose as SystemId 1 on
         C{<prefix>/2/events/1/events/0/0}).
     """
-    try:
-        obj = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise ReadFormatError("message", "not UTF-8 JSON: %s" % (e,))
-    if not isinstance(obj, dict):
-        raise ReadFormatError("message", "must be a JSON object")
+    obj = decodeObject(payload)
     systemId = _int(obj, "SystemId", 0, 2 ** 31 - 1)
     channel = _int(obj, "ChannelIndex", 0, MAX_CHANNEL, default=0)
     zone = _int(obj, "ZoneIndex", 0, 1000, default=0)

@@ -115,9 +115,19 @@ def picture(row: dict[str, Any]) -> Tag:
     small, frame = row.get("plate_picture"), row.get("screenshot")
     if small is None and frame is not None:
         small = frame.rsplit("/", 1)[0] + "/thumbnail"
-    if small is None:
+    return thumbnailLink(small, frame, row["plate"])
+
+
+def thumbnailLink(small: Optional[str], frame: Optional[str],
+                  plate: str) -> Tag:
+    """
+    The plate picture C{small} (a crop, or the frame's thumbnail) that
+    opens the whole C{frame} on click: the one way the page shows an
+    event's picture (Last events and the Journal alike).
+    """
+    if not small:
         return tags.span(class_="thumb none")
-    image = tags.img(src=small, alt="plate " + row["plate"], class_="thumb")
+    image = tags.img(src=small, alt="plate " + plate, class_="thumb")
     if frame is None:
         return image
     return tags.a(image, href=frame, target="_blank", class_="frame-link",

@@ -37,6 +37,7 @@ from numberok.web.cameras import HikvisionResource
 from numberok.web.channelnames import ChannelNameParts, channelLabel
 from numberok.web.common import Endpoint, answerHTML
 from numberok.web.hints import overrideHint, platesMarked
+from numberok.web.journal_tab import thumbnailLink
 from numberok.web.metrics import connectionCounters, screenshotCounters
 from numberok.web.tabs import chosenTab, navigation, renderPane
 
@@ -263,14 +264,8 @@ def _listBadge(row: dict):
 def _picture(row: dict):
     """The plate crop (or the frame's thumbnail), the whole frame on
     click; URLs are given only for pictures that exist."""
-    small, frame = row.get("thumbnail"), row.get("picture")
-    if not small:
-        return tags.span(class_="thumb none")
-    image = tags.img(src=small, alt="plate " + row["plate"], class_="thumb")
-    if frame is None:
-        return image
-    return tags.a(image, href=frame, target="_blank", class_="frame-link",
-                  title="Show the whole frame")
+    return thumbnailLink(row.get("thumbnail"), row.get("picture"),
+                         row["plate"])
 
 
 def _cameraURL(request, token: str) -> str:
