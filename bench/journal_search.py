@@ -157,7 +157,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--record-events", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--old-code", default="/work/main")
+    parser.add_argument("--old-code", default=None,
+                        help="a checkout of the release to compare the "
+                             "record cost with; without it that part is "
+                             "skipped")
     parser.add_argument("--keep", help="build the journal here, or reuse "
                         "the one there")
     args = parser.parse_args()
@@ -237,6 +240,10 @@ def main() -> None:
           % (written, written / seconds, peak - rss0))
     store.close()
     here = os.path.join(os.path.dirname(__file__), "..")
+    if args.old_code is None:
+        print("record cost against the release before: skipped "
+              "(give --old-code DIR)")
+        return
     for frameKB in (0, 100):
         new, old = [], []
         for _ in range(args.rounds):
