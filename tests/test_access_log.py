@@ -15,6 +15,7 @@ import sqlite3
 
 import pytest_twisted
 
+from numberok.journal.export import PAGE_ROWS
 from numberok.lists.store import ACCESS_COLUMNS, ListsStore
 from numberok.plates.matching import skeleton as skeletonOf
 
@@ -179,3 +180,17 @@ def test_an_older_access_log_is_made_searchable_in_place(tmp_path):
     assert skeleton == skeletonOf("A123BC77")
     store.close()
     assert ListsStore(str(tmp_path)).epoch == epoch
+
+
+@pytest_twisted.ensureDeferred
+async def test_access_log_export_streams_more_rows_than_a_page(
+        adminServer):
+    count = PAGE_ROWS + 300
+    s = await loggedServer(adminServer, [row(i, "B%04dOP77" % (i,))
+                                         for i in range(count)])
+    r = await get(s, "", "/api/access-log/export.jsonl")
+    ids = [json.loads(x)["id"] for x in r.body.decode().splitlines()]
+    assert ids == list(range(count, 0, -1))
+    r = await get(s, "?limit=%d" % (PAGE_ROWS + 1,),
+                  "/api/access-log/export.csv")
+    assert len(r.body.splitlines()) == PAGE_ROWS + 2    # and the header
