@@ -237,10 +237,12 @@ def _accessSearchSchema(db: sqlite3.Connection) -> str:
     names = {r[1] for r in db.execute("PRAGMA table_info(access_log)")}
     if "plate_skeleton" not in names:
         db.execute("ALTER TABLE access_log ADD COLUMN plate_skeleton TEXT")
-        db.execute("UPDATE access_log SET plate_skeleton = "
-                   "nk_skeleton(plate)")
     db.execute("CREATE INDEX IF NOT EXISTS access_skeleton ON "
                "access_log (plate_skeleton)")
+    # Every time (through the index, so cheap once done): a stop between
+    # the column and the filling leaves no row unfindable.
+    db.execute("UPDATE access_log SET plate_skeleton = nk_skeleton(plate) "
+               "WHERE plate_skeleton IS NULL AND plate IS NOT NULL")
     db.execute("CREATE INDEX IF NOT EXISTS access_time ON "
                "access_log (time_ms)")
     db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES "
