@@ -303,7 +303,8 @@ def makeLists(context: BuildContext) -> IService:
     context.events.addStage(lambda down: PassageDecider(lists, down))
     admin = context.part("admin")
     if admin is not None:
-        from numberok.lists.api import AccessLogEndpoint, ListsEndpoint
+        from numberok.lists.accesslog import AccessLogEndpoint
+        from numberok.lists.api import ListsEndpoint
         from numberok.lists.page import ListsPage
         resource = admin.resource
         resource.putAPI(b"lists", ListsEndpoint(resource.gate, lists))

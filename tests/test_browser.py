@@ -631,6 +631,12 @@ def driveJournalAndVisits(page, server: Server, failed: list) -> None:
     page.goto(bookmark)
     expect(page.locator("#journal-count")).to_have_text("1")
 
+    # No list has decided on that car: asking for refusals finds none.
+    page.select_option("#j-access", "denied")
+    page.click("#journal-search")
+    expect(page.locator("#journal-count")).to_have_text("0")
+    assert "access=denied" in page.url
+
     # A mask of only * answers in the page, in words.
     page.fill("#j-plate", "*")
     page.select_option("#j-match", "mask")

@@ -19,7 +19,9 @@ from zope.interface.verify import verifyObject
 from numberok.events import EventState, MovementType, PlateEvent
 from numberok.gates import GateService, HttpRelay, RelayError, fill
 from numberok.interfaces import IEventSink, IRelay
+from numberok.journal.query import SearchQuery
 from numberok.lists import ListsService
+from numberok.lists.accesslog import searchAccessLog
 from numberok.metrics import Metrics
 from numberok.settings import Settings, SettingsStore
 
@@ -221,7 +223,7 @@ async def test_real_relay_that_fails_then_succeeds_opens_with_a_post_body(
             (b"POST", b'{"plate": "A123BC77", "list": "staff"}')] * 2
         assert board.requests[0][1].endswith(b"turn=on&plate=A123BC77")
         await waitFor(lambda: not lists._pending and not lists._flushing, 5)
-        rows = await lists.accessLog(None, 10)
+        rows = await searchAccessLog(lists, SearchQuery(limit=10))
         assert [(r["action"], r["result"], r["plate"], r["decision"])
                 for r in rows] == [("open", "ok", "A123BC77", "granted"),
                                    ("open", "HTTP 500", "A123BC77",

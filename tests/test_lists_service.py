@@ -15,8 +15,10 @@ from zope.interface.verify import verifyObject
 
 from numberok.events import EventState, MovementType, PlateEvent
 from numberok.interfaces import IEventSink
+from numberok.journal.query import SearchQuery
 from numberok.lists import (Entry, ListError, ListsService, PassageDecider,
                             PlateList)
+from numberok.lists.accesslog import searchAccessLog
 from numberok.lists.store import ListsStore
 from numberok.metrics import Metrics
 
@@ -240,7 +242,7 @@ async def test_decision_is_made_once_per_passage_and_again_for_a_new_entry(
                                      access="denied") == 1
         await waitFor(lambda: not service._pending and not service._flushing,
                       5)
-        rows = await service.accessLog(None, 10)
+        rows = await searchAccessLog(service, SearchQuery(limit=10))
         assert [(r["plate"], r["decision"], r["action"]) for r in rows] == [
             ("X555XX55", "denied", "decision"),
             ("A123BC7", "granted", "decision")]

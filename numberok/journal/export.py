@@ -24,7 +24,8 @@ from twisted.internet.interfaces import IPushProducer
 
 from numberok.journal.fields import ALL_FIELDS
 from numberok.journal.query import SearchQuery
-from numberok.journal.search import SkeletonCache, searchPage
+from numberok.journal.search import (EVENTS, SearchedTable, SkeletonCache,
+                                     searchPage)
 
 PAGE_ROWS = 2000
 """Rows per page read from the database and written at once."""
@@ -66,8 +67,9 @@ class CSVFormat:
     contentType = b"text/csv; charset=utf-8"
     extension = "csv"
 
-    def __init__(self, separator: str = ",") -> None:
-        self.separator = separator
+    def __init__(self, separator: str = ",",
+                 columns: tuple[str, ...] = EXPORT_COLUMNS) -> None:
+        self.separator, self.columns = separator, columns
 
     def _lines(self, rows: list[list]) -> bytes:
         out = io.StringIO()
@@ -77,10 +79,10 @@ class CSVFormat:
         return out.getvalue().encode("utf-8")
 
     def head(self) -> bytes:
-        return b"\xef\xbb\xbf" + self._lines([list(EXPORT_COLUMNS)])
+        return b"\xef\xbb\xbf" + self._lines([list(self.columns)])
 
     def rows(self, objects: list[dict]) -> bytes:
-        return self._lines([[_cell(o[c]) for c in EXPORT_COLUMNS]
+        return self._lines([[_cell(o[c]) for c in self.columns]
                             for o in objects])
 
 
@@ -99,12 +101,15 @@ class JSONLinesFormat:
 
 
 def exportPage(store, cache: SkeletonCache, query: SearchQuery,
-               rowJSON: RowJSON, form) -> tuple[bytes, int, Optional[tuple]]:
+               rowJSON: RowJSON, form, table: SearchedTable = EVENTS
+               ) -> tuple[bytes, int, Optional[tuple]]:
     """
-    One page of an export, formatted.  Blocking: the journal's thread.
+    One page of an export, formatted.  Blocking: the thread of C{store}
+    (the journal's, or the lists' for the access log).
     @return: C{(bytes, rows, cursor of the next page or None)}.
     """
-    page = searchPage(store.db, store.epoch, cache, query, countTotal=False)
+    page = searchPage(store.db, store.epoch, cache, query, countTotal=False,
+                      table=table)
     body = form.rows([rowJSON(e) for e in page.entries])
     cursor = ((store.epoch, page.entries[-1].id) if page.cursor is not None
               else None)
@@ -119,13 +124,21 @@ class ExportStream:
 
     @ivar maxRows: stop after this many rows (the C{limit} parameter), or
         L{None} for every row.
+    @ivar readPage: C{query -> Deferred((bytes, rows, next cursor))}: one
+        page, formatted with C{form}, read in a thread; by default
+        L{exportPage} of the journal (the access log brings its own).
     """
 
     def __init__(self, request: IRequest, search: Any, query: SearchQuery,
                  rowJSON: RowJSON, form, maxRows: Optional[int] = None,
-                 metrics: Any = None) -> None:
+                 metrics: Any = None,
+                 readPage: Optional[Callable[[SearchQuery], Any]] = None
+                 ) -> None:
         self.request, self.search, self.form = request, search, form
         self.rowJSON, self.maxRows, self.metrics = rowJSON, maxRows, metrics
+        self.readPage = readPage or (
+            lambda q: search.journal.readWith(exportPage, search.cache, q,
+                                              rowJSON, form))
         self.query = query.page(query.cursor, PAGE_ROWS)
         self.written = 0
         self._paused = self._waiting = self._stopped = False
@@ -146,8 +159,7 @@ class ExportStream:
         if self.maxRows is not None:
             query = query.page(query.cursor,
                                min(PAGE_ROWS, self.maxRows - self.written))
-        d = self.search.journal.readWith(
-            exportPage, self.search.cache, query, self.rowJSON, self.form)
+        d = self.readPage(query)
         d.addCallbacks(self._got, self._failed)
         d.addErrback(lambda f: log.failure("export bookkeeping", f))
 

@@ -24,6 +24,8 @@ MAX_DISTANCE = 2
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_PLATE_LENGTH = 32
+ACCESS_RESULTS = ("granted", "denied", "unknown")
+"""The values of the C{access} filter (the list decision's C{Access})."""
 MAX_MS = 2 ** 53
 """Times beyond this (year 285,000) are refused: JSON cannot carry them
 exactly."""
@@ -85,8 +87,7 @@ COLUMN_FILTERS: tuple[ColumnFilter, ...] = (
     # The list decision (numberok.lists): the list an event matched, and
     # its access result.
     ColumnFilter("list", "ListName", _name(64)),
-    ColumnFilter("access", "Access", _choice(["granted", "denied",
-                                              "unknown"])),
+    ColumnFilter("access", "Access", _choice(ACCESS_RESULTS)),
 )
 """Every one-column filter of the search, in the order they are checked."""
 

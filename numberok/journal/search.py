@@ -25,15 +25,13 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from dataclasses import dataclass
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from numberok.journal.fields import COLUMNS, JournalEntry
 from numberok.journal.query import SearchError, SearchQuery, cursorText
 from numberok.plates.alphabets import fold
 from numberok.plates.matching import skeleton, within
-
-_SELECT = "SELECT %s FROM events" % (", ".join(COLUMNS),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +56,8 @@ class SkeletonCache:
     cannot use the index directly.  Used only in the journal's thread.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, table: str = "events") -> None:
+        self._table = table
         self._db: Optional[sqlite3.Connection] = None
         self._seenId = 0
         self._known: set[str] = set()
@@ -68,18 +67,20 @@ class SkeletonCache:
     def refresh(self, db: sqlite3.Connection) -> None:
         """Take in the skeletons of rows added since the last call (all of
         them the first time, or when the database is another)."""
-        top = db.execute("SELECT MAX(id) FROM events").fetchone()[0] or 0
+        table = self._table
+        top = db.execute("SELECT MAX(id) FROM %s" % (table,)
+                         ).fetchone()[0] or 0
         if db is not self._db or top < self._seenId:
-            self.__init__()
+            self.__init__(table)
             self._db = db
-            rows = db.execute("SELECT DISTINCT plate_skeleton FROM events "
-                              "WHERE plate_skeleton IS NOT NULL")
+            rows = db.execute("SELECT DISTINCT plate_skeleton FROM %s "
+                              "WHERE plate_skeleton IS NOT NULL" % (table,))
         elif top == self._seenId:
             return
         else:
             rows = db.execute(
-                "SELECT DISTINCT plate_skeleton FROM events WHERE id > ? "
-                "AND id <= ? AND plate_skeleton IS NOT NULL",
+                "SELECT DISTINCT plate_skeleton FROM %s WHERE id > ? "
+                "AND id <= ? AND plate_skeleton IS NOT NULL" % (table,),
                 (self._seenId, top))
         self._seenId = top
         new = [s for (s,) in rows if s not in self._known]
@@ -146,8 +147,36 @@ def plateCondition(query: SearchQuery, cache: SkeletonCache,
             [json.dumps(found)])
 
 
+@dataclass(frozen=True, slots=True)
+class SearchedTable:
+    """
+    A table the search reads: the journal's C{events} (L{EVENTS}), or
+    another with the same kind of rows (the access log of
+    L{numberok.lists.accesslog}).
+
+    @ivar name: the table; it has C{id} and C{plate_skeleton} columns.
+    @ivar columns: what a page selects, in order.
+    @ivar row: a selected row -> what the page holds.
+    @ivar skeletonIndex: the index on C{plate_skeleton}.
+    @ivar timeColumn: the column C{from} and C{to} bound.
+    @ivar renamed: a L{SearchQuery} column -> this table's.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    row: Callable[[Sequence[Any]], Any]
+    skeletonIndex: str
+    timeColumn: str
+    renamed: Mapping[str, str] = field(default_factory=dict)
+
+
+EVENTS = SearchedTable("events", tuple(COLUMNS),
+                       lambda r: JournalEntry(*r), "events_skeleton",
+                       "frame_time_ms")
+
+
 def whereOf(query: SearchQuery, cache: SkeletonCache,
-            db: sqlite3.Connection
+            db: sqlite3.Connection, table: SearchedTable = EVENTS
             ) -> Optional[tuple[list[str], list[Any], bool]]:
     """
     Every condition of C{query} but the cursor: C{(clauses, args,
@@ -159,31 +188,33 @@ def whereOf(query: SearchQuery, cache: SkeletonCache,
         return None
     clauses, args = plate
     if query.fromMs is not None:
-        clauses.append("frame_time_ms >= ?")
+        clauses.append("%s >= ?" % (table.timeColumn,))
         args.append(query.fromMs)
     if query.toMs is not None:
-        clauses.append("frame_time_ms <= ?")
+        clauses.append("%s <= ?" % (table.timeColumn,))
         args.append(query.toMs)
     for column, value in query.columns:
-        clauses.append("%s = ?" % (column,))
+        clauses.append("%s = ?" % (table.renamed.get(column, column),))
         args.append(value)
     return clauses, args, query.plate is not None
 
 
-def _sql(head: str, clauses: list[str], byPlate: bool) -> str:
+def _sql(head: str, clauses: list[str], index: Optional[str]) -> str:
     # The planner does not know how many rows a skeleton list finds; the
     # plate index is always the narrow one when a plate is given.
-    if byPlate:
-        head += " INDEXED BY events_skeleton"
+    if index:
+        head += " INDEXED BY " + index
     if clauses:
         head += " WHERE " + " AND ".join(clauses)
     return head
 
 
 def searchPage(db: sqlite3.Connection, epoch: str, cache: SkeletonCache,
-               query: SearchQuery, countTotal: bool = True) -> SearchPage:
+               query: SearchQuery, countTotal: bool = True,
+               table: SearchedTable = EVENTS) -> SearchPage:
     """
-    One page of C{query}.  Blocking: the journal's thread only.
+    One page of C{query} in C{table}.  Blocking: the journal's thread
+    only (or the thread of C{table}'s database).
 
     @param epoch: the database's epoch; a cursor of another is refused.
     @param countTotal: count every match (the exports skip it).
@@ -194,22 +225,24 @@ def searchPage(db: sqlite3.Connection, epoch: str, cache: SkeletonCache,
             "the cursor is from another journal epoch (%s; this journal is "
             "%s): the journal was made anew, start the search again"
             % (query.cursor[0], epoch)))
-    where = whereOf(query, cache, db)
+    where = whereOf(query, cache, db, table)
     if where is None:
         return SearchPage([], 0, None)
     clauses, args, byPlate = where
+    index = table.skeletonIndex if byPlate else None
     total = -1
     if countTotal:
-        total = db.execute(_sql("SELECT COUNT(*) FROM events", clauses,
-                                byPlate), args).fetchone()[0]
+        total = db.execute(_sql("SELECT COUNT(*) FROM " + table.name,
+                                clauses, index), args).fetchone()[0]
     if query.cursor is not None:
         clauses = clauses + ["id < ?"]
         args = args + [query.cursor[1]]
-    rows = db.execute(_sql(_SELECT, clauses, byPlate)
+    select = "SELECT %s FROM %s" % (", ".join(table.columns), table.name)
+    rows = db.execute(_sql(select, clauses, index)
                       + " ORDER BY id DESC LIMIT ?",
                       args + [query.limit + 1]).fetchall()
     more = len(rows) > query.limit
-    entries = [JournalEntry(*r) for r in rows[:query.limit]]
+    entries = [table.row(r) for r in rows[:query.limit]]
     cursor = (cursorText(epoch, entries[-1].id) if more and entries
               else None)
     return SearchPage(entries, total, cursor)

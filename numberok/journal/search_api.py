@@ -19,7 +19,8 @@ from urllib.parse import parse_qs
 
 from twisted.web.resource import Resource
 
-from numberok.journal.export import CSVFormat, ExportStream, JSONLinesFormat
+from numberok.journal.export import (EXPORT_COLUMNS, CSVFormat,
+                                     ExportStream, JSONLinesFormat)
 from numberok.journal.query import SEARCH_PARAMETERS, SearchError, parseQuery
 from numberok.journal.resource import readJournal
 from numberok.journal.search import JournalSearch
@@ -104,15 +105,23 @@ class ExportResource(_SearchBase):
                      form, maxRows, self.metrics).start()
 
     def _format(self, args: Mapping[str, list[str]]):
-        if self.kind == "jsonl":
-            if args.get("sep"):
-                raise SearchError("sep", "applies to export.csv only")
-            return JSONLinesFormat()
-        sep = (args.get("sep") or [","])[0]
-        if sep not in SEPARATORS:
-            raise SearchError("sep", "must be , or ; or tab, not %r"
-                              % (sep[:10],))
-        return CSVFormat(SEPARATORS[sep])
+        return exportFormat(self.kind, args)
+
+
+def exportFormat(kind: str, args: Mapping[str, list[str]],
+                 columns: tuple[str, ...] = EXPORT_COLUMNS):
+    """The format of an export of C{kind} (C{csv} with C{sep=}, or
+    C{jsonl}), the CSV with C{columns}.  @raise SearchError: a bad
+    C{sep}."""
+    if kind == "jsonl":
+        if args.get("sep"):
+            raise SearchError("sep", "applies to export.csv only")
+        return JSONLinesFormat()
+    sep = (args.get("sep") or [","])[0]
+    if sep not in SEPARATORS:
+        raise SearchError("sep", "must be , or ; or tab, not %r"
+                          % (sep[:10],))
+    return CSVFormat(SEPARATORS[sep], columns)
 
 
 def mountSearch(events: Resource, journal: Any) -> JournalSearch:

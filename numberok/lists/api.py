@@ -14,7 +14,8 @@ C{/api/access-log} (docs/lists.rst has every path with examples):
                                             replace all, atomically
     DELETE /api/lists/<name>/entries/<plate>
     GET    /api/lists/<name>/entries.csv    export
-    GET    /api/access-log                  ?before_id=&limit=&plate=
+
+The access log (C{/api/access-log}) is L{numberok.lists.accesslog}.
 """
 
 from __future__ import annotations
@@ -301,18 +302,3 @@ class ExportEndpoint(_ListsPart):
                           b'attachment; filename="%s.csv"'
                           % (self.name.encode("ascii"),))
         answer(request, 200, b"text/csv; charset=utf-8", body)
-
-
-class AccessLogEndpoint(_ListsPart):
-    """C{/api/access-log?before_id=&limit=&plate=}: newest first."""
-    queryParameters = frozenset({"before_id", "limit", "plate"})
-
-    async def GET(self, request, identity) -> None:
-        limit = _int(request, "limit", 100, 1, MAX_PAGE)
-        rows = await self.lists.accessLog(
-            _int(request, "before_id", None, 1, 2 ** 62), limit,
-            _arg(request, "plate")[:32])
-        answerJSON(request, 200, {
-            "rows": rows,
-            "next_before_id": rows[-1]["id"] if len(rows) == limit
-            else None})

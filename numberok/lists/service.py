@@ -360,7 +360,8 @@ class ListsService(CentralLists, Service):
         self.threads.run(self.store.logAccess, rows).addErrback(
             failed).addBoth(done)
 
-    async def accessLog(self, beforeId: Optional[int], limit: int,
-                        plate: str = "") -> list[dict]:
-        return await self._after(ListsStore.accessLog, beforeId, limit,
-                                 plate)
+    def readAccessLog(self, f, *args) -> Deferred:
+        """C{f(store, *args)} in the lists' thread once the database is
+        open: the access log's search and export
+        (L{numberok.lists.accesslog})."""
+        return self._after(f, *args)

@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import uuid
 from datetime import tzinfo
 from typing import Any, Iterable, Optional, Sequence
 
+from numberok.journal.schema import registerFunctions
 from numberok.lists.model import Entry, PlateList
 from numberok.lists.windows import parseWindows
 
@@ -42,6 +44,7 @@ CREATE TABLE IF NOT EXISTS access_log (
     channel INTEGER, zone INTEGER, runtime_id INTEGER, plate TEXT,
     list TEXT, entry TEXT, match TEXT, decision TEXT, action TEXT,
     result TEXT, latency_ms REAL, reason TEXT);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 _ENTRY = ("plate", "owner", "comment", "valid_from", "valid_until",
@@ -82,6 +85,8 @@ class ListsStore:
             self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
         self.db.create_function("fold", 1, _fold, deterministic=True)
+        registerFunctions(self.db)
+        self.epoch = _accessSearchSchema(self.db)
         self._logged = 0
 
     def close(self) -> None:
@@ -209,9 +214,11 @@ class ListsStore:
     def logAccess(self, rows: Sequence[tuple]) -> None:
         with _transaction(self.db):
             self.db.executemany(
-                "INSERT INTO access_log (%s) VALUES (%s)" % (
+                "INSERT INTO access_log (%s, plate_skeleton) VALUES "
+                "(%s, nk_skeleton(?))" % (
                     ", ".join(ACCESS_COLUMNS[1:]),
-                    ", ".join("?" * (len(ACCESS_COLUMNS) - 1))), rows)
+                    ", ".join("?" * (len(ACCESS_COLUMNS) - 1))),
+                (tuple(r) + (r[4],) for r in rows))
         self._logged += len(rows)
         if self._logged >= 1000:
             self._logged = 0
@@ -219,21 +226,29 @@ class ListsStore:
                 "DELETE FROM access_log WHERE id <= (SELECT MAX(id) FROM "
                 "access_log) - ?", (MAX_ACCESS_ROWS,))
 
-    def accessLog(self, beforeId: Optional[int], limit: int,
-                  plate: str = "") -> list[dict[str, Any]]:
-        """The newest rows first, below C{beforeId} when given."""
-        where, args = [], []
-        if beforeId is not None:
-            where.append("id < ?")
-            args.append(beforeId)
-        if plate:
-            where.append("plate = ?")
-            args.append(plate)
-        sql = "SELECT %s FROM access_log%s ORDER BY id DESC LIMIT ?" % (
-            ", ".join(ACCESS_COLUMNS),
-            " WHERE " + " AND ".join(where) if where else "")
-        return [dict(zip(ACCESS_COLUMNS, r))
-                for r in self.db.execute(sql, args + [limit])]
+
+def _accessSearchSchema(db: sqlite3.Connection) -> str:
+    """
+    What the access log's search needs (L{numberok.lists.accesslog}): the
+    plate's look-alike skeleton on every row (added to, and filled in, an
+    older database), its index, one on time, and the database's epoch (a
+    cursor of another database is refused).  @return: the epoch.
+    """
+    names = {r[1] for r in db.execute("PRAGMA table_info(access_log)")}
+    if "plate_skeleton" not in names:
+        db.execute("ALTER TABLE access_log ADD COLUMN plate_skeleton TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS access_skeleton ON "
+               "access_log (plate_skeleton)")
+    # Every time (through the index, so cheap once done): a stop between
+    # the column and the filling leaves no row unfindable.
+    db.execute("UPDATE access_log SET plate_skeleton = nk_skeleton(plate) "
+               "WHERE plate_skeleton IS NULL AND plate IS NOT NULL")
+    db.execute("CREATE INDEX IF NOT EXISTS access_time ON "
+               "access_log (time_ms)")
+    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES "
+               "('epoch', ?)", (uuid.uuid4().hex,))
+    return db.execute("SELECT value FROM meta WHERE key = 'epoch'"
+                      ).fetchone()[0]
 
 
 class _transaction:

@@ -1,6 +1,6 @@
 """
 The admin page's Journal tab: a search form (plate, how to match it, time
-range, channel, zone, movement) sent with GET, so every search is a URL a
+range, channel, zone, movement, list, access) sent with GET, so every search is a URL a
 guard can bookmark; the matches in a table with the plate crops (click for
 the frame), their number, a link to older matches and the exports.
 
@@ -19,11 +19,12 @@ from urllib.parse import urlencode
 from twisted.web.template import Tag, tags
 
 from numberok.events import MovementType
-from numberok.journal.query import MATCHES, SearchError, parseQuery
+from numberok.journal.query import (ACCESS_RESULTS, MATCHES, SearchError,
+                                    parseQuery)
 from numberok.journal.resource import entryJSON
 
 FORM_FIELDS = ("plate", "match", "distance", "from", "to", "channel", "zone",
-               "movement")
+               "movement", "list", "access")
 MATCH_LABELS = {"lookalike": "look-alike (O/0, B/8, Cyrillic)",
                 "exact": "exact", "fuzzy": "within a distance",
                 "mask": "mask (* and ?)", "fragment": "fragment"}
@@ -105,6 +106,10 @@ def searchForm(args: dict[str, str]) -> Tag:
         _labelled("Movement", _select("movement", [("", "any")] + [
             (m.wireName, m.wireName) for m in MovementType],
             args.get("movement"))),
+        _labelled("List", text("list", type="text", maxlength="64",
+                               spellcheck="false")),
+        _labelled("Access", _select("access", [("", "any")] + [
+            (a, a) for a in ACCESS_RESULTS], args.get("access"))),
         tags.button("Search", type="submit", class_="btn primary",
                     id="journal-search"),
         method="get", action="/", class_="search-form", id="journal-form")
