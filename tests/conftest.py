@@ -797,3 +797,19 @@ class _MemoryEndpoint:
             client, iosim.FakeTransport(client, isServer=False),
             greet=False))
         return succeed(client)
+
+
+# -- a NumberOk client that keeps what it read --------------------------------
+
+from numberok.client import NumberOkClientProtocol, eventFields  # noqa: E402
+# numberok.client imports no reactor, so conftest may import it here.
+
+
+class FieldsClient(NumberOkClientProtocol):
+    """A NumberOk client that keeps every event's fields."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def eventReceived(self, pairs, jpeg) -> None:
+        self.events.append(eventFields(pairs))

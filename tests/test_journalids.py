@@ -11,9 +11,8 @@ from twisted.internet.task import Clock
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from conftest import connectTo, waitFor
+from conftest import FieldsClient, connectTo, waitFor
 from helpers import makeEvent
-from numberok.client import NumberOkClientProtocol, eventFields
 from numberok.events import EventState, PlateRead, eventPairs
 from numberok.interfaces import IEventSink
 from numberok.journal import Journal
@@ -56,14 +55,6 @@ def test_a_lost_the_journal_is_slow_for_goes_on_without_its_id_in_order(
         (EventState.DETECTED, 1, None), (EventState.LOST, 1, None),
         (EventState.DETECTED, 2, None)]
     assert ids.held() == 0 and clock.getDelayedCalls() == []
-
-
-class FieldsClient(NumberOkClientProtocol):
-    def __init__(self) -> None:
-        self.events: list[dict] = []
-
-    def eventReceived(self, pairs, jpeg) -> None:
-        self.events.append(eventFields(pairs))
 
 
 @pytest_twisted.inlineCallbacks

@@ -19,13 +19,12 @@ from io import BytesIO
 
 import pytest
 import pytest_twisted
-from conftest import connectTo, waitFor
+from conftest import FieldsClient, connectTo, waitFor
 from paho.mqtt import client as paho
 from PIL import Image
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from numberok.client import NumberOkClientProtocol, eventFields
 from numberok.events import EventState, MovementType, PlateEvent, PlateRead, eventPairs
 from numberok.interfaces import IEventSink, IPlateReadSink
 from numberok.journal import Journal
@@ -537,16 +536,6 @@ async def test_tls_with_credentials_delivers_and_a_wrong_password_retries(
     assert not intruder.publisher.connection.isConnected
     assert intruder.publisher.connection.lastError == \
         "refused: Not authorized"
-
-
-class FieldsClient(NumberOkClientProtocol):
-    """A NumberOk client that keeps every event's fields."""
-
-    def __init__(self) -> None:
-        self.events: list[dict] = []
-
-    def eventReceived(self, pairs, jpeg) -> None:
-        self.events.append(eventFields(pairs))
 
 
 @pytest_twisted.inlineCallbacks

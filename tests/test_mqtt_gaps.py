@@ -12,11 +12,10 @@ import dataclasses
 import json
 
 import pytest_twisted
-from conftest import connectTo, waitFor
+from conftest import FieldsClient, connectTo, waitFor
 from test_mqtt import (  # noqa: F401  (fixtures used by name)
     FRAME,
     Central,
-    FieldsClient,
     Site,
     fastRetries,
     listener,
