@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,15 +31,13 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from fanout import TWISTD, freePort, waitForPort  # noqa: E402
+
 TOKEN = "bench-token-0123456789"
 ALARM = (ROOT / "tests" / "samples" / "hikvision_anpr.xml").read_bytes()
 BOUNDARY = "benchBoundary"
-
-
-def freePort() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def peakRssMB(pid: int) -> float:
@@ -120,26 +117,15 @@ def main() -> int:
     config.write_text("[Cameras]\nToken = %s\n" % (TOKEN,), encoding="utf-8")
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
-    command = [sys.executable, "-c",
-               "import sys; sys.argv[0] = 'twistd'; "
-               "from twisted.scripts.twistd import run; run()",
-               "--nodaemon", "--pidfile=", "--logfile=%s" % (tmp / "log",),
-               "numberok-tcp", "--config", str(config),
-               "--port", "tcp:%d:interface=127.0.0.1" % (freePort(),),
-               "--ingest", "tcp:%d:interface=127.0.0.1" % (freePort(),),
-               "--admin", "tcp:%d:interface=127.0.0.1" % (admin,)]
+    command = TWISTD + [
+        "--nodaemon", "--pidfile=", "--logfile=%s" % (tmp / "log",),
+        "numberok-tcp", "--config", str(config),
+        "--port", "tcp:%d:interface=127.0.0.1" % (freePort(),),
+        "--ingest", "tcp:%d:interface=127.0.0.1" % (freePort(),),
+        "--admin", "tcp:%d:interface=127.0.0.1" % (admin,)]
     server = subprocess.Popen(command, cwd=str(tmp), env=env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", admin), 1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    print("server did not start; see", tmp / "log")
-                    return 1
-                time.sleep(0.2)
+        waitForPort(admin, server)   # exits, saying so, if it did not start
         time.sleep(0.5)
         idleAlarms, idleSaves = measure(admin, 20)
         stop = threading.Event()
