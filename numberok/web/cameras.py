@@ -53,7 +53,8 @@ from numberok.web.common import Endpoint, HTTPError, Push, answerJSON
 from numberok.web.gate import Identity
 from numberok.web.limits import errorResponse
 from numberok.web.refusals import RefusalLog
-from numberok.web.tokens import TOKEN_FORM, BadTokenForm, tokenOf
+from numberok.web.tokens import (CAMERA_PATH, TOKEN_FORM, BadTokenForm,
+                                 tokenOf)
 
 
 class BodyLimitRequest(Request):
@@ -113,12 +114,14 @@ class HikvisionResource(Endpoint):
     the gate (a camera has no session; L{_answer} checks its token or
     Basic credentials).
 
-    @cvar path: where cameras push (the one place it is spelled).
+    @cvar path: where cameras push (L{numberok.web.tokens.CAMERA_PATH},
+        the one place it is spelled; the access log's redaction reads it
+        there too).
     @ivar maxBody: the largest body taken (L{MAX_ALARM_BYTES}).
     """
 
     isLeaf = True
-    path = b"/api/cameras/hikvision"
+    path = CAMERA_PATH
     maxBody = MAX_ALARM_BYTES
 
     def __init__(self, store, passwords, sink,

@@ -42,9 +42,9 @@ from numberok.metrics import Metrics, metricsOrPrivate
 from numberok.web.common import Push, jsonBytes
 from numberok.web.ingest import MAX_BODY_BYTES
 from numberok.web.refusals import RefusalLog
-from numberok.web.tokens import CAMERA_PATH, TOKEN_QUERY, redactedURI
+from numberok.web.tokens import TOKEN_QUERY, redactedURI
 
-__all__ = ["AdminChannel", "AdminRequest", "AdminSite", "CAMERA_PATH",
+__all__ = ["AdminChannel", "AdminRequest", "AdminSite",
            "RefusalLog", "errorResponse", "mediaType"]
 
 SMALL_BODY_BYTES = 16 * 1024
