@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 from numberok.settings.fields import Field
 
 Key = Union[Field, str]
+"""A key: its constant from L{numberok.settings.keys}, or its name."""
 
 
 @dataclass(frozen=True, slots=True)

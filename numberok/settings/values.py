@@ -7,17 +7,14 @@ the one place a change is validated -- every bad field at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional
 
-from numberok.settings.families import Family, SectionSettings
+from numberok.settings.families import Family, Key, SectionSettings
 from numberok.settings.fields import Field, SettingsError
 from numberok.settings.keys import (FAMILIES, FIELDS, MAX_CHANNEL, SCHEMA,
-                                    ZONE_FIELDS,
-                                    ZONE_IN_DIRECTION, ZONE_LOSS_INTERVAL_SEC,
-                                    ZONE_ROLE, ZONE_SECTION, zoneSection)
-
-Key = Union[Field, str]
-"""A key: its constant from L{numberok.settings.keys}, or its name."""
+                                    ZONE_FIELDS, ZONE_IN_DIRECTION,
+                                    ZONE_LOSS_INTERVAL_SEC, ZONE_ROLE,
+                                    ZONE_SECTION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,19 +207,3 @@ def _changeSection(sections: dict[tuple[str, str], SectionSettings],
             where, family.defaults(ident)).withValue(key, parsed[key])
         touched.add(where)
     return error
-
-
-def sectionChanges(section: SectionSettings) -> dict[str, Any]:
-    """C{section} as L{Settings.withChanges} input, rendered as file
-    text."""
-    family = FAMILIES[section.family]
-    return {"%s.%s" % (section.section, f.key): f.render(section[f])
-            for f in family.fields}
-
-
-def zoneChanges(where: tuple[int, int], zone: ZoneSettings
-                ) -> dict[str, Any]:
-    """C{zone} as L{Settings.withChanges} input, rendered as file text."""
-    section = zoneSection(*where)
-    return {"%s.%s" % (section, f.key): f.render(zone[f])
-            for f in ZONE_FIELDS.values()}
