@@ -813,3 +813,15 @@ class FieldsClient(NumberOkClientProtocol):
 
     def eventReceived(self, pairs, jpeg) -> None:
         self.events.append(eventFields(pairs))
+
+
+EVERY_READ_AT_FULL_QUALITY = """\
+[NetServer]
+AttachScreenshotsToEvents = 1
+AttachedScreenshotsQuality = 100
+[Analytics]
+UseRawResults = 1
+SkipFirstResults = 0
+"""
+"""Settings of the real-process memory tests: an event for every read, each
+with its screenshot at quality 100 (the worst case for memory)."""

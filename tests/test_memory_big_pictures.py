@@ -22,6 +22,8 @@ import time
 
 from PIL import Image, ImageDraw
 
+from conftest import EVERY_READ_AT_FULL_QUALITY
+
 from numberok import wire
 
 from test_publisher_memory import PeakSampler, residentBytes
@@ -31,16 +33,6 @@ RETURN_MARGIN = 100 * 1024 * 1024
 VEHICLES = 600
 PER_SECOND = 25
 SETTLE_SECONDS = 60
-
-SETTINGS = """\
-[NetServer]
-AttachScreenshotsToEvents = 1
-AttachedScreenshotsQuality = 100
-[Analytics]
-UseRawResults = 1
-SkipFirstResults = 0
-"""
-
 
 def bigFrame(seed: int) -> bytes:
     """
@@ -77,7 +69,7 @@ def test_big_pictures_keep_peak_rss_bounded_and_memory_returns(
     assert all(900_000 < len(f) < 1_400_000 for f in frames), [
         len(f) for f in frames]
     encoded = [base64.b64encode(f).decode("ascii") for f in frames]
-    server = twistdServer(settings=SETTINGS)
+    server = twistdServer(settings=EVERY_READ_AT_FULL_QUALITY)
     pid = server.process.pid
     silent = socket.socket()
     silent.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -20,6 +20,8 @@ import time
 
 from PIL import Image
 
+from conftest import EVERY_READ_AT_FULL_QUALITY
+
 from numberok import wire
 
 RSS_BOUND = 250 * 1024 * 1024
@@ -34,16 +36,6 @@ READS = 320
 """About 290 MB of pictures if a queue kept them all: above L{RSS_BOUND}
 on its own, so the bound fails without the byte cap (the code before it
 reached 558 MB with 500 reads), in 20 paced batches instead of 31."""
-
-SETTINGS = """\
-[NetServer]
-AttachScreenshotsToEvents = 1
-AttachedScreenshotsQuality = 100
-[Analytics]
-UseRawResults = 1
-SkipFirstResults = 0
-"""
-
 
 def noiseFrame(width: int = 800, height: int = 600) -> bytes:
     """A frame that compresses badly: about 0.9 MB once re-encoded at 100."""
@@ -85,7 +77,7 @@ class PeakSampler:
 
 def test_client_that_never_reads_cannot_pin_the_servers_memory(
         twistdServer):
-    server = twistdServer(settings=SETTINGS)
+    server = twistdServer(settings=EVERY_READ_AT_FULL_QUALITY)
     pid = server.process.pid
     silent = socket.socket()
     silent.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
